@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Defensive ELF reader (libelf) for interpreter files found through /proc.
+ * Files are untrusted: every offset and size is checked, a truncated or
+ * hostile file gives -EINVAL/-ENOEXEC, never a crash. Only 64-bit
+ * little-endian x86-64 ELF is accepted (-ENOEXEC otherwise).
+ *
+ * Error rule: int functions return 0 or a negative errno.
+ */
+#ifndef PMT_ELF_H
+#define PMT_ELF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct elf_file;
+
+struct elf_sym {
+	uint64_t vaddr; /* st_value */
+	uint64_t size; /* st_size, bytes */
+	unsigned char type; /* STT_* */
+	unsigned char bind; /* STB_* */
+};
+
+/* Open by path (the file is read with pread, never mmap'ed, so a file that
+ * shrinks under us cannot SIGBUS us). -ENOENT, -EACCES..., -ENOEXEC when
+ * not a supported ELF, -EINVAL when malformed. */
+int elf_file_open(const char *path, struct elf_file **out);
+/* Same on an fd the caller owns (duplicated internally). */
+int elf_file_open_fd(int fd, struct elf_file **out);
+void elf_file_close(struct elf_file *ef); /* NULL-safe */
+
+bool elf_is_dyn(const struct elf_file *ef); /* ET_DYN (PIE or shared object) */
+bool elf_has_symtab(const struct elf_file *ef); /* a non-empty .symtab */
+bool elf_has_section(const struct elf_file *ef, const char *name);
+
+/* Defined symbol lookup (st_shndx != SHN_UNDEF): .symtab first, then
+ * .dynsym. 0, or -ENOENT. */
+int elf_find_symbol(const struct elf_file *ef, const char *name, struct elf_sym *out);
+
+/* Call cb for every defined STT_FUNC symbol whose name starts with
+ * prefix, in .symtab then .dynsym. cb returns 0 to go on, non-zero to
+ * stop (that value is returned). Returns 0 when the walk completed. */
+typedef int (*elf_sym_cb)(const char *name, const struct elf_sym *sym, void *ctx);
+int elf_foreach_func(const struct elf_file *ef, const char *prefix, elf_sym_cb cb, void *ctx);
+
+/* Virtual address -> file offset, through the PT_LOAD segment holding it
+ * (inside p_filesz). 0, or -ENOENT. */
+int elf_vaddr_to_offset(const struct elf_file *ef, uint64_t vaddr, uint64_t *off);
+/* Read len bytes of file content at vaddr (must lie inside one PT_LOAD's
+ * file-backed part). 0, -ENOENT, -EIO. */
+int elf_read_vaddr(const struct elf_file *ef, uint64_t vaddr, void *buf, size_t len);
+
+/* GNU build-id as lowercase hex into buf (NUL-terminated). -ENOENT if none,
+ * -ENOSPC if buf is too small. */
+int elf_build_id(const struct elf_file *ef, char *buf, size_t buflen);
+
+/* Number of SystemTap SDT notes (.note.stapsdt) with this provider, and
+ * (if name is not NULL) this probe name. 0 when none or no such section. */
+int elf_usdt_count(const struct elf_file *ef, const char *provider, const char *name);
+
+/* DT_SONAME, or NULL. The string lives as long as ef. */
+const char *elf_soname(const struct elf_file *ef);
+/* True if a DT_NEEDED entry starts with prefix. */
+bool elf_needs(const struct elf_file *ef, const char *prefix);
+
+/* Call cb once with the full contents of each SHT_PROGBITS section named
+ * name (e.g. ".rodata"), read into a bounded buffer (sections larger than
+ * max_bytes are skipped with -EFBIG). cb's return value is returned. */
+typedef int (*elf_data_cb)(const unsigned char *data, size_t len, void *ctx);
+int elf_section_data(const struct elf_file *ef, const char *name, size_t max_bytes,
+		     elf_data_cb cb, void *ctx);
+
+#endif /* PMT_ELF_H */
