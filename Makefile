@@ -77,7 +77,7 @@ $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(OUTPUT)/tests
 
 # Fixture programs: small ELF files with known symbols, notes and strings.
 $(OUTPUT)/fixtures/%: tests/fixtures/%.c | $(OUTPUT)/fixtures
-	$(CC) -O0 -g -o $@ $<
+	$(CC) -O0 -g -rdynamic -o $@ $<
 
 FIXTURES := $(FIXTURE_BINS) $(OUTPUT)/fixtures/truncated.elf \
 	    $(OUTPUT)/fixtures/stripped.elf $(OUTPUT)/fixtures/notelf.bin
