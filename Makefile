@@ -32,10 +32,16 @@ CFLAGS   += -fsanitize=$(SAN) -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=$(SAN)
 endif
 
+# clang -target bpf does not search the host's multiarch include dirs
+# (asm/errno.h); add the system include path it would use (libbpf-tools).
+CLANG_BPF_SYS_INCLUDES ?= $(shell $(CLANG) -v -E - </dev/null 2>&1 \
+	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) \
-	      -Iinclude -Ivmlinux -I$(OUTPUT)
+	      -Iinclude -Ivmlinux -I$(OUTPUT) $(CLANG_BPF_SYS_INCLUDES)
 
-BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+# proc.bpf.c defines the shared maps and must come first: libbpf 1.1's
+# linker cannot resolve an extern map that precedes its definition.
+BPF_SRCS  := bpf/proc.bpf.c $(filter-out bpf/proc.bpf.c,$(wildcard bpf/*.bpf.c))
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Maps and counters shared by the .bpf.c files of the one pymemtop
+ * skeleton. proc.bpf.c defines them (PMT_DEFINE_MAPS); the other files
+ * see them as externs that `bpftool gen object` resolves at link time.
+ * Sizes are defaults: userspace resizes with bpf_map__set_max_entries().
+ */
+#ifndef PMT_MAPS_BPF_H
+#define PMT_MAPS_BPF_H
+
+#include "pymemtop.h"
+
+#ifdef PMT_DEFINE_MAPS
+#define PMT_SHARED
+#else
+#define PMT_SHARED extern
+#endif
+
+/* tgid -> struct pmt_mm_stats, every process on the host. Full: the
+ * update fails and PMT_DROP_MM_MAP_FULL counts it. Freed at exit/exec. */
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PMT_DEFAULT_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, struct pmt_mm_stats);
+} mm_stats SEC(".maps");
+
+/* tgid -> struct pmt_gc_stats, processes running a probed interpreter. */
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PMT_DEFAULT_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, struct pmt_gc_stats);
+} gc_stats SEC(".maps");
+
+/* tid -> syscall arguments between sys_enter and sys_exit. */
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PMT_DEFAULT_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct pmt_sc_inflight);
+} sc_inflight SEC(".maps");
+
+/* tid -> collector entry state between GC start and GC done. */
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PMT_DEFAULT_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct pmt_gc_inflight);
+} gc_inflight SEC(".maps");
+
+/* tgid -> PMT_WATCH_*: processes userspace tracks (written by userspace);
+ * their exit/exec sends the final counters in an event. */
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PMT_DEFAULT_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, __u32);
+} watched SEC(".maps");
+
+/* Process lifecycle events to userspace. Full: PMT_DROP_RINGBUF_FULL. */
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PMT_EVENTS_RB_BYTES);
+} events SEC(".maps");
+
+/* One counter per way of losing data (enum pmt_drop); read from .bss. */
+PMT_SHARED __u64 drops[PMT_DROP_NR];
+
+static __always_inline void drop(enum pmt_drop what)
+{
+	if (what < PMT_DROP_NR)
+		__sync_fetch_and_add(&drops[what], 1);
+}
+
+/* Look up key in map, inserting a zeroed value first if absent. NULL (and
+ * a counted drop) when the map is full. */
+static __always_inline void *lookup_or_init(void *map, __u32 key, const void *zero,
+					    enum pmt_drop on_full)
+{
+	void *val = bpf_map_lookup_elem(map, &key);
+
+	if (val)
+		return val;
+	/* -EEXIST means another CPU inserted it first: fine. */
+	if (bpf_map_update_elem(map, &key, zero, BPF_NOEXIST) && !bpf_map_lookup_elem(map, &key)) {
+		drop(on_full);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(map, &key);
+}
+
+#endif /* PMT_MAPS_BPF_H */
