@@ -72,7 +72,7 @@ $(OUTPUT)/pymemtop.bpf.o: $(BPF_OBJS)
 	$(BPFTOOL) gen object $@ $^
 
 $(SKEL): $(OUTPUT)/pymemtop.bpf.o
-	$(BPFTOOL) gen skeleton $< name pymemtop > $@
+	$(BPFTOOL) gen skeleton $< name pymemtop_bpf > $@
 
 $(OUTPUT)/user $(OUTPUT)/bpf $(OUTPUT)/tests $(OUTPUT)/fixtures:
 	mkdir -p $@

@@ -73,6 +73,7 @@ static __always_inline void gc_end(__s64 collected)
 	struct pmt_gc_stats *st;
 	__u64 dur;
 	__s32 gen;
+	__u32 g;
 
 	inp = bpf_map_lookup_elem(&gc_inflight, &tid);
 	if (!inp) {
@@ -95,10 +96,14 @@ static __always_inline void gc_end(__s64 collected)
 		__sync_fetch_and_add(&st->unknown_gen, 1);
 		return;
 	}
-	__sync_fetch_and_add(&st->collections[gen], 1);
+	/* Unsigned and masked: a bound the verifier can see. */
+	g = (__u32)gen & 3;
+	if (g >= PMT_NGEN)
+		return;
+	__sync_fetch_and_add(&st->collections[g], 1);
 	if (collected > 0)
-		__sync_fetch_and_add(&st->collected[gen], collected);
-	__sync_fetch_and_add(&st->time_ns[gen], dur);
+		__sync_fetch_and_add(&st->collected[g], collected);
+	__sync_fetch_and_add(&st->time_ns[g], dur);
 }
 
 SEC("usdt")

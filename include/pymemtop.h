@@ -7,6 +7,10 @@
 #ifndef PYMEMTOP_H
 #define PYMEMTOP_H
 
+#ifndef __VMLINUX_H__ /* userspace; BPF gets the types from vmlinux.h */
+#include <linux/types.h>
+#endif
+
 #define PMT_NGEN 3 /* CPython GC generations */
 #define PMT_COMM_LEN 16
 

@@ -1,0 +1,435 @@
+#!/usr/bin/env python3
+"""pymemtop root integration tests.
+
+Loads the real BPF programs (by running ./pymemtop) and checks its numbers
+against real Python workloads' own ground truth (gc.get_stats(), /proc).
+Runs on Debian's python3.11 and on every pyenv 3.8-3.13 present; prints
+PASS/FAIL/SKIP lines and a final "N passed, N failed, N skipped" line.
+
+Usage: tests/integration/run.py [-k SUBSTRING]
+"""
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PYMEMTOP = os.path.join(ROOT, "pymemtop")
+WORKLOAD = os.path.join(ROOT, "tests", "workloads", "wl.py")
+FIXTURES = os.path.join(ROOT, ".output", "fixtures")
+MIB = 1 << 20
+OUR_PROGS = {"handle_exec", "handle_exit", "mmap_enter", "mmap_exit", "munmap_enter",
+             "munmap_exit", "mremap_enter", "mremap_exit", "brk_exit", "gc_start_usdt",
+             "gc_done_usdt", "gc_enter_uprobe", "gc_exit_uretprobe"}
+
+
+class Fail(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def interpreters():
+    """(name, path) of every interpreter to test; absent ones as SKIP."""
+    found = []
+    if os.access("/usr/bin/python3.11", os.X_OK):
+        found.append(("debian-3.11", "/usr/bin/python3.11", None))
+    else:
+        found.append(("debian-3.11", None, "Debian's /usr/bin/python3.11 not installed"))
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    for minor in range(8, 14):
+        paths = sorted(glob.glob(f"{root}/versions/3.{minor}.*/bin/python3.{minor}"))
+        paths = [p for p in paths if "t/" not in p]  # no free-threaded builds here
+        if paths:
+            found.append((f"pyenv-3.{minor}", paths[-1], None))
+        else:
+            found.append((f"pyenv-3.{minor}", None, f"no pyenv 3.{minor} under {root}/versions"))
+    return found
+
+
+class Workload:
+    """tests/workloads/wl.py under one interpreter, stepped through files."""
+
+    def __init__(self, python, action, arg=None, exe=None):
+        self.ctl = tempfile.mkdtemp(prefix="pmt-wl-")
+        argv = [exe or python, WORKLOAD, self.ctl, action] + ([str(arg)] if arg is not None else [])
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+        self.ready = self._wait_json("ready.json")
+        self.pid = self.ready["pid"]
+
+    def _wait_json(self, name, timeout=30):
+        path = os.path.join(self.ctl, name)
+        end = time.time() + timeout
+        while not os.path.exists(path):
+            if self.proc.poll() is not None:
+                raise Fail(f"workload exited early ({self.proc.returncode})")
+            if time.time() > end:
+                raise Fail(f"workload: no {name} after {timeout}s")
+            time.sleep(0.01)
+        with open(path) as f:
+            return json.load(f)
+
+    def step(self):
+        """Let the workload act; return its done.json and the time it was written."""
+        open(os.path.join(self.ctl, "go"), "w").close()
+        done = self._wait_json("done.json")
+        return done, os.path.getmtime(os.path.join(self.ctl, "done.json"))
+
+    def finish(self):
+        open(os.path.join(self.ctl, "exit"), "w").close()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.ctl, ignore_errors=True)
+
+
+class Pymemtop:
+    """A running ./pymemtop --json; frames are collected by a thread."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([PYMEMTOP, "--json", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.frames = []
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            frame = json.loads(line)
+            with self.cond:
+                self.frames.append(frame)
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait(self, pred, timeout=20, what="frame"):
+        """First frame (newest first among new ones) for which pred is true."""
+        end = time.time() + timeout
+        seen = 0
+        with self.cond:
+            while True:
+                for frame in self.frames[seen:]:
+                    if pred(frame):
+                        return frame
+                seen = len(self.frames)
+                left = end - time.time()
+                if left <= 0 or self.proc.poll() is not None and seen == len(self.frames):
+                    err = self.proc.stderr.read() if self.proc.poll() is not None else ""
+                    raise Fail(f"no {what} within {timeout}s {err.strip()}")
+                self.cond.wait(min(left, 0.2))
+
+    def proc_in(self, frame, pid):
+        for p in frame["processes"]:
+            if p["pid"] == pid:
+                return p
+        return None
+
+    def wait_proc(self, pid, pred=lambda p: True, after=0.0, timeout=20, what=None):
+        frame = self.wait(lambda f: f["time"] > after and self.proc_in(f, pid) is not None
+                          and pred(self.proc_in(f, pid)), timeout, what or f"frame with pid {pid}")
+        return self.proc_in(frame, pid)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise Fail("pymemtop did not exit within 10 s of SIGTERM")
+        err = self.proc.stderr.read()
+        return rc, err
+
+
+def run_cli(*args, timeout=30, prefix=()):
+    p = subprocess.run([*prefix, PYMEMTOP, *args], capture_output=True, text=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+def one_line_error(rc, err, want_rc, needle):
+    lines = [l for l in err.splitlines() if l.strip()]
+    check(rc == want_rc, f"exit status {rc}, want {want_rc} (stderr: {err.strip()!r})")
+    check(len(lines) == 1, f"want one line on stderr, got {lines!r}")
+    check(needle in lines[0], f"stderr {lines[0]!r} lacks {needle!r}")
+
+
+# --- per-interpreter tests --------------------------------------------------
+
+def t_running_before_gc_exact(python):
+    """Started before pymemtop: discovered, right version, exactly K gen-2 GCs."""
+    k = 7
+    wl = Workload(python, "gc", k)
+    pm = Pymemtop("-d", "0.25")
+    try:
+        p = pm.wait_proc(wl.pid)
+        check(p["python_version"] == wl.ready["version"],
+              f"python_version {p['python_version']!r}, interpreter says {wl.ready['version']!r}")
+        check(p["probes"]["gc"] is not None, f"no GC probe: {p['probes'].get('gc_reason')}")
+        t0 = time.time()
+        p0 = pm.wait_proc(wl.pid, after=t0)
+        done, t_done = wl.step()
+        p1 = pm.wait_proc(wl.pid, after=t_done + 0.05)
+        own = [a - b for a, b in zip(done["gc_after"], done["gc_before"])]
+        seen = [a - b for a, b in zip(p1["gc_collections_total"], p0["gc_collections_total"])]
+        check(own == [0, 0, k], f"workload's own gc.get_stats() delta {own}, want [0, 0, {k}]")
+        check(seen == own, f"pymemtop saw {seen} collections per generation, CPython {own}")
+        secs = p1["gc_seconds_total"][2] - p0["gc_seconds_total"][2]
+        check(secs > 0, f"gen-2 GC time did not grow ({secs})")
+    finally:
+        wl.finish()
+        pm.stop()
+
+
+def t_started_after_mmap_rss_exit(python):
+    """Started after pymemtop: discovered; 64 MiB touched shows in mmap and RSS; exit seen."""
+    pm = Pymemtop("-d", "0.25")
+    wl = None
+    try:
+        pm.wait(lambda f: True, what="first frame")
+        wl = Workload(python, "touch", 64)
+        p0 = pm.wait_proc(wl.pid)
+        check(p0["python_version"] == wl.ready["version"],
+              f"python_version {p0['python_version']!r}, want {wl.ready['version']!r}")
+        done, t_done = wl.step()
+        p1 = pm.wait_proc(wl.pid, after=t_done + 0.05)
+        dm = p1["mmap_bytes_total"] - p0["mmap_bytes_total"]
+        dr = p1["rss_bytes"] - p0["rss_bytes"]
+        check(dm >= 64 * MIB, f"mmap_bytes_total grew {dm} bytes, want >= 64 MiB")
+        check(dm < 80 * MIB, f"mmap_bytes_total grew {dm} bytes, implausibly more than 64 MiB")
+        check(dr >= 60 * MIB, f"rss_bytes grew {dr} bytes, want >= 60 MiB")
+        truth = done["rss_bytes"]
+        check(abs(p1["rss_bytes"] - truth) < 0.05 * truth,
+              f"rss_bytes {p1['rss_bytes']} vs /proc VmRSS {truth}")
+        t_exit = time.time()
+        wl.finish()
+        pm.wait(lambda f: f["time"] > t_exit and pm.proc_in(f, wl.pid) is None,
+                what=f"frame without exited pid {wl.pid}")
+        wl = None
+    finally:
+        if wl:
+            wl.finish()
+        pm.stop()
+
+
+# --- fixed tests ---------------------------------------------------------------
+
+def t_cli_help_version():
+    rc, out, err = run_cli("--help")
+    check(rc == 0 and "Usage: pymemtop" in out and "--json" in out, f"--help: {rc} {err}")
+    rc, out, err = run_cli("--version")
+    check(rc == 0 and out.startswith("pymemtop "), f"--version: {rc} {out!r}")
+
+
+def t_cli_bad_input():
+    for args, needle in [(["--bogus"], "unknown option"), (["-x"], "unknown option"),
+                         (["-n", "abc"], "-n"), (["-n", "0"], "-n"), (["-d", "0"], "-d"),
+                         (["-d", "fast"], "-d"), (["-d"], "needs an argument"),
+                         (["-p", "12x"], "-p"), (["-p", ","], "-p"), (["extra"], "unexpected")]:
+        rc, out, err = run_cli(*args)
+        one_line_error(rc, err, 2, needle)
+
+
+def dead_pid():
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def t_pid_not_running():
+    rc, out, err = run_cli("-p", str(dead_pid()), "--once")
+    one_line_error(rc, err, 1, "no such process")
+
+
+def t_pid_not_python():
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        rc, out, err = run_cli("-p", str(sleeper.pid), "--once")
+        one_line_error(rc, err, 1, "is not a CPython process")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def t_not_root():
+    if not shutil.which("setpriv"):
+        raise Skip("setpriv (util-linux) not installed")
+    rc, out, err = run_cli("--once", prefix=("setpriv", "--reuid=65534", "--regid=65534",
+                                              "--clear-groups", "--inh-caps=-all"))
+    one_line_error(rc, err, 1, "needs root")
+
+
+def t_no_btf():
+    if not shutil.which("unshare"):
+        raise Skip("unshare (util-linux) not installed")
+    # A private mount namespace where /sys/kernel/btf is an empty tmpfs.
+    script = f"mount -t tmpfs none /sys/kernel/btf && exec {PYMEMTOP} --once"
+    p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                       capture_output=True, text=True, timeout=30)
+    one_line_error(p.returncode, p.stderr, 1, "BTF")
+
+
+def bpf_prog_names():
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True,
+                         check=True).stdout
+    return {p.get("name") for p in json.loads(out)}
+
+
+def uprobe_events():
+    for d in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
+        try:
+            with open(d + "/uprobe_events") as f:
+                return f.read()
+        except OSError:
+            continue
+    return ""
+
+
+def t_clean_detach_on_sigterm():
+    python = next((p for _, p, _ in interpreters() if p), None)
+    if not python:
+        raise Skip("no Python interpreter to attach to")
+    before_ev = uprobe_events()
+    wl = Workload(python, "idle")
+    pm = Pymemtop("-d", "0.25")
+    try:
+        pm.wait_proc(wl.pid)
+        ours = bpf_prog_names() & OUR_PROGS
+        check(ours, "pymemtop's BPF programs are not loaded while it runs")
+        rc, err = pm.stop()
+        check(rc == 0, f"exit status {rc} after SIGTERM: {err.strip()}")
+        left = bpf_prog_names() & OUR_PROGS
+        check(not left, f"BPF programs left after exit: {sorted(left)}")
+        check(uprobe_events() == before_ev, "uprobe_events changed after exit")
+    finally:
+        wl.finish()
+        pm.stop()
+
+
+def t_exits_when_selected_pids_exit():
+    python = next((p for _, p, _ in interpreters() if p), None)
+    if not python:
+        raise Skip("no Python interpreter")
+    wl = Workload(python, "idle")
+    pm = Pymemtop("-d", "0.25", "-p", str(wl.pid))
+    try:
+        pm.wait_proc(wl.pid)
+        wl.finish()
+        rc = pm.proc.wait(timeout=10)
+        check(rc == 0, f"exit status {rc} once the -p process exited")
+        check(any(pm.proc_in(f, wl.pid) and pm.proc_in(f, wl.pid)["exited"] for f in pm.frames),
+              "the exit was never reported (exited: true)")
+    finally:
+        pm.stop()
+
+
+def t_deleted_interpreter():
+    """An interpreter file deleted after start is still read via /proc/PID/exe."""
+    src = "/usr/bin/python3.11"
+    if not os.access(src, os.X_OK):
+        raise Skip("Debian's python3.11 not installed")
+    tmp = tempfile.mkdtemp(prefix="pmt-del-")
+    exe = os.path.join(tmp, "python3.11")
+    shutil.copy(src, exe)
+    wl = Workload(src, "idle", exe=exe)
+    os.unlink(exe)
+    try:
+        rc, out, err = run_cli("--json", "--once", "-d", "0.2", "-p", str(wl.pid))
+        check(rc == 0, f"exit status {rc}: {err.strip()}")
+        p = json.loads(out.splitlines()[-1])["processes"][0]
+        check(p["python_version"] == wl.ready["version"], f"version {p['python_version']!r}")
+        check(p["probes"]["gc"] == "usdt", f"gc probe {p['probes']}")
+    finally:
+        wl.finish()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def t_hostile_elf_via_proc():
+    """A process mapping hostile 'libpython' files executable: no crash, not Python."""
+    mapper = os.path.join(FIXTURES, "mapper")
+    if not os.access(mapper, os.X_OK):
+        raise Fail(f"{mapper} not built (make unit)")
+    tmp = tempfile.mkdtemp(prefix="pmt-hostile-")
+    good = os.path.join(FIXTURES, "libpython3.9.so.1.0")
+    files = []
+    with open(good, "rb") as f:
+        data = bytearray(f.read())
+    for name, blob in [("libpython3.9.so.1.0", data[:3000]),  # truncated
+                       ("libpython3.10.so.1.0", b"\x7fELF" + os.urandom(4000)),
+                       ("libpython3.11.so.1.0", data[:64] + b"\xff" * 4096)]:
+        path = os.path.join(tmp, name)
+        with open(path, "wb") as f:
+            f.write(blob)
+        files.append(path)
+    proc = subprocess.Popen([mapper, *files], stdout=subprocess.PIPE, text=True)
+    try:
+        check(proc.stdout.readline().strip() == "mapped", "mapper did not map its files")
+        rc, out, err = run_cli("-p", str(proc.pid), "--once")
+        one_line_error(rc, err, 1, "is not a CPython process")
+        rc, out, err = run_cli("--json", "--once", "-d", "0.2")
+        check(rc == 0, f"system-wide run with a hostile mapping: exit {rc}: {err.strip()}")
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    only = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv else ""
+    results = {"PASS": 0, "FAIL": 0, "SKIP": 0}
+    tests = []
+    if os.geteuid() != 0:
+        print("SKIP integration: needs root (BPF); run make test as root")
+        print("integration: 0 passed, 0 failed, 1 skipped")
+        return 0
+    if not os.access(PYMEMTOP, os.X_OK):
+        print(f"FAIL integration: {PYMEMTOP} not built")
+        return 1
+    for name, path, why in interpreters():
+        for fn in (t_running_before_gc_exact, t_started_after_mmap_rss_exit):
+            tests.append((f"{fn.__name__[2:]}[{name}]", fn, path, why))
+    for fn in (t_cli_help_version, t_cli_bad_input, t_pid_not_running, t_pid_not_python,
+               t_not_root, t_no_btf, t_clean_detach_on_sigterm, t_exits_when_selected_pids_exit,
+               t_deleted_interpreter, t_hostile_elf_via_proc):
+        tests.append((fn.__name__[2:], fn, None, None))
+    for name, fn, arg, why in tests:
+        if only and only not in name:
+            continue
+        t0 = time.time()
+        try:
+            if why:
+                raise Skip(why)
+            fn(arg) if arg else fn()
+            status, msg = "PASS", ""
+        except Skip as e:
+            status, msg = "SKIP", str(e)
+        except Fail as e:
+            status, msg = "FAIL", str(e)
+        except Exception as e:  # a broken test is a failure, with its cause
+            status, msg = "FAIL", f"{type(e).__name__}: {e}"
+        results[status] += 1
+        line = f"{status} {name} ({time.time() - t0:.1f}s)"
+        print(line + (f": {msg}" if msg else ""), flush=True)
+    print(f"integration: {results['PASS']} passed, {results['FAIL']} failed, "
+          f"{results['SKIP']} skipped")
+    return 1 if results["FAIL"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Test workload for pymemtop's integration tests (Python 3.8-3.13).
+
+Usage: python wl.py CTLDIR ACTION [ARG]
+
+Protocol, through files in CTLDIR, so the test can take pymemtop
+samples between steps:
+  writes  ready.json  {"pid", "version"}  then waits for  go
+  performs ACTION, writes  done.json  (CPython's own numbers)
+  waits for  exit , then exits 0.
+ACTION:
+  idle          nothing
+  gc K          gc.disable(), then exactly K gc.collect() calls
+  touch MIB     a bytearray of MIB MiB with every page written
+"""
+import gc
+import json
+import os
+import platform
+import sys
+import time
+
+
+def put(ctl, name, obj):
+    tmp = os.path.join(ctl, name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    os.rename(tmp, os.path.join(ctl, name))
+
+
+def wait_for(ctl, name, timeout=120.0):
+    path = os.path.join(ctl, name)
+    end = time.time() + timeout
+    while not os.path.exists(path):
+        if time.time() > end:
+            sys.exit("workload: timed out waiting for " + name)
+        time.sleep(0.01)
+
+
+def rss_bytes():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def main():
+    ctl, action = sys.argv[1], sys.argv[2]
+    arg = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    if action == "gc":
+        gc.disable()
+    keep = None
+    put(ctl, "ready.json", {"pid": os.getpid(), "version": platform.python_version()})
+    wait_for(ctl, "go")
+    before = [s["collections"] for s in gc.get_stats()]
+    if action == "gc":
+        for _ in range(arg):
+            gc.collect()
+    elif action == "touch":
+        keep = bytearray(arg << 20)
+        for i in range(0, len(keep), 4096):
+            keep[i] = 1
+    after = [s["collections"] for s in gc.get_stats()]
+    put(ctl, "done.json", {"gc_before": before, "gc_after": after, "rss_bytes": rss_bytes()})
+    wait_for(ctl, "exit")
+    del keep
+
+
+if __name__ == "__main__":
+    main()

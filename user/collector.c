@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <linux/capability.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "collector.h"
+#include "log.h"
+#include "pymemtop.skel.h"
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+#define SYSFS_BTF "/sys/kernel/btf/vmlinux"
+#define TRACEFS "/sys/kernel/tracing"
+
+struct collector {
+	struct pymemtop_bpf *skel;
+	struct ring_buffer *rb;
+	collector_event_cb cb;
+	void *cb_ctx;
+	int handled;
+};
+
+static const char *const drop_names[PMT_DROP_NR] = {
+	[PMT_DROP_MM_MAP_FULL] = "mm_map_full",
+	[PMT_DROP_GC_MAP_FULL] = "gc_map_full",
+	[PMT_DROP_SC_INFLIGHT_FULL] = "syscall_stash_full",
+	[PMT_DROP_GC_INFLIGHT_FULL] = "gc_stash_full",
+	[PMT_DROP_GC_UNMATCHED] = "gc_unmatched",
+	[PMT_DROP_RINGBUF_FULL] = "events_lost",
+	[PMT_DROP_READ_FAILED] = "user_read_failed",
+};
+
+static const char *const drop_hints[PMT_DROP_NR] = {
+	[PMT_DROP_MM_MAP_FULL] = "--max-procs",
+	[PMT_DROP_GC_MAP_FULL] = "--max-procs",
+	[PMT_DROP_SC_INFLIGHT_FULL] = "--max-threads",
+	[PMT_DROP_GC_INFLIGHT_FULL] = "--max-threads",
+};
+
+const char *collector_drop_name(int i)
+{
+	return i >= 0 && i < PMT_DROP_NR ? drop_names[i] : NULL;
+}
+
+const char *collector_drop_hint(int i)
+{
+	return i >= 0 && i < PMT_DROP_NR ? drop_hints[i] : NULL;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	/* libbpf is chatty on expected failures; show it with -vv only. */
+	if (log_get_level() < LOG_DEBUG || level == LIBBPF_DEBUG)
+		return 0;
+	fputs("pymemtop: libbpf: ", stderr);
+	return vfprintf(stderr, fmt, ap);
+}
+
+static bool has_cap(const struct __user_cap_data_struct *d, int cap)
+{
+	return d[cap / 32].effective & (1u << (cap % 32));
+}
+
+/* Root, or the capabilities BPF tracing and /proc reading need. */
+static int check_privileges(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+
+	if (syscall(SYS_capget, &hdr, data) == 0 &&
+	    (has_cap(data, CAP_SYS_ADMIN) ||
+	     (has_cap(data, CAP_BPF) && has_cap(data, CAP_PERFMON))) &&
+	    has_cap(data, CAP_SYS_PTRACE))
+		return 0;
+	log_error("needs root (or CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_SYS_ADMIN); running as uid %u",
+		  (unsigned int)geteuid());
+	return -EPERM;
+}
+
+/* Syscall tracepoints need tracefs; mount it where libbpf looks if this
+ * host has not (it is left mounted: other tools may start using it). */
+static int ensure_tracefs(void)
+{
+	if (!access(TRACEFS "/events", F_OK) || !access("/sys/kernel/debug/tracing/events", F_OK))
+		return 0;
+	if (mount("tracefs", TRACEFS, "tracefs", 0, NULL)) {
+		log_error("tracefs is not mounted and mounting it on %s failed: %s", TRACEFS,
+			  strerror(errno));
+		return -errno;
+	}
+	log_info("mounted tracefs on %s", TRACEFS);
+	return 0;
+}
+
+static int resize_maps(struct pymemtop_bpf *skel, const struct env *env)
+{
+	struct bpf_map *procs[] = { skel->maps.mm_stats, skel->maps.gc_stats, skel->maps.watched };
+	struct bpf_map *threads[] = { skel->maps.sc_inflight, skel->maps.gc_inflight };
+	int err = 0;
+
+	for (size_t i = 0; i < sizeof(procs) / sizeof(procs[0]) && !err; i++)
+		err = bpf_map__set_max_entries(procs[i], env->max_procs);
+	for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]) && !err; i++)
+		err = bpf_map__set_max_entries(threads[i], env->max_threads);
+	return err;
+}
+
+static int ringbuf_cb(void *ctx, void *data, size_t len)
+{
+	struct collector *c = ctx;
+
+	if (len < sizeof(struct pmt_event))
+		return 0;
+	c->cb(data, c->cb_ctx);
+	c->handled++;
+	return 0;
+}
+
+/* Host-wide programs attach through the skeleton; the GC programs are
+ * attached per interpreter file by collector_attach_gc(). */
+static int attach_tracepoints(struct pymemtop_bpf *skel)
+{
+	int err = pymemtop_bpf__attach(skel);
+
+	if (err)
+		log_error("attaching tracepoints: %s", strerror(-err));
+	return err;
+}
+
+int collector_open(const struct env *env, struct collector **out)
+{
+	struct collector *c;
+	int err;
+
+	*out = NULL;
+	err = check_privileges();
+	if (err)
+		return err;
+	if (access(SYSFS_BTF, R_OK)) {
+		log_error("kernel BTF not found at %s (needs CONFIG_DEBUG_INFO_BTF=y)", SYSFS_BTF);
+		return -ENOENT;
+	}
+	err = ensure_tracefs();
+	if (err)
+		return err;
+	libbpf_set_print(libbpf_print);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->skel = pymemtop_bpf__open();
+	if (!c->skel) {
+		err = -errno;
+		log_error("opening BPF object: %s", strerror(errno));
+		goto cleanup;
+	}
+	bpf_program__set_autoattach(c->skel->progs.gc_start_usdt, false);
+	bpf_program__set_autoattach(c->skel->progs.gc_done_usdt, false);
+	bpf_program__set_autoattach(c->skel->progs.gc_enter_uprobe, false);
+	bpf_program__set_autoattach(c->skel->progs.gc_exit_uretprobe, false);
+	err = resize_maps(c->skel, env);
+	if (!err)
+		err = pymemtop_bpf__load(c->skel);
+	if (err) {
+		log_error("loading BPF programs: %s (run with -vv for the verifier log)", strerror(-err));
+		goto cleanup;
+	}
+	err = attach_tracepoints(c->skel);
+	if (err)
+		goto cleanup;
+	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), ringbuf_cb, c, NULL);
+	if (!c->rb) {
+		err = -errno;
+		log_error("ring buffer: %s", strerror(errno));
+		goto cleanup;
+	}
+	*out = c;
+	return 0;
+cleanup:
+	collector_close(c);
+	return err;
+}
+
+void collector_close(struct collector *c)
+{
+	if (!c)
+		return;
+	for (struct interp *in = discover_interps(); in; in = in->next) {
+		for (int i = 0; i < in->nlinks; i++)
+			bpf_link__destroy(in->links[i]);
+		in->nlinks = 0;
+		in->attach_tried = false;
+	}
+	ring_buffer__free(c->rb);
+	pymemtop_bpf__destroy(c->skel);
+	free(c);
+}
+
+static int add_link(struct interp *in, struct bpf_link *l)
+{
+	if (!l)
+		return -errno;
+	if (in->nlinks == INTERP_MAX_LINKS) {
+		bpf_link__destroy(l);
+		return -E2BIG;
+	}
+	in->links[in->nlinks++] = l;
+	return 0;
+}
+
+static int attach_usdt(struct collector *c, struct interp *in, const char *path)
+{
+	int err;
+
+	err = add_link(in, bpf_program__attach_usdt(c->skel->progs.gc_start_usdt, -1, path,
+						    "python", "gc__start", NULL));
+	if (!err)
+		err = add_link(in, bpf_program__attach_usdt(c->skel->progs.gc_done_usdt, -1, path,
+							    "python", "gc__done", NULL));
+	return err;
+}
+
+static int attach_uprobes(struct collector *c, struct interp *in, const char *path)
+{
+	int err = 0;
+
+	for (int i = 0; i < in->info.n_gc_funcs && !err; i++) {
+		const struct py_gc_func *f = &in->info.gc_funcs[i];
+		LIBBPF_OPTS(bpf_uprobe_opts, entry, .bpf_cookie = f->cookie);
+		LIBBPF_OPTS(bpf_uprobe_opts, ret, .bpf_cookie = f->cookie, .retprobe = true);
+
+		err = add_link(in, bpf_program__attach_uprobe_opts(c->skel->progs.gc_enter_uprobe, -1,
+								  path, f->offset, &entry));
+		if (!err)
+			err = add_link(in, bpf_program__attach_uprobe_opts(
+						   c->skel->progs.gc_exit_uretprobe, -1, path,
+						   f->offset, &ret));
+	}
+	return err;
+}
+
+int collector_attach_gc(struct collector *c, struct interp *in, const char *path)
+{
+	char desc[sizeof(in->gc_desc)];
+	int err;
+
+	if (in->attach_tried)
+		return in->attach_err;
+	in->attach_tried = true;
+	if (in->info.gc_hook == PY_GC_NONE) {
+		snprintf(in->gc_reason, sizeof(in->gc_reason), "%s", in->info.gc_reason);
+		return in->attach_err = -ENOTSUP;
+	}
+	err = in->info.gc_hook == PY_GC_USDT ? attach_usdt(c, in, path) : attach_uprobes(c, in, path);
+	if (err) {
+		for (int i = 0; i < in->nlinks; i++)
+			bpf_link__destroy(in->links[i]);
+		in->nlinks = 0;
+		snprintf(in->gc_reason, sizeof(in->gc_reason), "attaching GC probes failed: %s",
+			 strerror(-err));
+		log_warn("gc: %s: attaching probes failed: %s", in->path, strerror(-err));
+		return in->attach_err = err;
+	}
+	snprintf(in->gc_desc, sizeof(in->gc_desc), "%s",
+		 python_gc_desc(&in->info, desc, sizeof(desc)));
+	log_info("gc: %s (%s): %s", in->path, in->info.version, in->gc_desc);
+	return in->attach_err = 0;
+}
+
+int collector_watch(struct collector *c, int pid)
+{
+	__u32 key = pid, val = PMT_WATCH_PYTHON;
+
+	return bpf_map__update_elem(c->skel->maps.watched, &key, sizeof(key), &val, sizeof(val),
+				    BPF_ANY);
+}
+
+void collector_forget(struct collector *c, int pid)
+{
+	__u32 key = pid;
+
+	bpf_map__delete_elem(c->skel->maps.watched, &key, sizeof(key), 0);
+	bpf_map__delete_elem(c->skel->maps.mm_stats, &key, sizeof(key), 0);
+	bpf_map__delete_elem(c->skel->maps.gc_stats, &key, sizeof(key), 0);
+}
+
+int collector_read_mm(struct collector *c, int pid, struct pmt_mm_stats *out)
+{
+	__u32 key = pid;
+
+	if (bpf_map__lookup_elem(c->skel->maps.mm_stats, &key, sizeof(key), out, sizeof(*out), 0))
+		return -errno;
+	return 0;
+}
+
+int collector_read_gc(struct collector *c, int pid, struct pmt_gc_stats *out)
+{
+	__u32 key = pid;
+
+	if (bpf_map__lookup_elem(c->skel->maps.gc_stats, &key, sizeof(key), out, sizeof(*out), 0))
+		return -errno;
+	return 0;
+}
+
+void collector_read_drops(struct collector *c, uint64_t out[PMT_DROP_NR])
+{
+	for (int i = 0; i < PMT_DROP_NR; i++)
+		out[i] = __atomic_load_n(&c->skel->bss->drops[i], __ATOMIC_RELAXED);
+}
+
+int collector_poll(struct collector *c, int timeout_ms, collector_event_cb cb, void *ctx)
+{
+	int err;
+
+	c->cb = cb;
+	c->cb_ctx = ctx;
+	c->handled = 0;
+	err = ring_buffer__poll(c->rb, timeout_ms);
+	if (err < 0)
+		return err;
+	return c->handled;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The BPF side as userspace sees it: load the skeleton, attach the
+ * host-wide tracepoints and the per-interpreter GC probes, read and clean
+ * the per-process maps, drain lifecycle events. The only module that
+ * calls bpf_map_* / bpf_program__attach_*.
+ */
+#ifndef PMT_COLLECTOR_H
+#define PMT_COLLECTOR_H
+
+#include <stdint.h>
+#include "discover.h"
+#include "options.h"
+#include "pymemtop.h"
+
+struct collector;
+
+/* Checks privileges and BTF, mounts tracefs if needed, loads and attaches.
+ * -EPERM, -ENOENT (no BTF), or another -errno; a one-line message has been
+ * logged. */
+int collector_open(const struct env *env, struct collector **out);
+void collector_close(struct collector *c); /* NULL-safe; detaches everything */
+
+/* Attach GC probes to an interpreter file once (later calls are no-ops).
+ * Failure is recorded in in->attach_err/gc_reason and returned. */
+int collector_attach_gc(struct collector *c, struct interp *in, const char *path);
+
+/* Track pid: its exit sends final counters. Untrack also frees its map
+ * entries (used when userspace notices an exit the BPF side did not). */
+int collector_watch(struct collector *c, int pid);
+void collector_forget(struct collector *c, int pid);
+
+/* 0, or -ENOENT when the process has no entry (nothing counted yet). */
+int collector_read_mm(struct collector *c, int pid, struct pmt_mm_stats *out);
+int collector_read_gc(struct collector *c, int pid, struct pmt_gc_stats *out);
+void collector_read_drops(struct collector *c, uint64_t out[PMT_DROP_NR]);
+
+typedef void (*collector_event_cb)(const struct pmt_event *ev, void *ctx);
+/* Wait up to timeout_ms for lifecycle events and deliver them. Returns the
+ * number handled, or -EINTR when a signal arrived. */
+int collector_poll(struct collector *c, int timeout_ms, collector_event_cb cb, void *ctx);
+
+/* Names of the drop counters for output ("mm_map_full", ...). */
+const char *collector_drop_name(int i);
+/* The option that would avoid this drop, or NULL. */
+const char *collector_drop_hint(int i);
+
+#endif

@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * pymemtop: top for CPython memory. main() only orchestrates: options,
+ * the BPF collector, discovery of CPython processes (a /proc scan at
+ * start, then exec events), the process table, and one frame of output
+ * per interval.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "collector.h"
+#include "discover.h"
+#include "log.h"
+#include "options.h"
+#include "output.h"
+#include "procfs.h"
+#include "rate.h"
+#include "table.h"
+
+#define PENDING_MAX 1024
+#define PENDING_WAIT_S 2.0 /* how long an exec'd binary may take to map libpython */
+#define PENDING_POLL_MS 20
+
+struct pending {
+	int pid;
+	double deadline;
+};
+
+struct app {
+	struct env env;
+	struct collector *col;
+	struct table table;
+	struct pending pending[PENDING_MAX];
+	int npending;
+	uint64_t events_lost_seen; /* drop counter value at the last rescan */
+};
+
+static volatile sig_atomic_t exiting;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	exiting = 1;
+}
+
+static bool pid_selected(const struct app *a, int pid)
+{
+	if (!a->env.npids)
+		return true;
+	for (int i = 0; i < a->env.npids; i++)
+		if (a->env.pids[i] == pid)
+			return true;
+	return false;
+}
+
+static void add_pending(struct app *a, int pid, double now)
+{
+	for (int i = 0; i < a->npending; i++)
+		if (a->pending[i].pid == pid)
+			return;
+	if (a->npending == PENDING_MAX) {
+		a->table.read_failures++;
+		return;
+	}
+	a->pending[a->npending++] = (struct pending){ pid, now + PENDING_WAIT_S };
+}
+
+/* Discover pid and, if it runs CPython, attach and add it to the table. */
+static enum discover_result consider_pid(struct app *a, int pid, double now)
+{
+	char path[96];
+	struct proc_entry *e;
+	struct interp *in;
+	enum discover_result r;
+
+	if (!pid_selected(a, pid) || table_find(&a->table, pid))
+		return DISC_PYTHON;
+	r = discover_pid(pid, &in, path, sizeof(path));
+	switch (r) {
+	case DISC_PYTHON:
+		if (!in->attach_tried) {
+			int err = collector_attach_gc(a->col, in, path);
+
+			if (err && err != -ENOTSUP)
+				a->table.attach_failures++;
+		}
+		if (table_add(&a->table, pid, in, &e)) {
+			a->table.vanished++;
+			return DISC_GONE;
+		}
+		if (collector_watch(a->col, pid))
+			a->table.read_failures++;
+		log_info("watching %d (%s, Python %s)", pid, e->comm,
+			 in->info.version[0] ? in->info.version : "unknown");
+		break;
+	case DISC_PENDING:
+		add_pending(a, pid, now);
+		break;
+	case DISC_GONE:
+		a->table.vanished++;
+		break;
+	case DISC_ERROR:
+		a->table.read_failures++;
+		break;
+	case DISC_NOT_PYTHON:
+		break;
+	}
+	return r;
+}
+
+static void retry_pending(struct app *a, double now)
+{
+	int kept = 0;
+
+	for (int i = 0; i < a->npending; i++) {
+		struct pending p = a->pending[i];
+		enum discover_result r;
+
+		if (table_find(&a->table, p.pid))
+			continue;
+		r = consider_pid(a, p.pid, now);
+		if (r == DISC_PENDING && now < p.deadline)
+			a->pending[kept++] = p;
+	}
+	a->npending = kept;
+}
+
+static void on_event(const struct pmt_event *ev, void *ctx)
+{
+	struct app *a = ctx;
+	int pid = ev->pid;
+
+	switch (ev->type) {
+	case PMT_EV_EXEC:
+		/* The old image (if watched) ends here; the new one may be
+		 * Python or not. Libraries are not mapped yet, so look now and
+		 * again shortly (pending). */
+		table_mark_exited(&a->table, pid, ev);
+		consider_pid(a, pid, rate_now());
+		break;
+	case PMT_EV_EXIT:
+		table_mark_exited(&a->table, pid, ev);
+		break;
+	}
+}
+
+static int scan_cb(int pid, void *ctx)
+{
+	struct app *a = ctx;
+
+	consider_pid(a, pid, rate_now());
+	return 0;
+}
+
+/* -p: every PID must exist and run CPython, or we stop with a clear line. */
+static int check_selected_pids(struct app *a)
+{
+	for (int i = 0; i < a->env.npids; i++) {
+		int pid = a->env.pids[i];
+		struct proc_stat st;
+		enum discover_result r;
+		double deadline = rate_now() + PENDING_WAIT_S;
+
+		if (procfs_read_stat(pid, &st)) {
+			log_error("PID %d: no such process", pid);
+			return -ESRCH;
+		}
+		while ((r = consider_pid(a, pid, rate_now())) == DISC_PENDING && rate_now() < deadline)
+			usleep(PENDING_POLL_MS * 1000);
+		if (r == DISC_GONE) {
+			log_error("PID %d: exited during discovery", pid);
+			return -ESRCH;
+		}
+		if (r != DISC_PYTHON) {
+			log_error("PID %d (%s) is not a CPython process", pid, st.comm);
+			return -EINVAL;
+		}
+	}
+	a->npending = 0;
+	return 0;
+}
+
+static bool all_selected_gone(const struct app *a)
+{
+	if (!a->env.npids)
+		return false;
+	for (const struct proc_entry *e = a->table.head; e; e = e->next)
+		if (!e->exited)
+			return false;
+	return true;
+}
+
+static int emit_frame(struct app *a, double interval_s)
+{
+	struct frame fr = { .time = rate_wall_now(), .interval_s = interval_s, .table = &a->table };
+
+	collector_read_drops(a->col, fr.drops);
+	return a->env.json ? output_json(stdout, &fr) : output_text(stdout, &fr);
+}
+
+/* Lost exec events mean processes we may not know: scan /proc again. */
+static void rescan_if_events_lost(struct app *a)
+{
+	uint64_t drops[PMT_DROP_NR];
+
+	collector_read_drops(a->col, drops);
+	if (drops[PMT_DROP_RINGBUF_FULL] == a->events_lost_seen)
+		return;
+	a->events_lost_seen = drops[PMT_DROP_RINGBUF_FULL];
+	log_warn("lifecycle events were lost; rescanning /proc");
+	procfs_foreach_pid(scan_cb, a);
+}
+
+static int run(struct app *a)
+{
+	double start = rate_now(), last = start, next = start + a->env.interval_s;
+	long frames = 0;
+	int err = 0;
+
+	while (!exiting) {
+		double now = rate_now();
+		int timeout_ms = next > now ? (int)((next - now) * 1000) + 1 : 0;
+
+		if (a->npending && timeout_ms > PENDING_POLL_MS)
+			timeout_ms = PENDING_POLL_MS;
+		err = collector_poll(a->col, timeout_ms, on_event, a);
+		if (err == -EINTR)
+			break;
+		if (err < 0) {
+			log_error("polling events: %s", strerror(-err));
+			return err;
+		}
+		now = rate_now();
+		retry_pending(a, now);
+		if (now < next)
+			continue;
+		rescan_if_events_lost(a);
+		table_refresh(&a->table, a->col, now);
+		err = emit_frame(a, now - last);
+		if (err)
+			return err == -EPIPE ? 0 : err;
+		table_reap(&a->table);
+		last = now;
+		next += a->env.interval_s;
+		if (next < now)
+			next = now + a->env.interval_s;
+		if (a->env.frames && ++frames >= a->env.frames)
+			break;
+		if (all_selected_gone(a)) {
+			log_info("all selected processes have exited");
+			break;
+		}
+	}
+	return 0;
+}
+
+static int setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: the poll must return so that we exit promptly. */
+	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL) ||
+	    sigaction(SIGHUP, &sa, NULL))
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct app a;
+	int err;
+
+	if (options_parse(argc, argv, &a.env, stderr))
+		return 2;
+	if (a.env.help) {
+		options_usage(stdout);
+		return 0;
+	}
+	if (a.env.version) {
+		printf("pymemtop %s\n", PYMEMTOP_VERSION);
+		return 0;
+	}
+	log_set_level(LOG_WARN + a.env.verbose);
+	if (setup_signals())
+		return 1;
+	err = collector_open(&a.env, &a.col);
+	if (err)
+		return 1;
+	err = a.env.npids ? check_selected_pids(&a) : procfs_foreach_pid(scan_cb, &a);
+	if (!err)
+		err = run(&a);
+	collector_close(a.col);
+	table_free(&a.table);
+	discover_free_all();
+	return err ? 1 : 0;
+}

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Command-line parsing. top(1) conventions: -b batch, -n frames, -d
+ * seconds (fractions allowed, unlike htop's tenths), -p PID list.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "options.h"
+#include "pymemtop.h"
+
+enum {
+	OPT_JSON = 256,
+	OPT_ONCE,
+	OPT_VERSION,
+	OPT_MAX_PROCS,
+	OPT_MAX_THREADS,
+};
+
+static const struct option long_opts[] = {
+	{ "batch", no_argument, NULL, 'b' },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "iterations", required_argument, NULL, 'n' },
+	{ "delay", required_argument, NULL, 'd' },
+	{ "pid", required_argument, NULL, 'p' },
+	{ "once", no_argument, NULL, OPT_ONCE },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
+	{ "max-threads", required_argument, NULL, OPT_MAX_THREADS },
+	{},
+};
+
+void options_usage(FILE *out)
+{
+	fputs("Usage: pymemtop [-b] [--json] [-n N] [-d SECS] [-p PID[,PID...]] [--once] [-v]\n"
+	      "                [--max-procs N] [--max-threads N] [--help] [--version]\n"
+	      "\n"
+	      "Memory and garbage-collector activity of every CPython process on the host,\n"
+	      "observed with eBPF; nothing is injected into or stops the processes.\n"
+	      "\n"
+	      "  -b, --batch          plain-text frames on stdout (like top -b)\n"
+	      "      --json           NDJSON: one JSON object per line per frame\n"
+	      "  -n, --iterations N   stop after N frames (default: run until interrupted)\n"
+	      "  -d, --delay SECS     interval between frames in seconds, fractions allowed\n"
+	      "                       (default 1; note: seconds as in top, not tenths as in htop)\n"
+	      "  -p, --pid PID,...    only these processes (up to 64; repeatable);\n"
+	      "                       pymemtop exits when all of them have exited\n"
+	      "      --once           one frame after one interval (= -n 1)\n"
+	      "  -v, --verbose        more diagnostics on stderr (repeat for debug)\n"
+	      "      --max-procs N    per-process BPF map entries (default 32768)\n"
+	      "      --max-threads N  in-flight syscall/GC BPF map entries (default 16384)\n"
+	      "  -h, --help           this help\n"
+	      "      --version        version\n"
+	      "\n"
+	      "Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_SYS_ADMIN) and a kernel\n"
+	      "with BTF. Every JSON field and column is described in docs/metrics.md.\n"
+	      "Exit status: 0 ok, 1 runtime error, 2 bad command line.\n",
+	      out);
+}
+
+static int parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_interval(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < 0.05 || v > 86400)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_pids(const char *arg, struct env *env, FILE *err)
+{
+	char buf[1024], *tok, *save = NULL;
+	unsigned long v;
+
+	if (strlen(arg) >= sizeof(buf)) {
+		fprintf(err, "pymemtop: -p: list too long\n");
+		return -EINVAL;
+	}
+	strcpy(buf, arg);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (parse_ulong(tok, 1, INT_MAX, &v)) {
+			fprintf(err, "pymemtop: -p: '%s' is not a PID\n", tok);
+			return -EINVAL;
+		}
+		if (env->npids == OPT_MAX_PIDS) {
+			fprintf(err, "pymemtop: -p: at most %d PIDs\n", OPT_MAX_PIDS);
+			return -EINVAL;
+		}
+		env->pids[env->npids++] = (int)v;
+	}
+	if (!env->npids) {
+		fprintf(err, "pymemtop: -p: no PID given\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void set_defaults(struct env *env)
+{
+	memset(env, 0, sizeof(*env));
+	env->interval_s = 1.0;
+	env->max_procs = PMT_DEFAULT_MAX_PROCS;
+	env->max_threads = PMT_DEFAULT_MAX_THREADS;
+}
+
+int options_parse(int argc, char **argv, struct env *env, FILE *err)
+{
+	unsigned long v;
+	int c;
+
+	set_defaults(env);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":bn:d:p:vh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			env->batch = true;
+			break;
+		case OPT_JSON:
+			env->json = true;
+			break;
+		case 'n':
+			if (parse_ulong(optarg, 1, LONG_MAX, &v)) {
+				fprintf(err, "pymemtop: -n: '%s' is not a positive whole number\n", optarg);
+				return -EINVAL;
+			}
+			env->frames = (long)v;
+			break;
+		case 'd':
+			if (parse_interval(optarg, &env->interval_s)) {
+				fprintf(err, "pymemtop: -d: '%s' is not a number of seconds in [0.05, 86400]\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'p':
+			if (parse_pids(optarg, env, err))
+				return -EINVAL;
+			break;
+		case OPT_ONCE:
+			env->frames = 1;
+			break;
+		case 'v':
+			env->verbose++;
+			break;
+		case 'h':
+			env->help = true;
+			break;
+		case OPT_VERSION:
+			env->version = true;
+			break;
+		case OPT_MAX_PROCS:
+		case OPT_MAX_THREADS:
+			if (parse_ulong(optarg, 64, 4194304, &v)) {
+				fprintf(err, "pymemtop: %s: '%s' is not a number in [64, 4194304]\n",
+					argv[optind - 1], optarg);
+				return -EINVAL;
+			}
+			if (c == OPT_MAX_PROCS)
+				env->max_procs = v;
+			else
+				env->max_threads = v;
+			break;
+		case ':':
+			fprintf(err, "pymemtop: option '%s' needs an argument (see --help)\n",
+				argv[optind - 1]);
+			return -EINVAL;
+		default:
+			if (optopt)
+				fprintf(err, "pymemtop: unknown option '-%c' (see --help)\n", optopt);
+			else
+				fprintf(err, "pymemtop: unknown option '%s' (see --help)\n",
+					argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(err, "pymemtop: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Command line: every knob in one struct env. */
+#ifndef PMT_OPTIONS_H
+#define PMT_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#define OPT_MAX_PIDS 64
+
+struct env {
+	bool batch; /* -b: plain-text frames */
+	bool json; /* --json: NDJSON frames */
+	long frames; /* -n: stop after this many frames; 0 = forever */
+	double interval_s; /* -d */
+	int pids[OPT_MAX_PIDS]; /* -p */
+	int npids;
+	int verbose; /* -v, repeatable */
+	unsigned int max_procs; /* --max-procs: per-process map entries */
+	unsigned int max_threads; /* --max-threads: in-flight stash entries */
+	bool help, version;
+};
+
+/* 0 on success (env filled; help/version set when asked), -EINVAL on a
+ * bad command line after printing one line to err. */
+int options_parse(int argc, char **argv, struct env *env, FILE *err);
+void options_usage(FILE *out);
+
+#endif

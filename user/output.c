@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "collector.h"
+#include "output.h"
+#include "procfs.h"
+#include "rate.h"
+
+#define NS_PER_S 1e9
+
+static struct json_object *jdouble(double v, const char *fmt)
+{
+	char buf[64];
+
+	if (!isfinite(v))
+		return NULL;
+	snprintf(buf, sizeof(buf), fmt, v);
+	return json_object_new_double_s(v, buf);
+}
+
+static struct json_object *ju64(uint64_t v)
+{
+	return json_object_new_uint64(v);
+}
+
+static struct json_object *jstr_or_null(const char *s)
+{
+	return s && *s ? json_object_new_string(s) : NULL;
+}
+
+static void put(struct json_object *o, const char *key, struct json_object *v)
+{
+	json_object_object_add(o, key, v);
+}
+
+static struct json_object *u64_array(const __u64 *v, int n)
+{
+	struct json_object *a = json_object_new_array_ext(n);
+
+	for (int i = 0; i < n; i++)
+		json_object_array_add(a, ju64(v[i]));
+	return a;
+}
+
+static bool gc_available(const struct proc_entry *e)
+{
+	return e->interp && e->interp->attach_tried && !e->interp->attach_err;
+}
+
+static struct json_object *build_json(const struct interp *in)
+{
+	struct json_object *b = json_object_new_object();
+
+	put(b, "libpython", json_object_new_string(in->info.shared ? "shared" : "static"));
+	put(b, "path", json_object_new_string(in->path));
+	put(b, "symtab", json_object_new_boolean(in->info.has_symtab));
+	put(b, "usdt", json_object_new_boolean(in->info.has_usdt));
+	put(b, "build_id", jstr_or_null(in->info.build_id));
+	put(b, "version_source", jstr_or_null(in->info.version_source));
+	return b;
+}
+
+static struct json_object *probes_json(const struct proc_entry *e)
+{
+	struct json_object *p = json_object_new_object();
+
+	put(p, "mm", json_object_new_string("tracepoint"));
+	if (gc_available(e)) {
+		put(p, "gc", json_object_new_string(e->interp->gc_desc));
+	} else {
+		put(p, "gc", NULL);
+		put(p, "gc_reason", json_object_new_string(e->interp && e->interp->gc_reason[0]
+								   ? e->interp->gc_reason
+								   : "GC probes not attached"));
+	}
+	return p;
+}
+
+static uint64_t gc_sum(const __u64 *v)
+{
+	return v[0] + v[1] + v[2];
+}
+
+/* Rate of a counter over the last interval, or JSON null. */
+static struct json_object *jrate(const struct proc_entry *e, uint64_t cur, uint64_t prev)
+{
+	double r;
+
+	if (!e->has_prev || !rate_per_s(cur, prev, e->cur.t - e->prev.t, &r))
+		return NULL;
+	return jdouble(r, "%.3f");
+}
+
+static struct json_object *rates_json(const struct proc_entry *e)
+{
+	struct json_object *r = json_object_new_object();
+	const struct proc_sample *c = &e->cur, *p = &e->prev;
+	double dt = c->t - p->t, v;
+	bool ok = e->has_prev;
+
+	put(r, "rss_bytes_per_s",
+	    ok && c->has_status && p->has_status && rate_gauge_per_s(c->rss_bytes, p->rss_bytes, dt, &v)
+		    ? jdouble(v, "%.1f") : NULL);
+	put(r, "mmap_bytes_per_s", jrate(e, c->mm.mmap_bytes, p->mm.mmap_bytes));
+	put(r, "munmap_bytes_per_s", jrate(e, c->mm.munmap_bytes, p->mm.munmap_bytes));
+	if (gc_available(e)) {
+		put(r, "gc_collections_per_s",
+		    jrate(e, gc_sum(c->gc.collections), gc_sum(p->gc.collections)));
+		put(r, "gc_time_ratio",
+		    ok && rate_time_ratio(gc_sum(c->gc.time_ns), gc_sum(p->gc.time_ns), dt, &v)
+			    ? jdouble(v, "%.6f") : NULL);
+	} else {
+		put(r, "gc_collections_per_s", NULL);
+		put(r, "gc_time_ratio", NULL);
+	}
+	return r;
+}
+
+static void put_mm(struct json_object *o, const struct proc_entry *e)
+{
+	const struct pmt_mm_stats *mm = &e->cur.mm;
+
+	put(o, "mmap_calls_total", ju64(mm->mmap_calls));
+	put(o, "mmap_bytes_total", ju64(mm->mmap_bytes));
+	put(o, "munmap_calls_total", ju64(mm->munmap_calls));
+	put(o, "munmap_bytes_total", ju64(mm->munmap_bytes));
+	put(o, "mremap_calls_total", ju64(mm->mremap_calls));
+	put(o, "mremap_grow_bytes_total", ju64(mm->mremap_grow_bytes));
+	put(o, "mremap_shrink_bytes_total", ju64(mm->mremap_shrink_bytes));
+	put(o, "brk_calls_total", ju64(mm->brk_calls));
+	put(o, "brk_bytes", ju64(table_brk_bytes(e)));
+}
+
+static void put_gc(struct json_object *o, const struct proc_entry *e)
+{
+	const struct pmt_gc_stats *gc = &e->cur.gc;
+	struct json_object *secs;
+
+	if (!gc_available(e)) {
+		put(o, "gc_collections_total", NULL);
+		put(o, "gc_collected_total", NULL);
+		put(o, "gc_seconds_total", NULL);
+		return;
+	}
+	put(o, "gc_collections_total", u64_array(gc->collections, PMT_NGEN));
+	put(o, "gc_collected_total", u64_array(gc->collected, PMT_NGEN));
+	secs = json_object_new_array_ext(PMT_NGEN);
+	for (int i = 0; i < PMT_NGEN; i++)
+		json_object_array_add(secs, jdouble(gc->time_ns[i] / NS_PER_S, "%.9f"));
+	put(o, "gc_seconds_total", secs);
+}
+
+struct json_object *output_process_json(const struct proc_entry *e)
+{
+	struct json_object *o = json_object_new_object();
+	const struct interp *in = e->interp;
+	char user[64];
+
+	put(o, "pid", json_object_new_int(e->pid));
+	put(o, "ppid", json_object_new_int(e->ppid));
+	put(o, "start_time", jdouble(e->start_time, "%.2f"));
+	put(o, "uid", json_object_new_int64(e->uid));
+	put(o, "user", json_object_new_string(procfs_user_name(e->uid, user, sizeof(user))));
+	put(o, "comm", json_object_new_string(e->comm));
+	put(o, "cmdline", json_object_new_string(e->cmdline));
+	put(o, "python_version", in ? jstr_or_null(in->info.version) : NULL);
+	put(o, "python_build", in ? build_json(in) : NULL);
+	put(o, "exited", json_object_new_boolean(e->exited));
+	put(o, "rss_bytes", e->cur.has_status ? ju64(e->cur.rss_bytes) : NULL);
+	put(o, "anon_bytes", e->cur.has_status ? ju64(e->cur.anon_bytes) : NULL);
+	put(o, "swap_bytes", e->cur.has_status ? ju64(e->cur.swap_bytes) : NULL);
+	put_mm(o, e);
+	put_gc(o, e);
+	put(o, "rates", rates_json(e));
+	put(o, "probes", probes_json(e));
+	return o;
+}
+
+static struct json_object *drops_json(const struct frame *fr)
+{
+	struct json_object *d = json_object_new_object();
+	const struct table *t = fr->table;
+
+	for (int i = 0; i < PMT_DROP_NR; i++)
+		put(d, collector_drop_name(i), ju64(fr->drops[i]));
+	put(d, "proc_read_failed", ju64(t->read_failures));
+	put(d, "gc_attach_failed", ju64(t->attach_failures));
+	return d;
+}
+
+int output_json(FILE *f, const struct frame *fr)
+{
+	struct json_object *root = json_object_new_object(), *procs;
+	int err = 0;
+
+	put(root, "time", jdouble(fr->time, "%.6f"));
+	put(root, "interval_s", jdouble(fr->interval_s, "%.6f"));
+	procs = json_object_new_array();
+	for (const struct proc_entry *e = fr->table->head; e; e = e->next)
+		json_object_array_add(procs, output_process_json(e));
+	put(root, "processes", procs);
+	put(root, "drops", drops_json(fr));
+	if (fputs(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+							       JSON_C_TO_STRING_NOSLASHESCAPE),
+		  f) < 0 ||
+	    fputc('\n', f) == EOF || fflush(f))
+		err = -errno;
+	json_object_put(root);
+	return err;
+}
+
+void output_human_bytes(double v, char *buf, size_t len)
+{
+	static const char units[] = "BKMGTP";
+	int u = 0;
+
+	while (fabs(v) >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%.0f%c", v, units[u]);
+	else
+		snprintf(buf, len, fabs(v) < 10 ? "%.1f%c" : "%.0f%c", v, units[u]);
+}
+
+static void cell_bytes(char *buf, size_t len, bool ok, double v)
+{
+	if (ok)
+		output_human_bytes(v, buf, len);
+	else
+		snprintf(buf, len, "-");
+}
+
+static void cell_rate(char *buf, size_t len, const struct proc_entry *e, uint64_t cur,
+		      uint64_t prev, bool bytes)
+{
+	double r;
+
+	if (!e->has_prev || !rate_per_s(cur, prev, e->cur.t - e->prev.t, &r))
+		snprintf(buf, len, "-");
+	else if (bytes)
+		output_human_bytes(r, buf, len);
+	else
+		snprintf(buf, len, "%.1f", r);
+}
+
+static int cmp_rss(const void *a, const void *b)
+{
+	const struct proc_entry *x = *(const struct proc_entry *const *)a;
+	const struct proc_entry *y = *(const struct proc_entry *const *)b;
+
+	if (x->cur.rss_bytes != y->cur.rss_bytes)
+		return x->cur.rss_bytes < y->cur.rss_bytes ? 1 : -1;
+	return x->pid - y->pid;
+}
+
+static void text_row(FILE *f, const struct proc_entry *e)
+{
+	char rss[16], anon[16], swap[16], brk[16], mm[16], mu[16], gcs[16], gcp[16];
+	char gen[3][24], user[64];
+	const struct proc_sample *c = &e->cur, *p = &e->prev;
+	bool gc = gc_available(e);
+	double ratio;
+
+	cell_bytes(rss, sizeof(rss), c->has_status, c->rss_bytes);
+	cell_bytes(anon, sizeof(anon), c->has_status, c->anon_bytes);
+	cell_bytes(swap, sizeof(swap), c->has_status, c->swap_bytes);
+	output_human_bytes(table_brk_bytes(e), brk, sizeof(brk));
+	cell_rate(mm, sizeof(mm), e, c->mm.mmap_bytes, p->mm.mmap_bytes, true);
+	cell_rate(mu, sizeof(mu), e, c->mm.munmap_bytes, p->mm.munmap_bytes, true);
+	if (gc)
+		cell_rate(gcs, sizeof(gcs), e, gc_sum(c->gc.collections), gc_sum(p->gc.collections),
+			  false);
+	else
+		snprintf(gcs, sizeof(gcs), "-");
+	if (gc && e->has_prev &&
+	    rate_time_ratio(gc_sum(c->gc.time_ns), gc_sum(p->gc.time_ns), c->t - p->t, &ratio))
+		snprintf(gcp, sizeof(gcp), "%.1f", ratio * 100);
+	else
+		snprintf(gcp, sizeof(gcp), "-");
+	for (int i = 0; i < PMT_NGEN; i++) {
+		if (gc)
+			snprintf(gen[i], sizeof(gen[i]), "%llu", (unsigned long long)c->gc.collections[i]);
+		else
+			snprintf(gen[i], sizeof(gen[i]), "-");
+	}
+	fprintf(f, "%7d %-8.8s %-8.8s %6s %6s %6s %6s %7s %7s %6s %5s %6s %5s %4s %s%s\n", e->pid,
+		procfs_user_name(e->uid, user, sizeof(user)),
+		e->interp && e->interp->info.version[0] ? e->interp->info.version : "-", rss, anon,
+		swap, brk, mm, mu, gcs, gcp, gen[0], gen[1], gen[2], e->exited ? "<exited> " : "",
+		e->cmdline);
+}
+
+int output_text(FILE *f, const struct frame *fr)
+{
+	const struct table *t = fr->table;
+	const struct proc_entry **rows;
+	uint64_t drops = t->read_failures;
+	char tbuf[32];
+	time_t now = (time_t)fr->time;
+	struct tm tm;
+	int n = 0;
+
+	for (int i = 0; i < PMT_DROP_NR; i++)
+		drops += fr->drops[i];
+	localtime_r(&now, &tm);
+	strftime(tbuf, sizeof(tbuf), "%H:%M:%S", &tm);
+	rows = calloc(t->count ? t->count : 1, sizeof(*rows));
+	if (!rows)
+		return -ENOMEM;
+	for (const struct proc_entry *e = t->head; e && n < t->count; e = e->next)
+		rows[n++] = e;
+	qsort(rows, n, sizeof(*rows), cmp_rss);
+	fprintf(f, "pymemtop - %s  interval %.2fs  python processes: %d  dropped events: %llu\n",
+		tbuf, fr->interval_s, n, (unsigned long long)drops);
+	fprintf(f, "%7s %-8s %-8s %6s %6s %6s %6s %7s %7s %6s %5s %6s %5s %4s %s\n", "PID", "USER",
+		"PY", "RSS", "ANON", "SWAP", "BRK", "MMAP/s", "UNMAP/s", "GC/s", "GC%", "GC0",
+		"GC1", "GC2", "COMMAND");
+	for (int i = 0; i < n; i++)
+		text_row(f, rows[i]);
+	fputc('\n', f);
+	free(rows);
+	return fflush(f) ? -errno : 0;
+}

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+#include "procfs.h"
+#include "rate.h"
+#include "table.h"
+
+struct proc_entry *table_find(struct table *t, int pid)
+{
+	for (struct proc_entry *e = t->head; e; e = e->next)
+		if (e->pid == pid && !e->exited)
+			return e;
+	return NULL;
+}
+
+static int heap_cb(const struct proc_map *m, void *ctx)
+{
+	if (!strcmp(m->path, "[heap]")) {
+		*(uint64_t *)ctx = m->end - m->start;
+		return 1;
+	}
+	return 0;
+}
+
+static double boot_time(void)
+{
+	static double bt;
+	double up;
+
+	if (!bt && !procfs_uptime(&up))
+		bt = rate_wall_now() - up;
+	return bt;
+}
+
+int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **out)
+{
+	struct proc_status status;
+	struct proc_stat st;
+	struct proc_entry *e;
+	int err;
+
+	err = procfs_read_stat(pid, &st);
+	if (!err)
+		err = procfs_read_status(pid, &status);
+	if (err)
+		return err;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->pid = pid;
+	e->ppid = st.ppid;
+	e->start_ticks = st.start_time_ticks;
+	e->start_time = boot_time() + (double)st.start_time_ticks / procfs_clk_tck();
+	e->uid = status.uid;
+	snprintf(e->comm, sizeof(e->comm), "%s", st.comm);
+	if (procfs_read_cmdline(pid, e->cmdline, sizeof(e->cmdline)) || !e->cmdline[0])
+		snprintf(e->cmdline, sizeof(e->cmdline), "[%s]", st.comm);
+	procfs_foreach_map(pid, heap_cb, &e->heap_at_discovery);
+	e->interp = in;
+	e->next = t->head;
+	t->head = e;
+	t->count++;
+	*out = e;
+	return 0;
+}
+
+void table_mark_exited(struct table *t, int pid, const struct pmt_event *ev)
+{
+	struct proc_entry *e = table_find(t, pid);
+
+	if (!e)
+		return;
+	e->exited = true;
+	/* Final counters: the last interval's activity is not lost. The
+	 * sample time is set by the next refresh. */
+	if (ev && ev->has_mm)
+		e->final_mm = ev->mm;
+	if (ev && ev->has_gc)
+		e->final_gc = ev->gc;
+	e->has_final = ev && (ev->has_mm || ev->has_gc);
+}
+
+static void sample(struct table *t, struct proc_entry *e, struct collector *c, double now)
+{
+	struct proc_status status;
+
+	e->prev = e->cur;
+	e->has_prev = e->prev.t > 0;
+	e->cur.t = now;
+	if (!procfs_read_status(e->pid, &status) && status.has_rss) {
+		e->cur.has_status = true;
+		e->cur.rss_bytes = status.vm_rss_bytes;
+		e->cur.anon_bytes = status.rss_anon_bytes;
+		e->cur.swap_bytes = status.vm_swap_bytes;
+	} else {
+		e->cur.has_status = false;
+	}
+	if (collector_read_mm(c, e->pid, &e->cur.mm) == -ENOENT)
+		memset(&e->cur.mm, 0, sizeof(e->cur.mm));
+	if (collector_read_gc(c, e->pid, &e->cur.gc) == -ENOENT)
+		memset(&e->cur.gc, 0, sizeof(e->cur.gc));
+	(void)t;
+}
+
+/* Still the same process? Gone or a reused PID counts as an exit. */
+static bool still_alive(struct proc_entry *e)
+{
+	struct proc_stat st;
+
+	if (procfs_read_stat(e->pid, &st))
+		return false;
+	return st.start_time_ticks == e->start_ticks && st.state != 'Z' && st.state != 'X';
+}
+
+/* The last sample of an exited process: the previous values with the
+ * final counters from the exit event when there was one. */
+static void sample_exited(struct proc_entry *e, double now)
+{
+	e->prev = e->cur;
+	e->has_prev = e->prev.t > 0;
+	e->cur.t = now;
+	if (e->has_final) {
+		e->cur.mm = e->final_mm;
+		e->cur.gc = e->final_gc;
+	}
+}
+
+void table_refresh(struct table *t, struct collector *c, double now)
+{
+	for (struct proc_entry *e = t->head; e; e = e->next) {
+		if (!e->exited && !still_alive(e)) {
+			/* Missed exit event, or a reused PID. */
+			collector_forget(c, e->pid);
+			e->exited = true;
+		}
+		if (e->exited)
+			sample_exited(e, now);
+		else
+			sample(t, e, c, now);
+	}
+}
+
+void table_reap(struct table *t)
+{
+	struct proc_entry **pp = &t->head;
+
+	while (*pp) {
+		struct proc_entry *e = *pp;
+
+		if (e->exited) {
+			*pp = e->next;
+			t->count--;
+			free(e);
+		} else {
+			pp = &e->next;
+		}
+	}
+}
+
+void table_free(struct table *t)
+{
+	while (t->head) {
+		struct proc_entry *next = t->head->next;
+
+		free(t->head);
+		t->head = next;
+	}
+	t->count = 0;
+}
+
+uint64_t table_brk_bytes(const struct proc_entry *e)
+{
+	return e->cur.mm.brk_valid ? e->cur.mm.brk_bytes : e->heap_at_discovery;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The per-process table, refreshed every interval (htop-style prepare ->
+ * scan -> cleanup): /proc values and BPF counters per CPython process,
+ * the previous sample for rates, PID reuse detected by start time.
+ * Processes that exit are reported once more, marked, then removed.
+ */
+#ifndef PMT_TABLE_H
+#define PMT_TABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "collector.h"
+#include "discover.h"
+#include "pymemtop.h"
+
+#define TABLE_CMDLINE_LEN 4096
+
+struct proc_sample {
+	double t; /* CLOCK_MONOTONIC seconds */
+	bool has_status; /* rss/anon/swap valid */
+	uint64_t rss_bytes, anon_bytes, swap_bytes;
+	struct pmt_mm_stats mm; /* zeros when BPF has counted nothing yet */
+	struct pmt_gc_stats gc;
+};
+
+struct proc_entry {
+	int pid, ppid;
+	uint64_t start_ticks; /* /proc/PID/stat field 22: identity with pid */
+	double start_time; /* unix seconds */
+	uid_t uid;
+	char comm[64];
+	char cmdline[TABLE_CMDLINE_LEN];
+	struct interp *interp;
+	uint64_t heap_at_discovery; /* [heap] mapping size, bytes, before BPF saw a brk */
+	bool exited; /* reported once more in the next frame, then reaped */
+	bool has_final; /* final_* came with the exit event */
+	struct pmt_mm_stats final_mm;
+	struct pmt_gc_stats final_gc;
+	struct proc_sample cur, prev;
+	bool has_prev;
+	struct proc_entry *next;
+};
+
+struct table {
+	struct proc_entry *head;
+	int count;
+	/* Userspace errors, cumulative. */
+	uint64_t read_failures; /* /proc or map read failed for a live process */
+	uint64_t vanished; /* processes that went away between discovery steps */
+	uint64_t attach_failures; /* interpreter files whose GC probes failed */
+};
+
+struct proc_entry *table_find(struct table *t, int pid);
+/* Add a discovered CPython process; reads its identity from /proc.
+ * -ESRCH if it is gone. */
+int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **out);
+/* Mark pid exited with its final counters (from a BPF event, may be NULL). */
+void table_mark_exited(struct table *t, int pid, const struct pmt_event *ev);
+/* Sample every entry; entries whose process is gone or was replaced
+ * (start time differs) are marked exited and their BPF entries freed. */
+void table_refresh(struct table *t, struct collector *c, double now);
+/* Remove exited entries, after they were reported in a frame. */
+void table_reap(struct table *t);
+void table_free(struct table *t);
+
+/* brk heap size: BPF's value once it saw a brk(2), else /proc's. */
+uint64_t table_brk_bytes(const struct proc_entry *e);
+
+#endif
