@@ -2,7 +2,7 @@
 /*
  * CPython interpreter inspection (see python.h). Facts used, per
  * ../shared/research/cpython-internals.md and CPython's sources:
- *  - Py_Version (exported u32 PY_VERSION_HEX) exists from 3.11; older
+ *  - Py_Version (exported PY_VERSION_HEX, an unsigned long) exists from 3.11; older
  *    versions keep PY_VERSION as a .rodata string, often merged into the
  *    tail of a longer string by the linker.
  *  - The collector: gc_collect_main(tstate, generation, ...) in 3.10+,
@@ -154,7 +154,9 @@ static int detect_version(const struct elf_file *ef, struct py_info *pi)
 	uint32_t hex;
 	int err;
 
-	if (!elf_find_symbol(ef, "Py_Version", &sym) && sym.size == sizeof(hex) &&
+	/* `const unsigned long Py_Version`: 8 bytes on LP64, little-endian,
+	 * so its first 4 bytes are the value. */
+	if (!elf_find_symbol(ef, "Py_Version", &sym) && (sym.size == 4 || sym.size == 8) &&
 	    !elf_read_vaddr(ef, sym.vaddr, &hex, sizeof(hex)) &&
 	    !python_version_from_hex(hex, pi->version, sizeof(pi->version))) {
 		strcpy(pi->version_source, "Py_Version");

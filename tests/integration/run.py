@@ -11,6 +11,7 @@ Usage: tests/integration/run.py [-k SUBSTRING]
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -52,7 +53,7 @@ def interpreters():
     root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
     for minor in range(8, 14):
         paths = sorted(glob.glob(f"{root}/versions/3.{minor}.*/bin/python3.{minor}"))
-        paths = [p for p in paths if "t/" not in p]  # no free-threaded builds here
+        paths = [p for p in paths if re.search(r"/versions/3\.\d+\.\d+/", p)]  # not 3.13t
         if paths:
             found.append((f"pyenv-3.{minor}", paths[-1], None))
         else:
@@ -89,7 +90,8 @@ class Workload:
         return done, os.path.getmtime(os.path.join(self.ctl, "done.json"))
 
     def finish(self):
-        open(os.path.join(self.ctl, "exit"), "w").close()
+        for name in ("go", "exit"):  # a workload never stepped waits for go first
+            open(os.path.join(self.ctl, name), "w").close()
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
