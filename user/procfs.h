@@ -4,6 +4,13 @@
  * the unit tests can run on fixture copies of real files; the *_pid
  * wrappers read /proc/PID. All return 0 or a negative errno (-ENOENT /
  * -ESRCH when the process is gone, -EINVAL when the file is malformed).
+ * The *_pid wrappers (procfs_read_stat/status/cmdline, procfs_foreach_map)
+ * fold both into -ESRCH: a process can exit between open() and read(), and
+ * the caller only needs to know it is gone. The *_at readers return the
+ * errno as is (-ENOENT for a missing file in a fixture directory).
+ * A short or empty read is never a crash: -EINVAL when a required field
+ * is missing, has_rss = false for a status cut before VmRSS:, an empty
+ * string for cmdline.
  * The parsers never trust the content: comm may contain spaces, ')' and
  * newlines; cmdline may contain arbitrary bytes.
  */
@@ -38,16 +45,24 @@ struct proc_status {
 	bool has_rss; /* false for kernel threads / zombies (no Vm* lines) */
 };
 
-/* One line of /proc/PID/maps. path is "" for anonymous mappings. */
+/* One line of /proc/PID/maps. path is "" for anonymous mappings, and is
+ * kept as the kernel prints it (spaces, " (deleted)" suffix included). */
 struct proc_map {
 	uint64_t start, end, offset;
 	bool r, w, x, shared;
 	unsigned int dev_major, dev_minor;
 	uint64_t inode;
 	const char *path; /* points into the reader's line buffer; valid in the callback only */
+	/* Length of path without the line's '\n'. The foreach readers always
+	 * NUL-terminate path; procfs_parse_maps_line() on a const line that
+	 * still ends in '\n' cannot, so there path[path_len] is that '\n'. */
+	size_t path_len;
 };
 
-/* Parse the text of stat/status (buf is NUL-terminated). Pure functions. */
+/* Parse the text of stat/status (buf is NUL-terminated). Pure functions.
+ * stat needs fields 1-24 (-EINVAL otherwise). status needs Uid: and Tgid:;
+ * its last line is ignored when it has no '\n' (a cut "VmRSS:\t 12" would
+ * be a wrong number, not a missing one). */
 int procfs_parse_stat(const char *buf, struct proc_stat *out);
 int procfs_parse_status(const char *buf, struct proc_status *out);
 /* Parse one maps line (without or with trailing newline). */
@@ -61,7 +76,10 @@ int procfs_read_status(int pid, struct proc_status *out);
 int procfs_read_stat_at(int dirfd, struct proc_stat *out);
 int procfs_read_status_at(int dirfd, struct proc_status *out);
 
-/* Walk maps; cb returns 0 to go on, non-zero to stop (returned). */
+/* Walk maps; cb returns 0 to go on, non-zero to stop (returned).
+ * A line longer than 8 KiB (a path far beyond PATH_MAX, which could not be
+ * opened anyway) is skipped; a line that does not parse stops the walk
+ * with -EINVAL. */
 typedef int (*procfs_map_cb)(const struct proc_map *m, void *ctx);
 int procfs_foreach_map_at(int dirfd, procfs_map_cb cb, void *ctx);
 int procfs_foreach_map(int pid, procfs_map_cb cb, void *ctx);
@@ -80,7 +98,10 @@ long procfs_clk_tck(void);
 typedef int (*procfs_pid_cb)(int pid, void *ctx);
 int procfs_foreach_pid(procfs_pid_cb cb, void *ctx);
 
-/* User name for uid (cached getpwuid_r); decimal uid when unknown. */
+/* User name for uid (cached getpwuid_r); decimal uid when unknown.
+ * Copies it into buf (truncated to buflen-1) and returns buf. The cache,
+ * unknown uids included, lives until exit and is not thread-safe: call it
+ * from one thread. */
 const char *procfs_user_name(uid_t uid, char *buf, size_t buflen);
 
 #endif /* PMT_PROCFS_H */
