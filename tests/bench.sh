@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# make bench: see tests/bench.py.
+exec python3 "$(dirname "$0")/bench.py" "$@"
