@@ -64,9 +64,11 @@ def interpreters():
 class Workload:
     """tests/workloads/wl.py under one interpreter, stepped through files."""
 
-    def __init__(self, python, action, arg=None, exe=None):
+    def __init__(self, python, action, arg=None, exe=None, launcher=None):
+        """launcher: argv that runs the interpreter with the rest appended."""
         self.ctl = tempfile.mkdtemp(prefix="pmt-wl-")
-        argv = [exe or python, WORKLOAD, self.ctl, action] + ([str(arg)] if arg is not None else [])
+        argv = (launcher or [exe or python]) + [WORKLOAD, self.ctl, action]
+        argv += [str(arg)] if arg is not None else []
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
         self.ready = self._wait_json("ready.json")
         self.pid = self.ready["pid"]
@@ -362,6 +364,42 @@ def t_deleted_interpreter():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def t_mount_namespace_gc():
+    """A process in another mount namespace (as in a container) whose
+    /usr/bin/python3.11 is a different file than the host's: found, and
+    GC probes land on *its* file (by inode, via /proc/PID/exe)."""
+    src = "/usr/bin/python3.11"
+    if not os.access(src, os.X_OK):
+        raise Skip("Debian's python3.11 not installed")
+    if not shutil.which("unshare"):
+        raise Skip("unshare (util-linux) not installed")
+    tmp = tempfile.mkdtemp(prefix="pmt-ns-")
+    copy = os.path.join(tmp, "python3.11")
+    shutil.copy(src, copy)
+    k = 5
+    script = f"mount --bind {copy} {src} && exec {src} \"$@\""
+    wl = None
+    pm = Pymemtop("-d", "0.25")
+    try:
+        pm.wait(lambda f: True, what="first frame")
+        wl = Workload(src, "gc", k, launcher=["unshare", "-m", "--propagation", "private",
+                                               "sh", "-c", script, "sh"])
+        st_host, st_proc = os.stat(src), os.stat(f"/proc/{wl.pid}/exe")
+        check(st_host.st_ino != st_proc.st_ino, "the namespace did not get its own python3.11")
+        p0 = pm.wait_proc(wl.pid)
+        check(p0["python_version"] == wl.ready["version"], f"version {p0['python_version']!r}")
+        check(p0["probes"]["gc"] == "usdt", f"gc probe {p0['probes']}")
+        done, t_done = wl.step()
+        p1 = pm.wait_proc(wl.pid, after=t_done + 0.05)
+        seen = [a - b for a, b in zip(p1["gc_collections_total"], p0["gc_collections_total"])]
+        check(seen == [0, 0, k], f"pymemtop saw {seen} collections, want [0, 0, {k}]")
+    finally:
+        if wl:
+            wl.finish()
+        pm.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def t_hostile_elf_via_proc():
     """A process mapping hostile 'libpython' files executable: no crash, not Python."""
     mapper = os.path.join(FIXTURES, "mapper")
@@ -408,7 +446,7 @@ def main():
             tests.append((f"{fn.__name__[2:]}[{name}]", fn, path, why))
     for fn in (t_cli_help_version, t_cli_bad_input, t_pid_not_running, t_pid_not_python,
                t_not_root, t_no_btf, t_clean_detach_on_sigterm, t_exits_when_selected_pids_exit,
-               t_deleted_interpreter, t_hostile_elf_via_proc):
+               t_deleted_interpreter, t_mount_namespace_gc, t_hostile_elf_via_proc):
         tests.append((fn.__name__[2:], fn, None, None))
     for name, fn, arg, why in tests:
         if only and only not in name:
