@@ -82,10 +82,21 @@ $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(OUTPUT)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS) -lcmocka
 
 # Fixture programs: small ELF files with known symbols, notes and strings.
+# fake_libpython*.c are shared libraries named like the real ones, not
+# programs: keep them out of FIXTURE_BINS and build them below.
+FIXTURE_BINS := $(filter-out $(OUTPUT)/fixtures/fake_libpython%,$(FIXTURE_BINS))
+FIXTURE_LIBS := $(OUTPUT)/fixtures/libpython3.9.so.1.0 $(OUTPUT)/fixtures/libpython3.8.so.1.0
+
 $(OUTPUT)/fixtures/%: tests/fixtures/%.c | $(OUTPUT)/fixtures
 	$(CC) -O0 -g -rdynamic -o $@ $<
 
-FIXTURES := $(FIXTURE_BINS) $(OUTPUT)/fixtures/truncated.elf \
+$(OUTPUT)/fixtures/libpython3.9.so.1.0: tests/fixtures/fake_libpython39.c | $(OUTPUT)/fixtures
+	$(CC) -O0 -g -shared -fPIC -Wl,-soname,$(notdir $@) -o $@ $<
+
+$(OUTPUT)/fixtures/libpython3.8.so.1.0: tests/fixtures/fake_libpython38.c | $(OUTPUT)/fixtures
+	$(CC) -O0 -g -shared -fPIC -Wl,-soname,$(notdir $@) -o $@ $<
+
+FIXTURES := $(FIXTURE_BINS) $(FIXTURE_LIBS) $(OUTPUT)/fixtures/truncated.elf \
 	    $(OUTPUT)/fixtures/stripped.elf $(OUTPUT)/fixtures/notelf.bin
 
 $(OUTPUT)/fixtures/stripped.elf: $(OUTPUT)/fixtures/fake_python

@@ -7,6 +7,24 @@
  *
  * Error rule: int functions return 0 or a negative errno.
  */
+
+/*
+ * Built with -Iuser, this file shadows the system <elf.h> for every
+ * #include <elf.h>, including the one in libelf.h (and link.h, sys/auxv.h).
+ * Pull the system header in first, outside the guard, so the Elf64_* types
+ * are always there. When reached as "elf.h" from user/, include_next
+ * restarts at the -I list (clang warns), finds this file again, and that
+ * copy's include_next reaches the system header.
+ */
+#ifdef __clang__
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Winclude-next-absolute-path"
+#endif
+#include_next <elf.h>
+#ifdef __clang__
+#pragma clang diagnostic pop
+#endif
+
 #ifndef PMT_ELF_H
 #define PMT_ELF_H
 
@@ -36,12 +54,15 @@ bool elf_has_symtab(const struct elf_file *ef); /* a non-empty .symtab */
 bool elf_has_section(const struct elf_file *ef, const char *name);
 
 /* Defined symbol lookup (st_shndx != SHN_UNDEF): .symtab first, then
- * .dynsym. 0, or -ENOENT. */
+ * .dynsym. STT_FILE and STT_SECTION entries are ignored; the first
+ * definition in table order wins. 0, or -ENOENT. */
 int elf_find_symbol(const struct elf_file *ef, const char *name, struct elf_sym *out);
 
 /* Call cb for every defined STT_FUNC symbol whose name starts with
- * prefix, in .symtab then .dynsym. cb returns 0 to go on, non-zero to
- * stop (that value is returned). Returns 0 when the walk completed. */
+ * prefix, in .symtab then .dynsym. A .dynsym entry that is also in
+ * .symtab (same name and address) is reported once only. cb returns 0 to
+ * go on, non-zero to stop (that value is returned). Returns 0 when the
+ * walk completed. */
 typedef int (*elf_sym_cb)(const char *name, const struct elf_sym *sym, void *ctx);
 int elf_foreach_func(const struct elf_file *ef, const char *prefix, elf_sym_cb cb, void *ctx);
 
@@ -57,7 +78,9 @@ int elf_read_vaddr(const struct elf_file *ef, uint64_t vaddr, void *buf, size_t 
 int elf_build_id(const struct elf_file *ef, char *buf, size_t buflen);
 
 /* Number of SystemTap SDT notes (.note.stapsdt) with this provider, and
- * (if name is not NULL) this probe name. 0 when none or no such section. */
+ * (if name is not NULL) this probe name. 0 when none or no such section;
+ * malformed notes are not counted. -EINVAL (bad arguments, unreadable
+ * section) or -EFBIG (section over the internal cap). */
 int elf_usdt_count(const struct elf_file *ef, const char *provider, const char *name);
 
 /* DT_SONAME, or NULL. The string lives as long as ef. */
@@ -67,7 +90,9 @@ bool elf_needs(const struct elf_file *ef, const char *prefix);
 
 /* Call cb once with the full contents of each SHT_PROGBITS section named
  * name (e.g. ".rodata"), read into a bounded buffer (sections larger than
- * max_bytes are skipped with -EFBIG). cb's return value is returned. */
+ * max_bytes are skipped with -EFBIG). A non-zero cb return value stops the
+ * walk and is returned. Otherwise -EFBIG if a section was skipped, -ENOENT
+ * if there is no such section, -EIO on a short read, else 0. */
 typedef int (*elf_data_cb)(const unsigned char *data, size_t len, void *ctx);
 int elf_section_data(const struct elf_file *ef, const char *name, size_t max_bytes,
 		     elf_data_cb cb, void *ctx);

@@ -85,23 +85,32 @@ void table_mark_exited(struct table *t, int pid, const struct pmt_event *ev)
 static void sample(struct table *t, struct proc_entry *e, struct collector *c, double now)
 {
 	struct proc_status status;
+	int err;
 
 	e->prev = e->cur;
 	e->has_prev = e->prev.t > 0;
 	e->cur.t = now;
-	if (!procfs_read_status(e->pid, &status) && status.has_rss) {
-		e->cur.has_status = true;
+	err = procfs_read_status(e->pid, &status);
+	e->cur.has_status = !err && status.has_rss;
+	if (e->cur.has_status) {
 		e->cur.rss_bytes = status.vm_rss_bytes;
 		e->cur.anon_bytes = status.rss_anon_bytes;
 		e->cur.swap_bytes = status.vm_swap_bytes;
-	} else {
-		e->cur.has_status = false;
+	} else if (err && err != -ESRCH) {
+		t->read_failures++;
 	}
-	if (collector_read_mm(c, e->pid, &e->cur.mm) == -ENOENT)
+	/* No entry yet means nothing counted yet: a true zero. Any other
+	 * failure keeps the last values (counters never go backwards). */
+	err = collector_read_mm(c, e->pid, &e->cur.mm);
+	if (err == -ENOENT)
 		memset(&e->cur.mm, 0, sizeof(e->cur.mm));
-	if (collector_read_gc(c, e->pid, &e->cur.gc) == -ENOENT)
+	else if (err)
+		t->read_failures++;
+	err = collector_read_gc(c, e->pid, &e->cur.gc);
+	if (err == -ENOENT)
 		memset(&e->cur.gc, 0, sizeof(e->cur.gc));
-	(void)t;
+	else if (err)
+		t->read_failures++;
 }
 
 /* Still the same process? Gone or a reused PID counts as an exit. */
