@@ -10,7 +10,7 @@
 #   make check      clang-format check
 
 OUTPUT   := .output
-CC       ?= gcc
+CC       := gcc
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
 ARCH     := x86
