@@ -14,7 +14,7 @@
 #include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
 
-#define PAGE_SIZE 4096ULL
+#define PAGE_SIZE     4096ULL
 #define PAGE_ALIGN(x) (((x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
 /* A syscall returning an address fails with -4095..-1. */
 #define IS_ERR_VALUE(x) ((unsigned long)(x) >= (unsigned long)-4095)

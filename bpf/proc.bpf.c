@@ -71,8 +71,8 @@ int handle_exec(void *ctx)
 
 /* Is the thread group dead? Kernels from 6.16 pass group_dead in the
  * tracepoint; before that, take the thread-group leader's exit. */
-static __always_inline bool group_dead(struct trace_event_raw_sched_process_exit *ctx,
-				       __u32 tid, __u32 tgid)
+static __always_inline bool group_dead(struct trace_event_raw_sched_process_exit *ctx, __u32 tid,
+				       __u32 tgid)
 {
 	if (bpf_core_field_exists(ctx->group_dead))
 		return BPF_CORE_READ(ctx, group_dead);

@@ -11,13 +11,13 @@
 #include <linux/types.h>
 #endif
 
-#define PMT_NGEN 3 /* CPython GC generations */
+#define PMT_NGEN     3 /* CPython GC generations */
 #define PMT_COMM_LEN 16
 
 /* Default map sizes; userspace can resize them before load. */
-#define PMT_DEFAULT_MAX_PROCS 32768 /* mm_stats, gc_stats entries */
+#define PMT_DEFAULT_MAX_PROCS	32768 /* mm_stats, gc_stats entries */
 #define PMT_DEFAULT_MAX_THREADS 16384 /* in-flight syscall/GC stashes */
-#define PMT_EVENTS_RB_BYTES (256 * 1024)
+#define PMT_EVENTS_RB_BYTES	(256 * 1024)
 
 /* mm_stats map: key = tgid (u32). Cumulative since exec or since pymemtop
  * started, whichever is later. */
@@ -81,8 +81,8 @@ enum pmt_gc_gen_kind {
 	PMT_GC_GEN_ARG2 = 2, /* generation is the 2nd integer argument */
 	PMT_GC_GEN_STATS_DIFF = 3,
 };
-#define PMT_GC_COOKIE_KIND(c) ((c) & 0xf)
-#define PMT_GC_COOKIE_DELTA(c) ((__s64)(c) >> 4)
+#define PMT_GC_COOKIE_KIND(c)	   ((c)&0xf)
+#define PMT_GC_COOKIE_DELTA(c)	   ((__s64)(c) >> 4)
 #define PMT_GC_COOKIE(kind, delta) ((((__u64)(delta)) << 4) | (kind))
 /* generation_stats[i].collections is at +i*24 (struct gc_generation_stats). */
 #define PMT_GC_STATS_STRIDE 24

@@ -22,7 +22,7 @@
 #endif
 
 #define SYSFS_BTF "/sys/kernel/btf/vmlinux"
-#define TRACEFS "/sys/kernel/tracing"
+#define TRACEFS	  "/sys/kernel/tracing"
 
 struct collector {
 	struct pymemtop_bpf *skel;
@@ -84,7 +84,8 @@ static int check_privileges(void)
 	     (has_cap(data, CAP_BPF) && has_cap(data, CAP_PERFMON))) &&
 	    has_cap(data, CAP_SYS_PTRACE))
 		return 0;
-	log_error("needs root (or CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_SYS_ADMIN); running as uid %u",
+	log_error("needs root (or CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_SYS_ADMIN); running as "
+		  "uid %u",
 		  (unsigned int)geteuid());
 	return -EPERM;
 }
@@ -173,7 +174,8 @@ int collector_open(const struct env *env, struct collector **out)
 	if (!err)
 		err = pymemtop_bpf__load(c->skel);
 	if (err) {
-		log_error("loading BPF programs: %s (run with -vv for the verifier log)", strerror(-err));
+		log_error("loading BPF programs: %s (run with -vv for the verifier log)",
+			  strerror(-err));
 		goto cleanup;
 	}
 	err = attach_tracepoints(c->skel);
@@ -240,8 +242,8 @@ static int attach_uprobes(struct collector *c, struct interp *in, const char *pa
 		LIBBPF_OPTS(bpf_uprobe_opts, entry, .bpf_cookie = f->cookie);
 		LIBBPF_OPTS(bpf_uprobe_opts, ret, .bpf_cookie = f->cookie, .retprobe = true);
 
-		err = add_link(in, bpf_program__attach_uprobe_opts(c->skel->progs.gc_enter_uprobe, -1,
-								  path, f->offset, &entry));
+		err = add_link(in, bpf_program__attach_uprobe_opts(c->skel->progs.gc_enter_uprobe,
+								   -1, path, f->offset, &entry));
 		if (!err)
 			err = add_link(in, bpf_program__attach_uprobe_opts(
 						   c->skel->progs.gc_exit_uretprobe, -1, path,
@@ -262,7 +264,8 @@ int collector_attach_gc(struct collector *c, struct interp *in, const char *path
 		snprintf(in->gc_reason, sizeof(in->gc_reason), "%s", in->info.gc_reason);
 		return in->attach_err = -ENOTSUP;
 	}
-	err = in->info.gc_hook == PY_GC_USDT ? attach_usdt(c, in, path) : attach_uprobes(c, in, path);
+	err = in->info.gc_hook == PY_GC_USDT ? attach_usdt(c, in, path)
+					     : attach_uprobes(c, in, path);
 	if (err) {
 		for (int i = 0; i < in->nlinks; i++)
 			bpf_link__destroy(in->links[i]);

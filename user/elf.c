@@ -26,11 +26,11 @@
 /* Interpreter symbol and string tables are a few MiB at most (a libpython
  * with DWARF: ~20k symbols, < 1 MiB); notes and .dynamic a few KiB. */
 #define ELF_MAX_TABLE_BYTES (64u << 20) /* a symbol or string table */
-#define ELF_MAX_META_BYTES (1u << 20) /* a note section or segment, .dynamic */
+#define ELF_MAX_META_BYTES  (1u << 20) /* a note section or segment, .dynamic */
 
 #define NO_SYM UINT32_MAX
 
-#define NT_STAPSDT 3
+#define NT_STAPSDT	   3
 #define STAPSDT_ADDRS_SIZE (3 * sizeof(uint64_t)) /* pc, base, semaphore */
 
 struct sym_table {
@@ -388,8 +388,7 @@ static int walk_notes(Elf_Data *data, note_fn fn, void *ctx)
 
 /* Notes of every SHT_NOTE section (named name, unless NULL). An over-cap
  * or unreadable section gives -EFBIG / -EINVAL but does not stop the walk. */
-static int walk_note_sections(const struct elf_file *ef, const char *name, note_fn fn,
-			      void *ctx)
+static int walk_note_sections(const struct elf_file *ef, const char *name, note_fn fn, void *ctx)
 {
 	Elf_Scn *scn = NULL;
 	int ret, err = 0;
@@ -485,8 +484,7 @@ struct usdt_ctx {
 	int count;
 };
 
-static int usdt_note(const GElf_Nhdr *nh, const char *owner, const unsigned char *desc,
-		     void *ctx)
+static int usdt_note(const GElf_Nhdr *nh, const char *owner, const unsigned char *desc, void *ctx)
 {
 	const char *p, *end, *prov, *probe, *args;
 	struct usdt_ctx *u = ctx;
@@ -670,8 +668,7 @@ bool elf_needs(const struct elf_file *ef, const char *prefix)
 
 /* Read into our own buffer, not through libelf, so the memory is given
  * back as soon as cb returns. */
-static int read_section(const struct elf_file *ef, const GElf_Shdr *sh, elf_data_cb cb,
-			void *ctx)
+static int read_section(const struct elf_file *ef, const GElf_Shdr *sh, elf_data_cb cb, void *ctx)
 {
 	unsigned char *buf;
 	int ret;
@@ -686,8 +683,8 @@ static int read_section(const struct elf_file *ef, const GElf_Shdr *sh, elf_data
 	return ret;
 }
 
-int elf_section_data(const struct elf_file *ef, const char *name, size_t max_bytes,
-		     elf_data_cb cb, void *ctx)
+int elf_section_data(const struct elf_file *ef, const char *name, size_t max_bytes, elf_data_cb cb,
+		     void *ctx)
 {
 	Elf_Scn *scn = NULL;
 	const char *sname;

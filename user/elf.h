@@ -94,7 +94,7 @@ bool elf_needs(const struct elf_file *ef, const char *prefix);
  * walk and is returned. Otherwise -EFBIG if a section was skipped, -ENOENT
  * if there is no such section, -EIO on a short read, else 0. */
 typedef int (*elf_data_cb)(const unsigned char *data, size_t len, void *ctx);
-int elf_section_data(const struct elf_file *ef, const char *name, size_t max_bytes,
-		     elf_data_cb cb, void *ctx);
+int elf_section_data(const struct elf_file *ef, const char *name, size_t max_bytes, elf_data_cb cb,
+		     void *ctx);
 
 #endif /* PMT_ELF_H */

@@ -20,8 +20,8 @@
 #include "rate.h"
 #include "table.h"
 
-#define PENDING_MAX 1024
-#define PENDING_WAIT_S 2.0 /* how long an exec'd binary may take to map libpython */
+#define PENDING_MAX	1024
+#define PENDING_WAIT_S	2.0 /* how long an exec'd binary may take to map libpython */
 #define PENDING_POLL_MS 20
 
 struct pending {
@@ -168,7 +168,8 @@ static int check_selected_pids(struct app *a)
 			log_error("PID %d: no such process", pid);
 			return -ESRCH;
 		}
-		while ((r = consider_pid(a, pid, rate_now())) == DISC_PENDING && rate_now() < deadline)
+		while ((r = consider_pid(a, pid, rate_now())) == DISC_PENDING &&
+		       rate_now() < deadline)
 			usleep(PENDING_POLL_MS * 1000);
 		if (r == DISC_GONE) {
 			log_error("PID %d: exited during discovery", pid);

@@ -145,14 +145,17 @@ int options_parse(int argc, char **argv, struct env *env, FILE *err)
 			break;
 		case 'n':
 			if (parse_ulong(optarg, 1, LONG_MAX, &v)) {
-				fprintf(err, "pymemtop: -n: '%s' is not a positive whole number\n", optarg);
+				fprintf(err, "pymemtop: -n: '%s' is not a positive whole number\n",
+					optarg);
 				return -EINVAL;
 			}
 			env->frames = (long)v;
 			break;
 		case 'd':
 			if (parse_interval(optarg, &env->interval_s)) {
-				fprintf(err, "pymemtop: -d: '%s' is not a number of seconds in [0.05, 86400]\n",
+				fprintf(err,
+					"pymemtop: -d: '%s' is not a number of seconds in [0.05, "
+					"86400]\n",
 					optarg);
 				return -EINVAL;
 			}
@@ -176,7 +179,8 @@ int options_parse(int argc, char **argv, struct env *env, FILE *err)
 		case OPT_MAX_PROCS:
 		case OPT_MAX_THREADS:
 			if (parse_ulong(optarg, 64, 4194304, &v)) {
-				fprintf(err, "pymemtop: %s: '%s' is not a number in [64, 4194304]\n",
+				fprintf(err,
+					"pymemtop: %s: '%s' is not a number in [64, 4194304]\n",
 					argv[optind - 1], optarg);
 				return -EINVAL;
 			}
@@ -191,7 +195,8 @@ int options_parse(int argc, char **argv, struct env *env, FILE *err)
 			return -EINVAL;
 		default:
 			if (optopt)
-				fprintf(err, "pymemtop: unknown option '-%c' (see --help)\n", optopt);
+				fprintf(err, "pymemtop: unknown option '-%c' (see --help)\n",
+					optopt);
 			else
 				fprintf(err, "pymemtop: unknown option '%s' (see --help)\n",
 					argv[optind - 1]);

@@ -72,9 +72,10 @@ static struct json_object *probes_json(const struct proc_entry *e)
 		put(p, "gc", json_object_new_string(e->interp->gc_desc));
 	} else {
 		put(p, "gc", NULL);
-		put(p, "gc_reason", json_object_new_string(e->interp && e->interp->gc_reason[0]
-								   ? e->interp->gc_reason
-								   : "GC probes not attached"));
+		put(p, "gc_reason",
+		    json_object_new_string(e->interp && e->interp->gc_reason[0]
+						   ? e->interp->gc_reason
+						   : "GC probes not attached"));
 	}
 	return p;
 }
@@ -102,8 +103,10 @@ static struct json_object *rates_json(const struct proc_entry *e)
 	bool ok = e->has_prev;
 
 	put(r, "rss_bytes_per_s",
-	    ok && c->has_status && p->has_status && rate_gauge_per_s(c->rss_bytes, p->rss_bytes, dt, &v)
-		    ? jdouble(v, "%.1f") : NULL);
+	    ok && c->has_status && p->has_status &&
+			    rate_gauge_per_s(c->rss_bytes, p->rss_bytes, dt, &v)
+		    ? jdouble(v, "%.1f")
+		    : NULL);
 	put(r, "mmap_bytes_per_s", jrate(e, c->mm.mmap_bytes, p->mm.mmap_bytes));
 	put(r, "munmap_bytes_per_s", jrate(e, c->mm.munmap_bytes, p->mm.munmap_bytes));
 	if (gc_available(e)) {
@@ -111,7 +114,8 @@ static struct json_object *rates_json(const struct proc_entry *e)
 		    jrate(e, gc_sum(c->gc.collections), gc_sum(p->gc.collections)));
 		put(r, "gc_time_ratio",
 		    ok && rate_time_ratio(gc_sum(c->gc.time_ns), gc_sum(p->gc.time_ns), dt, &v)
-			    ? jdouble(v, "%.6f") : NULL);
+			    ? jdouble(v, "%.6f")
+			    : NULL);
 	} else {
 		put(r, "gc_collections_per_s", NULL);
 		put(r, "gc_time_ratio", NULL);
@@ -284,7 +288,8 @@ static void text_row(FILE *f, const struct proc_entry *e)
 		snprintf(gcp, sizeof(gcp), "-");
 	for (int i = 0; i < PMT_NGEN; i++) {
 		if (gc)
-			snprintf(gen[i], sizeof(gen[i]), "%llu", (unsigned long long)c->gc.collections[i]);
+			snprintf(gen[i], sizeof(gen[i]), "%llu",
+				 (unsigned long long)c->gc.collections[i]);
 		else
 			snprintf(gen[i], sizeof(gen[i]), "-");
 	}

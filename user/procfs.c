@@ -24,18 +24,18 @@
 
 /* stat is ~300 bytes (52 numbers and a 15-byte comm); status ~1.5 KiB,
  * and the fields we need come before the long CPU and node masks. */
-#define STAT_BUF_LEN 4096
+#define STAT_BUF_LEN   4096
 #define STATUS_BUF_LEN 8192
 /* A maps line is ~75 bytes of fields plus padding plus the path: PATH_MAX
  * and " (deleted)" fit with room to spare. */
-#define MAPS_BUF_LEN 8192
-#define PID_PATH_LEN 64
+#define MAPS_BUF_LEN	 8192
+#define PID_PATH_LEN	 64
 #define USER_CACHE_SLOTS 64
-#define USER_NAME_LEN 64
-#define PW_BUF_LEN 4096
+#define USER_NAME_LEN	 64
+#define PW_BUF_LEN	 4096
 
 /* procfs_parse_status: the lines every task has */
-#define SEEN_UID 1u
+#define SEEN_UID  1u
 #define SEEN_TGID 2u
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -374,11 +374,11 @@ static int parse_map_fields(const char **p, struct proc_map *out)
 {
 	uint64_t major, minor;
 
-	if (parse_u64(p, 16, &out->start) || expect_char(p, '-') ||
-	    parse_u64(p, 16, &out->end) || expect_char(p, ' ') || parse_perms(p, out) ||
-	    expect_char(p, ' ') || parse_u64(p, 16, &out->offset) || expect_char(p, ' ') ||
-	    parse_u64(p, 16, &major) || expect_char(p, ':') || parse_u64(p, 16, &minor) ||
-	    expect_char(p, ' ') || parse_u64(p, 10, &out->inode))
+	if (parse_u64(p, 16, &out->start) || expect_char(p, '-') || parse_u64(p, 16, &out->end) ||
+	    expect_char(p, ' ') || parse_perms(p, out) || expect_char(p, ' ') ||
+	    parse_u64(p, 16, &out->offset) || expect_char(p, ' ') || parse_u64(p, 16, &major) ||
+	    expect_char(p, ':') || parse_u64(p, 16, &minor) || expect_char(p, ' ') ||
+	    parse_u64(p, 10, &out->inode))
 		return -EINVAL;
 	if (out->end < out->start || major > UINT_MAX || minor > UINT_MAX)
 		return -EINVAL;

@@ -19,7 +19,7 @@
 #include "python.h"
 
 #define PY38_GC_STATS_OFF (344 + 128)
-#define RODATA_MAX (64u << 20)
+#define RODATA_MAX	  (64u << 20)
 
 int python_version_from_hex(uint32_t hex, char *buf, size_t len)
 {
@@ -200,7 +200,8 @@ static int add_gc_func(const struct elf_file *ef, struct py_info *pi, const char
 		return err;
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	f->vaddr = vaddr;
-	f->cookie = PMT_GC_COOKIE(kind, kind == PMT_GC_GEN_STATS_DIFF ? stats_vaddr - (int64_t)vaddr : 0);
+	f->cookie = PMT_GC_COOKIE(kind,
+				  kind == PMT_GC_GEN_STATS_DIFF ? stats_vaddr - (int64_t)vaddr : 0);
 	pi->n_gc_funcs++;
 	return 0;
 }
@@ -229,7 +230,8 @@ static int plan_clones(const struct elf_file *ef, struct py_info *pi)
 
 	if (pi->major != 3 || pi->minor != 8) {
 		snprintf(pi->gc_reason, sizeof(pi->gc_reason),
-			 "collector exists only as compiler clones (collect.constprop.N) with an unknown argument layout for %d.%d",
+			 "collector exists only as compiler clones (collect.constprop.N) with an "
+			 "unknown argument layout for %d.%d",
 			 pi->major, pi->minor);
 		return -ENOTSUP;
 	}
@@ -241,7 +243,8 @@ static int plan_clones(const struct elf_file *ef, struct py_info *pi)
 	cc.stats_vaddr = rt.vaddr + PY38_GC_STATS_OFF;
 	elf_foreach_func(ef, "collect.constprop.", clone_cb, &cc);
 	if (cc.err) {
-		snprintf(pi->gc_reason, sizeof(pi->gc_reason), "collector clones: %s", strerror(-cc.err));
+		snprintf(pi->gc_reason, sizeof(pi->gc_reason), "collector clones: %s",
+			 strerror(-cc.err));
 		pi->n_gc_funcs = 0;
 	}
 	return cc.err;
@@ -265,22 +268,26 @@ static void plan_gc(const struct elf_file *ef, struct py_info *pi)
 		return;
 	}
 	if (!pi->version[0]) {
-		snprintf(pi->gc_reason, sizeof(pi->gc_reason),
-			 "interpreter version unknown: the collector's arguments cannot be decoded");
+		snprintf(
+			pi->gc_reason, sizeof(pi->gc_reason),
+			"interpreter version unknown: the collector's arguments cannot be decoded");
 		return;
 	}
 	elf_foreach_func(ef, "collect.constprop.", count_cb, &nclones);
 	if (!elf_find_symbol(ef, "gc_collect_main", &sym) && sym.type == 2 /* STT_FUNC */)
 		err = add_gc_func(ef, pi, "gc_collect_main", sym.vaddr, PMT_GC_GEN_ARG2, 0);
 	else if (!nclones && !elf_find_symbol(ef, "collect", &sym) && sym.type == 2)
-		err = add_gc_func(ef, pi, "collect", sym.vaddr,
-				  pi->major == 3 && pi->minor >= 8 ? PMT_GC_GEN_ARG2 : PMT_GC_GEN_ARG1, 0);
+		err = add_gc_func(
+			ef, pi, "collect", sym.vaddr,
+			pi->major == 3 && pi->minor >= 8 ? PMT_GC_GEN_ARG2 : PMT_GC_GEN_ARG1, 0);
 	else if (nclones)
 		err = plan_clones(ef, pi);
 	else {
 		snprintf(pi->gc_reason, sizeof(pi->gc_reason), "%s",
-			 pi->has_symtab ? "no collector function (gc_collect_main/collect) in the symbol table"
-					: "stripped build without USDT probes: the collector cannot be located");
+			 pi->has_symtab ? "no collector function (gc_collect_main/collect) in the "
+					  "symbol table"
+					: "stripped build without USDT probes: the collector "
+					  "cannot be located");
 		return;
 	}
 	if (err) {

@@ -19,7 +19,7 @@ enum py_gc_hook {
 };
 
 #define PY_MAX_GC_FUNCS 4
-#define PY_VERSION_LEN 24
+#define PY_VERSION_LEN	24
 
 struct py_gc_func {
 	char name[64]; /* symbol, e.g. "gc_collect_main" */
