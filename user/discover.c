@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "discover.h"
-#include "elf.h"
+#include "elf_file.h"
 #include "log.h"
 #include "procfs.h"
 

@@ -3,6 +3,7 @@
  * Command-line parsing. top(1) conventions: -b batch, -n frames, -d
  * seconds (fractions allowed, unlike htop's tenths), -p PID list.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -94,6 +95,7 @@ static int parse_interval(const char *s, double *out)
 static int parse_pids(const char *arg, struct env *env, FILE *err)
 {
 	char buf[1024], *tok, *save = NULL;
+	int before = env->npids;
 	unsigned long v;
 
 	if (strlen(arg) >= sizeof(buf)) {
@@ -112,7 +114,7 @@ static int parse_pids(const char *arg, struct env *env, FILE *err)
 		}
 		env->pids[env->npids++] = (int)v;
 	}
-	if (!env->npids) {
+	if (env->npids == before) {
 		fprintf(err, "pymemtop: -p: no PID given\n");
 		return -EINVAL;
 	}
@@ -127,81 +129,101 @@ static void set_defaults(struct env *env)
 	env->max_threads = PMT_DEFAULT_MAX_THREADS;
 }
 
-int options_parse(int argc, char **argv, struct env *env, FILE *err)
+/* Apply one parsed option. 0, or -EINVAL after one line on err. */
+static int apply_option(struct env *env, int c, const char *arg, FILE *err)
 {
 	unsigned long v;
-	int c;
 
-	set_defaults(env);
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":bn:d:p:vh", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'b':
-			env->batch = true;
-			break;
-		case OPT_JSON:
-			env->json = true;
-			break;
-		case 'n':
-			if (parse_ulong(optarg, 1, LONG_MAX, &v)) {
-				fprintf(err, "pymemtop: -n: '%s' is not a positive whole number\n",
-					optarg);
-				return -EINVAL;
-			}
-			env->frames = (long)v;
-			break;
-		case 'd':
-			if (parse_interval(optarg, &env->interval_s)) {
-				fprintf(err,
-					"pymemtop: -d: '%s' is not a number of seconds in [0.05, "
-					"86400]\n",
-					optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'p':
-			if (parse_pids(optarg, env, err))
-				return -EINVAL;
-			break;
-		case OPT_ONCE:
-			env->frames = 1;
-			break;
-		case 'v':
-			env->verbose++;
-			break;
-		case 'h':
-			env->help = true;
-			break;
-		case OPT_VERSION:
-			env->version = true;
-			break;
-		case OPT_MAX_PROCS:
-		case OPT_MAX_THREADS:
-			if (parse_ulong(optarg, 64, 4194304, &v)) {
-				fprintf(err,
-					"pymemtop: %s: '%s' is not a number in [64, 4194304]\n",
-					argv[optind - 1], optarg);
-				return -EINVAL;
-			}
-			if (c == OPT_MAX_PROCS)
-				env->max_procs = v;
-			else
-				env->max_threads = v;
-			break;
-		case ':':
-			fprintf(err, "pymemtop: option '%s' needs an argument (see --help)\n",
-				argv[optind - 1]);
-			return -EINVAL;
-		default:
-			if (optopt)
-				fprintf(err, "pymemtop: unknown option '-%c' (see --help)\n",
-					optopt);
-			else
-				fprintf(err, "pymemtop: unknown option '%s' (see --help)\n",
-					argv[optind - 1]);
+	switch (c) {
+	case 'b':
+		env->batch = true;
+		break;
+	case OPT_JSON:
+		env->json = true;
+		break;
+	case 'n':
+		if (parse_ulong(arg, 1, LONG_MAX, &v)) {
+			fprintf(err, "pymemtop: -n: '%s' is not a positive whole number\n", arg);
 			return -EINVAL;
 		}
+		env->frames = (long)v;
+		break;
+	case 'd':
+		if (parse_interval(arg, &env->interval_s)) {
+			fprintf(err,
+				"pymemtop: -d: '%s' is not a number of seconds in [0.05, 86400]\n",
+				arg);
+			return -EINVAL;
+		}
+		break;
+	case 'p':
+		return parse_pids(arg, env, err);
+	case OPT_ONCE:
+		env->frames = 1;
+		break;
+	case 'v':
+		env->verbose++;
+		break;
+	case 'h':
+		env->help = true;
+		break;
+	case OPT_VERSION:
+		env->version = true;
+		break;
+	case OPT_MAX_PROCS:
+	case OPT_MAX_THREADS:
+		if (parse_ulong(arg, 64, 4194304, &v)) {
+			fprintf(err, "pymemtop: %s: '%s' is not a number in [64, 4194304]\n",
+				c == OPT_MAX_PROCS ? "--max-procs" : "--max-threads", arg);
+			return -EINVAL;
+		}
+		if (c == OPT_MAX_PROCS)
+			env->max_procs = v;
+		else
+			env->max_threads = v;
+		break;
+	}
+	return 0;
+}
+
+/* getopt's '?' or ':' for the word argv[cur]: a long option ("--x" or
+ * "--x=val") or a short one (optopt, possibly inside a group "-bx"). */
+static void report_bad_option(int c, const char *word, FILE *err)
+{
+	const char *eq = strchr(word, '=');
+	bool is_long = !strncmp(word, "--", 2);
+
+	if (c == ':' && is_long)
+		fprintf(err, "pymemtop: option '%s' needs an argument (see --help)\n", word);
+	else if (c == ':')
+		fprintf(err, "pymemtop: option '-%c' needs an argument (see --help)\n", optopt);
+	else if (is_long && eq && optopt)
+		fprintf(err, "pymemtop: option '%.*s' takes no value (see --help)\n",
+			(int)(eq - word), word);
+	else if (is_long)
+		fprintf(err, "pymemtop: unknown option '%s' (see --help)\n", word);
+	else
+		fprintf(err, "pymemtop: unknown option '-%c' (see --help)\n",
+			isprint(optopt) ? optopt : '?');
+}
+
+int options_parse(int argc, char **argv, struct env *env, FILE *err)
+{
+	int c, cur;
+
+	set_defaults(env);
+	optind = 0; /* 0, not 1: glibc then also drops its position inside "-abc" */
+	opterr = 0;
+	/* '+': no argument permutation, so argv[cur] is the word being parsed
+	 * (a positional argument is an error anyway). */
+	for (cur = 1; (c = getopt_long(argc, argv, "+:bn:d:p:vh", long_opts, NULL)) != -1;
+	     cur = optind) {
+		if (c == '?' || c == ':') {
+			report_bad_option(c, argv[cur < argc ? cur : argc - 1], err);
+			return -EINVAL;
+		}
+		if (apply_option(env, c, optarg, err))
+			return -EINVAL;
 	}
 	if (optind < argc) {
 		fprintf(err, "pymemtop: unexpected argument '%s' (see --help)\n", argv[optind]);

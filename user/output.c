@@ -21,6 +21,89 @@ static struct json_object *jdouble(double v, const char *fmt)
 	return json_object_new_double_s(v, buf);
 }
 
+/* Length of the valid UTF-8 sequence at s, or 0 (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/* C0, DEL and C1 controls: a terminal would act on them. */
+static bool is_control(const unsigned char *s, size_t n)
+{
+	return (n == 1 && (s[0] < 0x20 || s[0] == 0x7f)) || (n == 2 && s[0] == 0xc2 && s[1] < 0xa0);
+}
+
+const char *output_clean_string(const char *in, bool text, char *buf, size_t len)
+{
+	static const char repl[] = "\xef\xbf\xbd"; /* U+FFFD */
+	const unsigned char *s = (const unsigned char *)in;
+	size_t o = 0;
+
+	while (*s) {
+		size_t n = utf8_seq_len(s);
+		const char *piece = (const char *)s;
+		size_t plen = n;
+
+		if (!n) {
+			piece = repl;
+			plen = 3;
+			n = 1;
+		} else if (text && is_control(s, n)) {
+			piece = "?";
+			plen = 1;
+		}
+		if (o + plen >= len)
+			break;
+		memcpy(buf + o, piece, plen);
+		o += plen;
+		s += n;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* A JSON string of process-controlled text: always valid UTF-8. */
+static struct json_object *jclean(const char *s)
+{
+	size_t len = strlen(s) * 3 + 1;
+	char *buf = malloc(len);
+	struct json_object *o;
+
+	if (!buf)
+		return NULL;
+	o = json_object_new_string(output_clean_string(s, false, buf, len));
+	free(buf);
+	return o;
+}
+
 static struct json_object *ju64(uint64_t v)
 {
 	return json_object_new_uint64(v);
@@ -55,7 +138,7 @@ static struct json_object *build_json(const struct interp *in)
 	struct json_object *b = json_object_new_object();
 
 	put(b, "libpython", json_object_new_string(in->info.shared ? "shared" : "static"));
-	put(b, "path", json_object_new_string(in->path));
+	put(b, "path", jclean(in->path));
 	put(b, "symtab", json_object_new_boolean(in->info.has_symtab));
 	put(b, "usdt", json_object_new_boolean(in->info.has_usdt));
 	put(b, "build_id", jstr_or_null(in->info.build_id));
@@ -167,9 +250,9 @@ struct json_object *output_process_json(const struct proc_entry *e)
 	put(o, "ppid", json_object_new_int(e->ppid));
 	put(o, "start_time", jdouble(e->start_time, "%.2f"));
 	put(o, "uid", json_object_new_int64(e->uid));
-	put(o, "user", json_object_new_string(procfs_user_name(e->uid, user, sizeof(user))));
-	put(o, "comm", json_object_new_string(e->comm));
-	put(o, "cmdline", json_object_new_string(e->cmdline));
+	put(o, "user", jclean(procfs_user_name(e->uid, user, sizeof(user))));
+	put(o, "comm", jclean(e->comm));
+	put(o, "cmdline", jclean(e->cmdline));
 	put(o, "python_version", in ? jstr_or_null(in->info.version) : NULL);
 	put(o, "python_build", in ? build_json(in) : NULL);
 	put(o, "exited", json_object_new_boolean(e->exited));
@@ -265,7 +348,7 @@ static int cmp_rss(const void *a, const void *b)
 static void text_row(FILE *f, const struct proc_entry *e)
 {
 	char rss[16], anon[16], swap[16], brk[16], mm[16], mu[16], gcs[16], gcp[16];
-	char gen[3][24], user[64];
+	char gen[3][24], user[64], cmd[TABLE_CMDLINE_LEN];
 	const struct proc_sample *c = &e->cur, *p = &e->prev;
 	bool gc = gc_available(e);
 	double ratio;
@@ -297,7 +380,7 @@ static void text_row(FILE *f, const struct proc_entry *e)
 		procfs_user_name(e->uid, user, sizeof(user)),
 		e->interp && e->interp->info.version[0] ? e->interp->info.version : "-", rss, anon,
 		swap, brk, mm, mu, gcs, gcp, gen[0], gen[1], gen[2], e->exited ? "<exited> " : "",
-		e->cmdline);
+		output_clean_string(e->cmdline, true, cmd, sizeof(cmd)));
 }
 
 int output_text(FILE *f, const struct frame *fr)

@@ -25,6 +25,12 @@ int output_json(FILE *f, const struct frame *fr);
 /* One frame as a text table, like top -b. */
 int output_text(FILE *f, const struct frame *fr);
 
+/* Copy process-controlled text (cmdline, comm, paths) into buf as valid
+ * UTF-8, each byte of an invalid sequence replaced by U+FFFD; with text,
+ * also control characters (C0, DEL, C1) by '?', so that nothing reaches a
+ * terminal that it would act on. Truncated to fit len. Returns buf. */
+const char *output_clean_string(const char *in, bool text, char *buf, size_t len);
+
 /* "12.3M"-style size with 1024-based units, "-" handled by callers. */
 void output_human_bytes(double v, char *buf, size_t len);
 

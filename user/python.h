@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "elf.h"
+#include "elf_file.h"
 
 enum py_gc_hook {
 	PY_GC_NONE, /* gc_reason says why */

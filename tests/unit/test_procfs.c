@@ -28,7 +28,7 @@
 #include "procfs.h"
 
 #define FIXTURES "tests/fixtures/proc"
-#define KB 1024ull
+#define KB	 1024ull
 #define MAX_MAPS 64
 
 static const char *argv0;
@@ -167,10 +167,8 @@ static const struct {
 	const char *name;
 	void (*check)(const struct proc_stat *st);
 } stat_cases[] = {
-	{ "python", check_python_stat },
-	{ "kthread", check_kthread_stat },
-	{ "zombie", check_zombie_stat },
-	{ "comm_parens", check_parens_stat },
+	{ "python", check_python_stat },	{ "kthread", check_kthread_stat },
+	{ "zombie", check_zombie_stat },	{ "comm_parens", check_parens_stat },
 	{ "comm_newline", check_newline_stat },
 };
 
@@ -350,12 +348,9 @@ static const struct {
 	const char *name;
 	void (*check)(const struct proc_status *s);
 } status_cases[] = {
-	{ "python", check_python_status },
-	{ "kthread", check_kthread_status },
-	{ "zombie", check_zombie_status },
-	{ "truncated_status", check_truncated_status },
-	{ "comm_parens", check_parens_status },
-	{ "comm_newline", check_newline_status },
+	{ "python", check_python_status },	{ "kthread", check_kthread_status },
+	{ "zombie", check_zombie_status },	{ "truncated_status", check_truncated_status },
+	{ "comm_parens", check_parens_status }, { "comm_newline", check_newline_status },
 };
 
 static void test_parse_status_fixtures(void **state)
@@ -392,20 +387,12 @@ static void test_read_status_at_fixtures(void **state)
 static void test_parse_status_values(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"Name:\tx\n",
-		"Uid:\t1000\t1000\t1000\t1000\n",
-		"Tgid:\t77\n",
+		"", "Name:\tx\n", "Uid:\t1000\t1000\t1000\t1000\n", "Tgid:\t77\n",
 		/* cut before the Uid line ended: "Uid:\t10" is not uid 10 */
-		"Tgid:\t77\nUid:\t10",
-		"Tgid:\t77\nUid:\t-1\t0\t0\t0\n",
-		"Tgid:\t77\nUid:\t4294967296\t0\t0\t0\n",
-		"Tgid:\t77\nUid:\t10x\t0\t0\t0\n",
-		"Tgid:\t2147483648\nUid:\t0\t0\t0\t0\n",
-		ID "VmRSS:\t   12 MB\n",
-		ID "VmRSS:\t   12\n",
-		ID "VmRSS:\t kB\n",
-		ID "VmRSS:\t   12 kB trailing\n",
+		"Tgid:\t77\nUid:\t10", "Tgid:\t77\nUid:\t-1\t0\t0\t0\n",
+		"Tgid:\t77\nUid:\t4294967296\t0\t0\t0\n", "Tgid:\t77\nUid:\t10x\t0\t0\t0\n",
+		"Tgid:\t2147483648\nUid:\t0\t0\t0\t0\n", ID "VmRSS:\t   12 MB\n",
+		ID "VmRSS:\t   12\n", ID "VmRSS:\t kB\n", ID "VmRSS:\t   12 kB trailing\n",
 		ID "VmSwap:\t18014398509481984 kB\n", /* * 1024 overflows */
 	};
 	struct proc_status s;

@@ -8,23 +8,6 @@
  * Error rule: int functions return 0 or a negative errno.
  */
 
-/*
- * Built with -Iuser, this file shadows the system <elf.h> for every
- * #include <elf.h>, including the one in libelf.h (and link.h, sys/auxv.h).
- * Pull the system header in first, outside the guard, so the Elf64_* types
- * are always there. When reached as "elf.h" from user/, include_next
- * restarts at the -I list (clang warns), finds this file again, and that
- * copy's include_next reaches the system header.
- */
-#ifdef __clang__
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Winclude-next-absolute-path"
-#endif
-#include_next <elf.h>
-#ifdef __clang__
-#pragma clang diagnostic pop
-#endif
-
 #ifndef PMT_ELF_H
 #define PMT_ELF_H
 

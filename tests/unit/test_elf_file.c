@@ -19,14 +19,15 @@
 
 #include <cmocka.h>
 
-#include "elf.h" /* also brings the system <elf.h>: Elf64_Ehdr... */
+#include <elf.h>
+#include "elf_file.h"
 
 #define FIXTURE_DIR ".output/fixtures/"
 #define FAKE_PYTHON FIXTURE_DIR "fake_python"
-#define STRIPPED FIXTURE_DIR "stripped.elf"
-#define LIBPY39 FIXTURE_DIR "libpython3.9.so.1.0"
-#define LIBPY38 FIXTURE_DIR "libpython3.8.so.1.0"
-#define NOT_PYTHON FIXTURE_DIR "not_python"
+#define STRIPPED    FIXTURE_DIR "stripped.elf"
+#define LIBPY39	    FIXTURE_DIR "libpython3.9.so.1.0"
+#define LIBPY38	    FIXTURE_DIR "libpython3.8.so.1.0"
+#define NOT_PYTHON  FIXTURE_DIR "not_python"
 #ifndef FUZZ_ITERATIONS /* -DFUZZ_ITERATIONS=100000 for a long run */
 #define FUZZ_ITERATIONS 300
 #endif
@@ -166,8 +167,8 @@ static int sum_cb(const unsigned char *data, size_t len, void *ctx)
 /* Every entry point, results only sanity-checked: for corrupted files. */
 static void exercise(const struct elf_file *ef)
 {
-	static const char *const names[] = { "Py_Version", "_PyRuntime", "gc_collect_main",
-					     "main", "__bss_start", "nope" };
+	static const char *const names[] = { "Py_Version", "_PyRuntime",  "gc_collect_main",
+					     "main",	   "__bss_start", "nope" };
 	unsigned char buf[64];
 	unsigned int sum = 0;
 	struct elf_sym sym;

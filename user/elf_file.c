@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "elf.h"
+#include "elf_file.h"
 
 /* Interpreter symbol and string tables are a few MiB at most (a libpython
  * with DWARF: ~20k symbols, < 1 MiB); notes and .dynamic a few KiB. */
