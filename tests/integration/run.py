@@ -107,7 +107,7 @@ class Pymemtop:
 
     def __init__(self, *args):
         self.proc = subprocess.Popen([PYMEMTOP, "--json", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True, encoding="utf-8")
         self.frames = []
         self.cond = threading.Condition()
         self.thread = threading.Thread(target=self._read, daemon=True)
