@@ -33,14 +33,6 @@ PMT_SHARED struct {
 	__type(value, struct pmt_gc_stats);
 } gc_stats SEC(".maps");
 
-/* tid -> syscall arguments between sys_enter and sys_exit. */
-PMT_SHARED struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PMT_DEFAULT_MAX_THREADS);
-	__type(key, __u32);
-	__type(value, struct pmt_sc_inflight);
-} sc_inflight SEC(".maps");
-
 /* tid -> collector entry state between GC start and GC done. */
 PMT_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

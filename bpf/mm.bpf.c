@@ -2,15 +2,18 @@
 /*
  * Memory syscalls of every process on the host.
  *
- * Hooks: syscalls:sys_{enter,exit}_{mmap,munmap,mremap,brk} tracepoints
- * (no kprobes on the kernels we target). Arguments are stashed per thread
- * at enter and accounted at exit only when the call succeeded.
- * Maps written: sc_inflight (tid), mm_stats (tgid).
- * Full maps: the event is not accounted and PMT_DROP_SC_INFLIGHT_FULL /
- * PMT_DROP_MM_MAP_FULL count it.
+ * Hooks: syscalls:sys_exit_{mmap,munmap,mremap,brk} tracepoints (no
+ * kprobes on the kernels we target). Only the exit is hooked: it knows
+ * whether the call succeeded, and the arguments are still in the user
+ * registers the kernel saved at syscall entry (x86-64 syscalls do not
+ * modify them), so no enter hook and no per-thread stash are needed —
+ * one BPF run per call instead of two plus a hash update and delete.
+ * Maps written: mm_stats (tgid).
+ * Full map: the call is not accounted and PMT_DROP_MM_MAP_FULL counts it.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
 
@@ -21,95 +24,70 @@
 
 static const struct pmt_mm_stats zero_mm;
 
-static __always_inline struct pmt_mm_stats *mm_of_current(void)
+/* This process's counters, or NULL when the call failed or the map is
+ * full. */
+static __always_inline struct pmt_mm_stats *mm_if_ok(long ret)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
+	if (IS_ERR_VALUE(ret))
+		return NULL;
 	return lookup_or_init(&mm_stats, tgid, &zero_mm, PMT_DROP_MM_MAP_FULL);
 }
 
-static __always_inline void stash(__u32 kind, __u64 len, __u64 new_len)
+/* Syscall argument n (0-based, x86-64 order: rdi rsi rdx r10 r8 r9) from
+ * the user registers saved at entry. */
+static __always_inline unsigned long syscall_arg(int n)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pmt_sc_inflight sc = { .len = len, .new_len = new_len, .kind = kind };
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
-	if (bpf_map_update_elem(&sc_inflight, &tid, &sc, BPF_ANY))
-		drop(PMT_DROP_SC_INFLIGHT_FULL);
-}
-
-/* Pop the stashed arguments of this thread's syscall; false if none or if
- * the syscall failed. */
-static __always_inline bool unstash(__u32 kind, long ret, struct pmt_sc_inflight *out)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pmt_sc_inflight *sc = bpf_map_lookup_elem(&sc_inflight, &tid);
-
-	if (!sc)
-		return false;
-	*out = *sc;
-	bpf_map_delete_elem(&sc_inflight, &tid);
-	return out->kind == kind && !IS_ERR_VALUE(ret);
-}
-
-SEC("tp/syscalls/sys_enter_mmap")
-int mmap_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	stash(PMT_SC_MMAP, ctx->args[1], 0);
-	return 0;
+	switch (n) {
+	case 1:
+		return BPF_CORE_READ(regs, si);
+	case 2:
+		return BPF_CORE_READ(regs, dx);
+	default:
+		return 0;
+	}
 }
 
 SEC("tp/syscalls/sys_exit_mmap")
 int mmap_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	struct pmt_sc_inflight sc;
-	struct pmt_mm_stats *mm;
+	struct pmt_mm_stats *mm = mm_if_ok(ctx->ret);
 
-	if (!unstash(PMT_SC_MMAP, ctx->ret, &sc) || !(mm = mm_of_current()))
+	if (!mm)
 		return 0;
+	/* mmap(addr, len, ...) */
 	__sync_fetch_and_add(&mm->mmap_calls, 1);
-	__sync_fetch_and_add(&mm->mmap_bytes, PAGE_ALIGN(sc.len));
-	return 0;
-}
-
-SEC("tp/syscalls/sys_enter_munmap")
-int munmap_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	stash(PMT_SC_MUNMAP, ctx->args[1], 0);
+	__sync_fetch_and_add(&mm->mmap_bytes, PAGE_ALIGN(syscall_arg(1)));
 	return 0;
 }
 
 SEC("tp/syscalls/sys_exit_munmap")
 int munmap_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	struct pmt_sc_inflight sc;
-	struct pmt_mm_stats *mm;
+	struct pmt_mm_stats *mm = mm_if_ok(ctx->ret);
 
-	if (!unstash(PMT_SC_MUNMAP, ctx->ret, &sc) || !(mm = mm_of_current()))
+	if (!mm)
 		return 0;
+	/* munmap(addr, len) */
 	__sync_fetch_and_add(&mm->munmap_calls, 1);
-	__sync_fetch_and_add(&mm->munmap_bytes, PAGE_ALIGN(sc.len));
-	return 0;
-}
-
-SEC("tp/syscalls/sys_enter_mremap")
-int mremap_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	/* mremap(old_addr, old_len, new_len, flags, new_addr) */
-	stash(PMT_SC_MREMAP, ctx->args[1], ctx->args[2]);
+	__sync_fetch_and_add(&mm->munmap_bytes, PAGE_ALIGN(syscall_arg(1)));
 	return 0;
 }
 
 SEC("tp/syscalls/sys_exit_mremap")
 int mremap_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	struct pmt_sc_inflight sc;
-	struct pmt_mm_stats *mm;
+	struct pmt_mm_stats *mm = mm_if_ok(ctx->ret);
 	__u64 old_len, new_len;
 
-	if (!unstash(PMT_SC_MREMAP, ctx->ret, &sc) || !(mm = mm_of_current()))
+	if (!mm)
 		return 0;
-	old_len = PAGE_ALIGN(sc.len);
-	new_len = PAGE_ALIGN(sc.new_len);
+	/* mremap(old_addr, old_len, new_len, flags, new_addr) */
+	old_len = PAGE_ALIGN(syscall_arg(1));
+	new_len = PAGE_ALIGN(syscall_arg(2));
 	__sync_fetch_and_add(&mm->mremap_calls, 1);
 	if (new_len > old_len)
 		__sync_fetch_and_add(&mm->mremap_grow_bytes, new_len - old_len);
@@ -118,12 +96,13 @@ int mremap_exit(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-/* brk needs no stash: the heap size is read from the mm after the call. */
+/* The heap size is read from the mm after the call. brk() returns the
+ * (possibly unchanged) break, never an error code. */
 SEC("tp/syscalls/sys_exit_brk")
 int brk_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct pmt_mm_stats *mm = mm_of_current();
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pmt_mm_stats *mm = mm_if_ok(0);
 	unsigned long brk, start_brk;
 
 	if (!mm)

@@ -85,7 +85,6 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
 
-	bpf_map_delete_elem(&sc_inflight, &tid);
 	bpf_map_delete_elem(&gc_inflight, &tid);
 	if (!group_dead(ctx, tid, tgid))
 		return 0;

@@ -16,7 +16,7 @@
 
 /* Default map sizes; userspace can resize them before load. */
 #define PMT_DEFAULT_MAX_PROCS	32768 /* mm_stats, gc_stats entries */
-#define PMT_DEFAULT_MAX_THREADS 16384 /* in-flight syscall/GC stashes */
+#define PMT_DEFAULT_MAX_THREADS 16384 /* threads inside the collector at once */
 #define PMT_EVENTS_RB_BYTES	(256 * 1024)
 
 /* mm_stats map: key = tgid (u32). Cumulative since exec or since pymemtop
@@ -49,21 +49,6 @@ struct pmt_gc_inflight {
 	__u64 stats_addr; /* PMT_GC_GEN_STATS_DIFF: user address of generation_stats[] */
 	__u64 before[PMT_NGEN]; /* PMT_GC_GEN_STATS_DIFF: collections before */
 	__s32 generation; /* -1 when decided at exit */
-	__u32 pad;
-};
-
-/* syscall_inflight map: key = thread id; mmap/munmap/mremap arguments
- * stashed at sys_enter, accounted at sys_exit when the call succeeded. */
-enum pmt_sc_kind {
-	PMT_SC_MMAP = 1,
-	PMT_SC_MUNMAP = 2,
-	PMT_SC_MREMAP = 3,
-};
-
-struct pmt_sc_inflight {
-	__u64 len; /* mmap/munmap length; mremap old_len, bytes */
-	__u64 new_len; /* mremap new_len, bytes */
-	__u32 kind; /* enum pmt_sc_kind */
 	__u32 pad;
 };
 
@@ -111,7 +96,6 @@ struct pmt_event {
 enum pmt_drop {
 	PMT_DROP_MM_MAP_FULL, /* mm_stats update failed: raise --max-procs */
 	PMT_DROP_GC_MAP_FULL, /* gc_stats update failed: raise --max-procs */
-	PMT_DROP_SC_INFLIGHT_FULL, /* syscall stash full: raise --max-threads */
 	PMT_DROP_GC_INFLIGHT_FULL, /* GC stash full: raise --max-threads */
 	PMT_DROP_GC_UNMATCHED, /* GC exit without a recorded entry (attached mid-collection) */
 	PMT_DROP_RINGBUF_FULL, /* lifecycle event lost: ring buffer full */

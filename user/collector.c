@@ -33,19 +33,14 @@ struct collector {
 };
 
 static const char *const drop_names[PMT_DROP_NR] = {
-	[PMT_DROP_MM_MAP_FULL] = "mm_map_full",
-	[PMT_DROP_GC_MAP_FULL] = "gc_map_full",
-	[PMT_DROP_SC_INFLIGHT_FULL] = "syscall_stash_full",
-	[PMT_DROP_GC_INFLIGHT_FULL] = "gc_stash_full",
-	[PMT_DROP_GC_UNMATCHED] = "gc_unmatched",
-	[PMT_DROP_RINGBUF_FULL] = "events_lost",
-	[PMT_DROP_READ_FAILED] = "user_read_failed",
+	[PMT_DROP_MM_MAP_FULL] = "mm_map_full",	       [PMT_DROP_GC_MAP_FULL] = "gc_map_full",
+	[PMT_DROP_GC_INFLIGHT_FULL] = "gc_stash_full", [PMT_DROP_GC_UNMATCHED] = "gc_unmatched",
+	[PMT_DROP_RINGBUF_FULL] = "events_lost",       [PMT_DROP_READ_FAILED] = "user_read_failed",
 };
 
 static const char *const drop_hints[PMT_DROP_NR] = {
 	[PMT_DROP_MM_MAP_FULL] = "--max-procs",
 	[PMT_DROP_GC_MAP_FULL] = "--max-procs",
-	[PMT_DROP_SC_INFLIGHT_FULL] = "--max-threads",
 	[PMT_DROP_GC_INFLIGHT_FULL] = "--max-threads",
 };
 
@@ -108,7 +103,7 @@ static int ensure_tracefs(void)
 static int resize_maps(struct pymemtop_bpf *skel, const struct env *env)
 {
 	struct bpf_map *procs[] = { skel->maps.mm_stats, skel->maps.gc_stats, skel->maps.watched };
-	struct bpf_map *threads[] = { skel->maps.sc_inflight, skel->maps.gc_inflight };
+	struct bpf_map *threads[] = { skel->maps.gc_inflight };
 	int err = 0;
 
 	for (size_t i = 0; i < sizeof(procs) / sizeof(procs[0]) && !err; i++)

@@ -36,6 +36,7 @@ struct app {
 	struct pending pending[PENDING_MAX];
 	int npending;
 	uint64_t events_lost_seen; /* drop counter value at the last rescan */
+	uint64_t drops_reported[PMT_DROP_NR]; /* values already warned about */
 };
 
 static volatile sig_atomic_t exiting;
@@ -194,11 +195,31 @@ static bool all_selected_gone(const struct app *a)
 	return true;
 }
 
+/* Data loss is never silent: say what was lost and what would avoid it. */
+static void warn_new_drops(struct app *a, const uint64_t drops[PMT_DROP_NR])
+{
+	for (int i = 0; i < PMT_DROP_NR; i++) {
+		const char *hint = collector_drop_hint(i);
+		uint64_t n = drops[i] - a->drops_reported[i];
+
+		if (!n)
+			continue;
+		a->drops_reported[i] = drops[i];
+		if (hint)
+			log_warn("%llu events dropped (%s): raise %s", (unsigned long long)n,
+				 collector_drop_name(i), hint);
+		else
+			log_info("%llu events dropped (%s)", (unsigned long long)n,
+				 collector_drop_name(i));
+	}
+}
+
 static int emit_frame(struct app *a, double interval_s)
 {
 	struct frame fr = { .time = rate_wall_now(), .interval_s = interval_s, .table = &a->table };
 
 	collector_read_drops(a->col, fr.drops);
+	warn_new_drops(a, fr.drops);
 	return a->env.json ? output_json(stdout, &fr) : output_text(stdout, &fr);
 }
 

@@ -54,7 +54,7 @@ void options_usage(FILE *out)
 	      "      --once           one frame after one interval (= -n 1)\n"
 	      "  -v, --verbose        more diagnostics on stderr (repeat for debug)\n"
 	      "      --max-procs N    per-process BPF map entries (default 32768)\n"
-	      "      --max-threads N  in-flight syscall/GC BPF map entries (default 16384)\n"
+	      "      --max-threads N  BPF map entries for threads inside the GC (default 16384)\n"
 	      "  -h, --help           this help\n"
 	      "      --version        version\n"
 	      "\n"

@@ -400,6 +400,46 @@ def t_mount_namespace_gc():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def t_mmap_mremap_munmap_exact():
+    """mmap 10 MiB, mremap to 30 MiB and to 5 MiB, munmap: each counted."""
+    python = next((p for _, p, _ in interpreters() if p), None)
+    if not python:
+        raise Skip("no Python interpreter")
+    wl = Workload(python, "remap")
+    pm = Pymemtop("-d", "0.25", "-p", str(wl.pid))
+    try:
+        p0 = pm.wait_proc(wl.pid, after=time.time())
+        done, t_done = wl.step()
+        p1 = pm.wait_proc(wl.pid, after=t_done + 0.05)
+        d = {k: p1[k] - p0[k] for k in p1 if k.startswith(("mmap_", "munmap_", "mremap_"))}
+        check(d["mremap_calls_total"] == 2, f"mremap calls {d}")
+        check(d["mremap_grow_bytes_total"] == 20 * MIB, f"mremap grow {d}")
+        check(d["mremap_shrink_bytes_total"] == 25 * MIB, f"mremap shrink {d}")
+        check(d["mmap_calls_total"] >= 1 and d["mmap_bytes_total"] >= 10 * MIB, f"mmap {d}")
+        check(d["munmap_calls_total"] >= 1 and d["munmap_bytes_total"] >= 5 * MIB, f"munmap {d}")
+    finally:
+        wl.finish()
+        pm.stop()
+
+
+def t_map_full_drops_are_counted():
+    """More live processes than --max-procs: the loss is counted and named."""
+    pm = Pymemtop("-d", "0.25", "--max-procs", "64")
+    sleepers = []
+    try:
+        pm.wait(lambda f: True, what="first frame")
+        # Each new process maps its libraries: one mm_stats entry each.
+        sleepers = [subprocess.Popen(["sleep", "60"]) for _ in range(100)]
+        frame = pm.wait(lambda f: f["drops"]["mm_map_full"] > 0, what="mm_map_full > 0")
+        check(frame["drops"]["mm_map_full"] > 0, "no drop counted")
+    finally:
+        for p in sleepers:
+            p.kill()
+            p.wait()
+        rc, err = pm.stop()
+    check("raise --max-procs" in err, f"no warning naming the fix on stderr: {err.strip()!r}")
+
+
 def t_hostile_elf_via_proc():
     """A process mapping hostile 'libpython' files executable: no crash, not Python."""
     mapper = os.path.join(FIXTURES, "mapper")
@@ -446,7 +486,9 @@ def main():
             tests.append((f"{fn.__name__[2:]}[{name}]", fn, path, why))
     for fn in (t_cli_help_version, t_cli_bad_input, t_pid_not_running, t_pid_not_python,
                t_not_root, t_no_btf, t_clean_detach_on_sigterm, t_exits_when_selected_pids_exit,
-               t_deleted_interpreter, t_mount_namespace_gc, t_hostile_elf_via_proc):
+               t_deleted_interpreter, t_mount_namespace_gc, t_mmap_mremap_munmap_exact,
+               t_map_full_drops_are_counted,
+               t_hostile_elf_via_proc):
         tests.append((fn.__name__[2:], fn, None, None))
     for name, fn, arg, why in tests:
         if only and only not in name:

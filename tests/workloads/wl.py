@@ -11,9 +11,11 @@ ACTION:
   idle          nothing
   gc K          gc.disable(), then exactly K gc.collect() calls
   touch MIB     a bytearray of MIB MiB with every page written
+  remap         mmap 10 MiB, mremap it to 30 MiB then to 5 MiB, munmap it
 """
 import gc
 import json
+import mmap
 import os
 import platform
 import sys
@@ -60,6 +62,11 @@ def main():
         keep = bytearray(arg << 20)
         for i in range(0, len(keep), 4096):
             keep[i] = 1
+    elif action == "remap":
+        m = mmap.mmap(-1, 10 << 20)
+        m.resize(30 << 20)
+        m.resize(5 << 20)
+        m.close()
     after = [s["collections"] for s in gc.get_stats()]
     put(ctl, "done.json", {"gc_before": before, "gc_after": after, "rss_bytes": rss_bytes()})
     wait_for(ctl, "exit")
