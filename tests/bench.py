@@ -1,10 +1,18 @@
 #!/usr/bin/env python3
 """pymemtop benchmark (make bench). Needs root.
 
-1. Target slowdown: each workload runs alternately without and with a
-   system-wide `pymemtop -d 1` in the background, ROUNDS times each,
-   interleaved so that machine noise hits both sides alike; the ratio of
-   the medians is printed.
+1. Target slowdown: each workload runs in BLOCKS blocks; a block is two
+   runs without and two runs with a system-wide `pymemtop -d 1` in the
+   background, back to back (the order alternates between blocks). This
+   machine's speed drifts by tens of percent over seconds to minutes (a VM
+   without hardware counters), so (a) only runs close in time are
+   compared, and (b) every run's time is normalised by a "speedometer"
+   running at the same time on the other core: a pure-Python counting loop
+   on a private copy of the interpreter, which makes no syscalls and never
+   collects garbage, so pymemtop's probes never fire in it. A block gives
+   one ratio (mean normalised time with / without); the result is the
+   median block ratio, printed with the spread of the block ratios and the
+   raw (unnormalised) median ratio.
 2. pymemtop's own cost: CPU time of `pymemtop -d 1` over a fixed period
    while N idle Python processes run, as a share of one core; and the
    kernel's run time of pymemtop's BPF programs over the same period
@@ -14,6 +22,8 @@ Ratios are measured side by side in this one run; the numbers written to
 docs/performance.md come from here.
 """
 import glob
+import shutil
+import tempfile
 import json
 import os
 import signal
@@ -24,7 +34,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYMEMTOP = os.path.join(ROOT, "pymemtop")
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
+BLOCKS = int(os.environ.get("BENCH_BLOCKS", "8"))
 IDLE_PROCS = int(os.environ.get("BENCH_IDLE", "50"))
 IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "30"))
 
@@ -32,14 +42,14 @@ WORKLOADS = {
     # Small-object churn: tens of millions of allocations (dicts, lists,
     # tuples, ints, strs); no syscalls, few collections.
     "object churn": """
-for i in range(3_000_000):
+for i in range(1_000_000):
     d = {"a": i, "b": [i, i + 1], "c": (i, str(i))}
 """,
     # Memory-syscall churn: every iteration is an mmap + munmap pair, the
     # worst case for the syscall tracepoints.
     "mmap churn": """
 import mmap
-for i in range(200_000):
+for i in range(60_000):
     m = mmap.mmap(-1, 256 * 1024)
     m.close()
 """,
@@ -47,7 +57,7 @@ for i in range(200_000):
     "gc cycles": """
 class Node:
     pass
-for i in range(2_000_000):
+for i in range(700_000):
     a = Node(); b = Node(); a.other = b; b.other = a
 """,
 }
@@ -65,18 +75,54 @@ def interpreters():
     return found
 
 
+SPEEDOMETER = r"""
+import signal, sys
+n = 0
+def report(sig, frame):
+    sys.stdout.write("%d\n" % n)
+    sys.stdout.flush()
+signal.signal(signal.SIGUSR1, report)
+while True:
+    n += 1
+"""
+
+
+class Speedometer:
+    """Counts loop iterations on the other core; asked by SIGUSR1."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="pmt-bench-")
+        exe = shutil.copy(sys.executable, os.path.join(self.dir, "speedometer-python"))
+        self.proc = subprocess.Popen([exe, "-c", SPEEDOMETER], stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)
+
+    def count(self):
+        self.proc.send_signal(signal.SIGUSR1)
+        return int(self.proc.stdout.readline())
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+SPEEDO = None
+
+
 def time_run(python, code):
-    t0 = time.perf_counter()
+    """(wall seconds, seconds normalised to the speedometer's mean rate)."""
+    c0, t0 = SPEEDO.count(), time.perf_counter()
     subprocess.run([python, "-c", code], check=True)
-    return time.perf_counter() - t0
+    t1 = time.perf_counter()
+    c1 = SPEEDO.count()
+    return t1 - t0, c1 - c0
 
 
 def start_pymemtop():
-    p = subprocess.Popen([PYMEMTOP, "--json", "-d", "1"], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE)
-    time.sleep(1.5)  # loaded and attached
-    if p.poll() is not None:
-        sys.exit("bench: pymemtop failed to start: " + p.stderr.read().decode())
+    p = subprocess.Popen([PYMEMTOP, "--json", "-d", "1"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    if not p.stdout.readline():  # first frame: loaded, attached, scanned
+        sys.exit("bench: pymemtop failed to start: " + p.stderr.read())
     return p
 
 
@@ -85,23 +131,55 @@ def stop(p):
     p.wait(timeout=10)
 
 
+def block(python, code, with_first):
+    """Two runs without, two with pymemtop, back to back. Returns
+    (raw ratio, normalised ratio, mean seconds without, with)."""
+    def runs():
+        return [time_run(python, code) for _ in range(2)]
+
+    def under():
+        pm = start_pymemtop()
+        try:
+            return runs()
+        finally:
+            stop(pm)
+
+    if with_first:
+        u, b = under(), runs()
+    else:
+        b, u = runs(), under()
+    tb, tu = statistics.mean(r[0] for r in b), statistics.mean(r[0] for r in u)
+    # Speedometer counts during the run: proportional to time x machine speed.
+    nb, nu = statistics.mean(r[1] for r in b), statistics.mean(r[1] for r in u)
+    return tu / tb, nu / nb, tb, tu
+
+
+def gcs_per_run(python, code):
+    """Collections one run makes: what the GC probes cost is proportional to."""
+    out = subprocess.run([python, "-c", code + "\nimport gc\n"
+                          "print(sum(s['collections'] for s in gc.get_stats()))"],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.split()[-1])
+
+
 def slowdown():
-    print(f"== target slowdown: median of {ROUNDS} interleaved runs each, "
-          "pymemtop -d 1 system-wide in the background")
-    print(f"{'interpreter':22} {'workload':14} {'without':>9} {'with':>9} {'ratio':>7}")
+    print(f"== target slowdown: median of {BLOCKS} block ratios (2 runs without + 2 with "
+          "pymemtop -d 1 system-wide, back to back, normalised by a speedometer)")
+    print(f"{'interpreter':22} {'workload':13} {'without':>8} {'with':>8} {'ratio':>7}  "
+          f"{'spread':13} {'raw ratio':>9} {'GCs/run':>8}")
     rows = []
     for name, python in interpreters():
         for wname, code in WORKLOADS.items():
-            base, under = [], []
-            time_run(python, code)  # warm the page cache
-            for _ in range(ROUNDS):
-                base.append(time_run(python, code))
-                pm = start_pymemtop()
-                under.append(time_run(python, code))
-                stop(pm)
-            b, u = statistics.median(base), statistics.median(under)
-            rows.append((name, wname, b, u, u / b))
-            print(f"{name:22} {wname:14} {b:8.3f}s {u:8.3f}s {u / b:6.3f}x", flush=True)
+            ngc = gcs_per_run(python, code)  # also warms the page cache
+            blocks = [block(python, code, i % 2 == 1) for i in range(BLOCKS)]
+            ratios = sorted(b[1] for b in blocks)
+            r = statistics.median(ratios)
+            raw = statistics.median(b[0] for b in blocks)
+            tb = statistics.median(b[2] for b in blocks)
+            tu = statistics.median(b[3] for b in blocks)
+            rows.append((name, wname, tb, tu, r))
+            print(f"{name:22} {wname:13} {tb:7.3f}s {tu:7.3f}s {r:6.3f}x  "
+                  f"{ratios[0]:.3f}..{ratios[-1]:.3f}  {raw:8.3f}x {ngc:8d}", flush=True)
     return rows
 
 
@@ -159,7 +237,12 @@ def self_cost():
 def main():
     if os.geteuid() != 0:
         sys.exit("bench: needs root")
-    rows = slowdown()
+    global SPEEDO
+    SPEEDO = Speedometer()
+    try:
+        rows = slowdown()
+    finally:
+        SPEEDO.close()
     share = self_cost()
     worst = max(r[4] for r in rows)
     print(f"\nworst slowdown ratio: {worst:.3f}x (target <= 1.02x); "
