@@ -100,7 +100,8 @@ static int map_cb(const struct proc_map *m, void *ctx)
 	return 0;
 }
 
-enum discover_result discover_pid(int pid, struct interp **out, char *attach_path, size_t len)
+enum discover_result discover_pid(int pid, bool just_execed, struct interp **out, char *attach_path,
+				  size_t len)
 {
 	char exe_link[64], exe_path[PATH_MAX];
 	struct map_scan ms = { .pid = pid, .attach_path = attach_path, .len = len };
@@ -130,6 +131,8 @@ enum discover_result discover_pid(int pid, struct interp **out, char *attach_pat
 		snprintf(attach_path, len, "%s", exe_link);
 		return DISC_PYTHON;
 	}
+	if (just_execed && !exe->info.needs_libpython)
+		return DISC_NOT_PYTHON;
 	ms.exe_path = exe_path;
 	err = procfs_foreach_map(pid, map_cb, &ms);
 	if (ms.found) {

@@ -40,8 +40,12 @@ enum discover_result {
 };
 
 /* Classify a running process. attach_path receives a path under /proc
- * that opens the interpreter file while the process lives. */
-enum discover_result discover_pid(int pid, struct interp **out, char *attach_path, size_t len);
+ * that opens the interpreter file while the process lives. just_execed:
+ * the process has only just called exec, so no library can be mapped yet
+ * and /proc/PID/maps is read only if the executable links libpython
+ * (this keeps an exec storm on the host cheap). */
+enum discover_result discover_pid(int pid, bool just_execed, struct interp **out, char *attach_path,
+				  size_t len);
 
 /* Iterate the interpreter cache (for detaching). */
 struct interp *discover_interps(void);

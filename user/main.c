@@ -70,7 +70,7 @@ static void add_pending(struct app *a, int pid, double now)
 }
 
 /* Discover pid and, if it runs CPython, attach and add it to the table. */
-static enum discover_result consider_pid(struct app *a, int pid, double now)
+static enum discover_result consider_pid(struct app *a, int pid, bool just_execed, double now)
 {
 	char path[96];
 	struct proc_entry *e;
@@ -79,7 +79,7 @@ static enum discover_result consider_pid(struct app *a, int pid, double now)
 
 	if (!pid_selected(a, pid) || table_find(&a->table, pid))
 		return DISC_PYTHON;
-	r = discover_pid(pid, &in, path, sizeof(path));
+	r = discover_pid(pid, just_execed, &in, path, sizeof(path));
 	switch (r) {
 	case DISC_PYTHON:
 		if (!in->attach_tried) {
@@ -122,7 +122,7 @@ static void retry_pending(struct app *a, double now)
 
 		if (table_find(&a->table, p.pid))
 			continue;
-		r = consider_pid(a, p.pid, now);
+		r = consider_pid(a, p.pid, true, now);
 		if (r == DISC_PENDING && now < p.deadline)
 			a->pending[kept++] = p;
 	}
@@ -140,7 +140,7 @@ static void on_event(const struct pmt_event *ev, void *ctx)
 		 * Python or not. Libraries are not mapped yet, so look now and
 		 * again shortly (pending). */
 		table_mark_exited(&a->table, pid, ev);
-		consider_pid(a, pid, rate_now());
+		consider_pid(a, pid, true, rate_now());
 		break;
 	case PMT_EV_EXIT:
 		table_mark_exited(&a->table, pid, ev);
@@ -152,7 +152,7 @@ static int scan_cb(int pid, void *ctx)
 {
 	struct app *a = ctx;
 
-	consider_pid(a, pid, rate_now());
+	consider_pid(a, pid, false, rate_now());
 	return 0;
 }
 
@@ -169,7 +169,7 @@ static int check_selected_pids(struct app *a)
 			log_error("PID %d: no such process", pid);
 			return -ESRCH;
 		}
-		while ((r = consider_pid(a, pid, rate_now())) == DISC_PENDING &&
+		while ((r = consider_pid(a, pid, false, rate_now())) == DISC_PENDING &&
 		       rate_now() < deadline)
 			usleep(PENDING_POLL_MS * 1000);
 		if (r == DISC_GONE) {
