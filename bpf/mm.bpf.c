@@ -110,7 +110,9 @@ int brk_exit(struct trace_event_raw_sys_exit *ctx)
 	brk = BPF_CORE_READ(task, mm, brk);
 	start_brk = BPF_CORE_READ(task, mm, start_brk);
 	__sync_fetch_and_add(&mm->brk_calls, 1);
-	/* Plain stores: brk(2) is serialised by the mmap lock. */
+	/* Plain stores. brk(2) calls of two threads may finish in either
+	 * order, so a stale size can win until the next brk(2) exit; both
+	 * values are ones the heap really had, and brk calls are rare. */
 	mm->brk_bytes = brk >= start_brk ? brk - start_brk : 0;
 	mm->brk_valid = 1;
 	return 0;
