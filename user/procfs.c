@@ -104,6 +104,16 @@ static int gone(int err)
 	return err == -ENOENT ? -ESRCH : err;
 }
 
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
 static int pid_path(char *buf, int pid, const char *name)
 {
 	if (pid <= 0)
@@ -279,6 +289,10 @@ static int parse_status_line(const char *line, struct proc_status *out, unsigned
 			return -EINVAL;
 		out->tgid = (int)n;
 		*seen |= SEEN_TGID;
+	} else if (key_is(line, klen, "Threads")) {
+		if (parse_first_u64(v, INT_MAX, &n))
+			return -EINVAL;
+		out->threads = (int)n;
 	} else if (key_is(line, klen, "VmRSS")) {
 		if (parse_kb(v, &out->vm_rss_bytes))
 			return -EINVAL;
@@ -350,6 +364,55 @@ int procfs_read_status(int pid, struct proc_status *out)
 	if (!err)
 		err = gone(read_text_at(AT_FDCWD, path, buf, sizeof(buf)));
 	return err ? err : procfs_parse_status(buf, out);
+}
+
+/* The first other thread of pid whose status has memory lines. */
+static int read_thread_mm(int pid, struct proc_status *out)
+{
+	char path[PID_PATH_LEN], buf[STATUS_BUF_LEN];
+	struct proc_status ts;
+	struct dirent *de;
+	int err = -ESRCH;
+	uint64_t tid;
+	DIR *dir;
+
+	if (pid_path(path, pid, "task"))
+		return -EINVAL;
+	dir = opendir(path);
+	if (!dir)
+		return gone(-errno);
+	while ((de = readdir(dir))) {
+		const char *p = de->d_name;
+
+		if (!all_digits(p) || parse_u64(&p, 10, &tid) || tid == (uint64_t)pid ||
+		    tid > INT_MAX)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, (int)tid);
+		if (read_text_at(AT_FDCWD, path, buf, sizeof(buf)) ||
+		    procfs_parse_status(buf, &ts) || !ts.has_rss)
+			continue;
+		out->has_rss = true;
+		out->vm_rss_bytes = ts.vm_rss_bytes;
+		out->rss_anon_bytes = ts.rss_anon_bytes;
+		out->rss_file_bytes = ts.rss_file_bytes;
+		out->rss_shmem_bytes = ts.rss_shmem_bytes;
+		out->vm_swap_bytes = ts.vm_swap_bytes;
+		err = 0;
+		break;
+	}
+	closedir(dir);
+	return err;
+}
+
+int procfs_read_status_mm(int pid, struct proc_status *out)
+{
+	int err = procfs_read_status(pid, out);
+
+	if (err || out->has_rss || out->threads <= 1)
+		return err;
+	/* A leader-less group: no memory figures is still a valid answer. */
+	read_thread_mm(pid, out);
+	return 0;
 }
 
 /* ---- maps ---------------------------------------------------------------- */
@@ -570,16 +633,6 @@ long procfs_clk_tck(void)
 			tck = 100;
 	}
 	return tck;
-}
-
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return false;
-	return true;
 }
 
 int procfs_foreach_pid(procfs_pid_cb cb, void *ctx)

@@ -42,6 +42,7 @@ struct proc_status {
 	uint64_t rss_shmem_bytes; /* RssShmem */
 	uint64_t vm_swap_bytes; /* VmSwap */
 	int tgid; /* Tgid */
+	int threads; /* Threads; 0 when the line is missing */
 	bool has_rss; /* false for kernel threads / zombies (no Vm* lines) */
 };
 
@@ -71,6 +72,11 @@ int procfs_parse_maps_line(const char *line, struct proc_map *out);
 /* Read /proc/PID/<file>: stat, status. */
 int procfs_read_stat(int pid, struct proc_stat *out);
 int procfs_read_status(int pid, struct proc_status *out);
+
+/* status, but when the thread-group leader has exited (a zombie, no Vm*
+ * lines) while other threads run on, the memory lines come from one of
+ * those threads: they share the one address space. */
+int procfs_read_status_mm(int pid, struct proc_status *out);
 
 /* Read a file relative to an open /proc/PID directory fd. */
 int procfs_read_stat_at(int dirfd, struct proc_stat *out);

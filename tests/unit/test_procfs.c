@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -293,6 +294,7 @@ static void test_parse_stat_hostile(void **state)
 
 static void check_python_status(const struct proc_status *s)
 {
+	assert_int_equal(s->threads, 1);
 	assert_int_equal(s->uid, 0);
 	assert_int_equal(s->tgid, 4228);
 	assert_true(s->has_rss);
@@ -322,6 +324,14 @@ static void check_kthread_status(const struct proc_status *s)
 static void check_zombie_status(const struct proc_status *s)
 {
 	check_no_mm(s, 4230);
+	assert_int_equal(s->threads, 1);
+}
+
+/* The leader called pthread_exit(); its other thread runs on. */
+static void check_zombie_leader_status(const struct proc_status *s)
+{
+	check_no_mm(s, 28759);
+	assert_int_equal(s->threads, 2);
 }
 
 /* Cut in the middle of "VmRSS:\t   48948 kB": not 489 kB, just unknown. */
@@ -348,9 +358,13 @@ static const struct {
 	const char *name;
 	void (*check)(const struct proc_status *s);
 } status_cases[] = {
-	{ "python", check_python_status },	{ "kthread", check_kthread_status },
-	{ "zombie", check_zombie_status },	{ "truncated_status", check_truncated_status },
-	{ "comm_parens", check_parens_status }, { "comm_newline", check_newline_status },
+	{ "python", check_python_status },
+	{ "kthread", check_kthread_status },
+	{ "zombie", check_zombie_status },
+	{ "truncated_status", check_truncated_status },
+	{ "comm_parens", check_parens_status },
+	{ "comm_newline", check_newline_status },
+	{ "zombie_leader", check_zombie_leader_status },
 };
 
 static void test_parse_status_fixtures(void **state)
@@ -905,6 +919,53 @@ static int pid_cb(int pid, void *ctx)
 	return p->stop_at && p->self + p->init + p->others == p->stop_at ? -ECANCELED : 0;
 }
 
+static void *sleeper(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/* A leader that left with pthread_exit() is a zombie in stat, and its
+ * status has no memory lines; the process lives on in its other thread,
+ * which procfs_read_status_mm() reads the memory figures from. */
+static void test_live_zombie_leader(void **state)
+{
+	struct proc_status s;
+	struct proc_stat st;
+	pthread_t th;
+	pid_t pid;
+	int tries;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (pthread_create(&th, NULL, sleeper, NULL))
+			_exit(1);
+		pthread_exit(NULL);
+	}
+	for (tries = 0; tries < 500; tries++) {
+		if (!procfs_read_stat(pid, &st) && st.state == 'Z')
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(st.state, 'Z');
+	assert_int_equal(procfs_read_status(pid, &s), 0);
+	assert_int_equal(s.threads, 2);
+	assert_false(s.has_rss);
+	assert_int_equal(procfs_read_status_mm(pid, &s), 0);
+	assert_int_equal(s.threads, 2);
+	assert_true(s.has_rss);
+	assert_true(s.vm_rss_bytes > 0);
+
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	/* reaped: gone, not an empty answer */
+	assert_int_equal(procfs_read_status_mm(pid, &s), -ESRCH);
+}
+
 static void test_foreach_pid(void **state)
 {
 	struct pid_seen p = { 0 };
@@ -979,6 +1040,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_live_gone),
 		cmocka_unit_test(test_live_vanished_dirfd),
 		cmocka_unit_test(test_live_zombie),
+		cmocka_unit_test(test_live_zombie_leader),
 		cmocka_unit_test(test_foreach_pid),
 		cmocka_unit_test(test_uptime_clk_tck),
 		cmocka_unit_test(test_user_name),
