@@ -29,7 +29,7 @@ struct pmt_mm_stats {
 	__u64 mremap_calls; /* successful mremap(2) calls */
 	__u64 mremap_grow_bytes; /* new_len - old_len when a mapping grew */
 	__u64 mremap_shrink_bytes; /* old_len - new_len when a mapping shrank */
-	__u64 brk_calls; /* brk(2) calls that moved the break */
+	__u64 brk_calls; /* brk(2) calls, including queries (brk(0)) */
 	__u64 brk_bytes; /* current brk heap size: mm->brk - mm->start_brk, bytes */
 	__u64 brk_valid; /* 1 once brk_bytes has been set by a brk(2) exit */
 };
@@ -76,6 +76,7 @@ enum pmt_gc_gen_kind {
 enum pmt_event_type {
 	PMT_EV_EXEC = 1, /* a process called execve; userspace decides if it is Python */
 	PMT_EV_EXIT = 2, /* a watched process exited; final counters included */
+	PMT_EV_FORK = 3, /* a watched process forked a new process (not a thread) */
 };
 
 struct pmt_event {
@@ -85,6 +86,8 @@ struct pmt_event {
 	char comm[PMT_COMM_LEN];
 	__u32 has_mm; /* mm holds the final mm_stats (EXIT only) */
 	__u32 has_gc; /* gc holds the final gc_stats (EXIT only) */
+	__u32 ppid; /* FORK: the watched parent's tgid; else 0 */
+	__u32 reserved;
 	struct pmt_mm_stats mm;
 	struct pmt_gc_stats gc;
 };
@@ -100,6 +103,7 @@ enum pmt_drop {
 	PMT_DROP_GC_UNMATCHED, /* GC exit without a recorded entry (attached mid-collection) */
 	PMT_DROP_RINGBUF_FULL, /* lifecycle event lost: ring buffer full */
 	PMT_DROP_READ_FAILED, /* bpf_probe_read_user failed (GC stats diff) */
+	PMT_DROP_WATCHED_FULL, /* forked child not watched: raise --max-procs */
 	PMT_DROP_NR,
 };
 

@@ -36,12 +36,14 @@ static const char *const drop_names[PMT_DROP_NR] = {
 	[PMT_DROP_MM_MAP_FULL] = "mm_map_full",	       [PMT_DROP_GC_MAP_FULL] = "gc_map_full",
 	[PMT_DROP_GC_INFLIGHT_FULL] = "gc_stash_full", [PMT_DROP_GC_UNMATCHED] = "gc_unmatched",
 	[PMT_DROP_RINGBUF_FULL] = "events_lost",       [PMT_DROP_READ_FAILED] = "user_read_failed",
+	[PMT_DROP_WATCHED_FULL] = "watched_map_full",
 };
 
 static const char *const drop_hints[PMT_DROP_NR] = {
 	[PMT_DROP_MM_MAP_FULL] = "--max-procs",
 	[PMT_DROP_GC_MAP_FULL] = "--max-procs",
 	[PMT_DROP_GC_INFLIGHT_FULL] = "--max-threads",
+	[PMT_DROP_WATCHED_FULL] = "--max-procs",
 };
 
 const char *collector_drop_name(int i)

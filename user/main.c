@@ -23,10 +23,17 @@
 #define PENDING_MAX	1024
 #define PENDING_WAIT_S	2.0 /* how long an exec'd binary may take to map libpython */
 #define PENDING_POLL_MS 20
+#define FORKED_MAX	1024
 
 struct pending {
 	int pid;
 	double deadline;
+};
+
+/* A new process forked by a watched one, added at the next frame unless
+ * it execs or exits first (a fork+exec is not a Python worker). */
+struct forked {
+	int pid, ppid;
 };
 
 struct app {
@@ -35,6 +42,8 @@ struct app {
 	struct table table;
 	struct pending pending[PENDING_MAX];
 	int npending;
+	struct forked forked[FORKED_MAX];
+	int nforked;
 	uint64_t events_lost_seen; /* drop counter value at the last rescan */
 	uint64_t drops_reported[PMT_DROP_NR]; /* values already warned about */
 };
@@ -69,6 +78,22 @@ static void add_pending(struct app *a, int pid, double now)
 	a->pending[a->npending++] = (struct pending){ pid, now + PENDING_WAIT_S };
 }
 
+/* Put a CPython process running interpreter in into the table. */
+static enum discover_result add_process(struct app *a, int pid, struct interp *in)
+{
+	struct proc_entry *e;
+
+	if (table_add(&a->table, pid, in, &e)) {
+		a->table.vanished++;
+		return DISC_GONE;
+	}
+	if (collector_watch(a->col, pid))
+		a->table.read_failures++;
+	log_info("watching %d (%s, Python %s)", pid, e->comm,
+		 in->info.version[0] ? in->info.version : "unknown");
+	return DISC_PYTHON;
+}
+
 /* Discover pid and, if it runs CPython, attach and add it to the table. */
 static enum discover_result consider_pid(struct app *a, int pid, bool just_execed, double now)
 {
@@ -77,8 +102,15 @@ static enum discover_result consider_pid(struct app *a, int pid, bool just_exece
 	struct interp *in;
 	enum discover_result r;
 
-	if (!pid_selected(a, pid) || table_find(&a->table, pid))
-		return DISC_PYTHON;
+	if (!pid_selected(a, pid))
+		return DISC_NOT_PYTHON;
+	e = table_find(&a->table, pid);
+	if (e) {
+		if (table_still_alive(e))
+			return DISC_PYTHON;
+		/* The PID was reused while both events were lost. */
+		table_mark_exited(&a->table, pid, NULL);
+	}
 	r = discover_pid(pid, just_execed, &in, path, sizeof(path));
 	switch (r) {
 	case DISC_PYTHON:
@@ -88,14 +120,7 @@ static enum discover_result consider_pid(struct app *a, int pid, bool just_exece
 			if (err && err != -ENOTSUP)
 				a->table.attach_failures++;
 		}
-		if (table_add(&a->table, pid, in, &e)) {
-			a->table.vanished++;
-			return DISC_GONE;
-		}
-		if (collector_watch(a->col, pid))
-			a->table.read_failures++;
-		log_info("watching %d (%s, Python %s)", pid, e->comm,
-			 in->info.version[0] ? in->info.version : "unknown");
+		r = add_process(a, pid, in);
 		break;
 	case DISC_PENDING:
 		add_pending(a, pid, now);
@@ -110,6 +135,44 @@ static enum discover_result consider_pid(struct app *a, int pid, bool just_exece
 		break;
 	}
 	return r;
+}
+
+static void forget_forked(struct app *a, int pid)
+{
+	for (int i = 0; i < a->nforked; i++)
+		if (a->forked[i].pid == pid) {
+			a->forked[i] = a->forked[--a->nforked];
+			return;
+		}
+}
+
+/* Forked workers that are still the image their parent ran. The parent's
+ * interpreter is theirs, so no ELF is read again. */
+static void add_forked(struct app *a, double now)
+{
+	for (int i = 0; i < a->nforked; i++) {
+		struct forked f = a->forked[i];
+		struct proc_entry *parent = table_find(&a->table, f.ppid);
+
+		if (!pid_selected(a, f.pid) || table_find(&a->table, f.pid))
+			continue;
+		if (parent)
+			add_process(a, f.pid, parent->interp);
+		else
+			consider_pid(a, f.pid, false, now);
+	}
+	a->nforked = 0;
+}
+
+static void on_fork(struct app *a, int pid, int ppid)
+{
+	if (!pid_selected(a, pid))
+		return;
+	if (a->nforked == FORKED_MAX) {
+		consider_pid(a, pid, false, rate_now());
+		return;
+	}
+	a->forked[a->nforked++] = (struct forked){ pid, ppid };
 }
 
 static void retry_pending(struct app *a, double now)
@@ -139,11 +202,16 @@ static void on_event(const struct pmt_event *ev, void *ctx)
 		/* The old image (if watched) ends here; the new one may be
 		 * Python or not. Libraries are not mapped yet, so look now and
 		 * again shortly (pending). */
+		forget_forked(a, pid);
 		table_mark_exited(&a->table, pid, ev);
 		consider_pid(a, pid, true, rate_now());
 		break;
 	case PMT_EV_EXIT:
+		forget_forked(a, pid);
 		table_mark_exited(&a->table, pid, ev);
+		break;
+	case PMT_EV_FORK:
+		on_fork(a, pid, ev->ppid);
 		break;
 	}
 }
@@ -259,6 +327,14 @@ static int run(struct app *a)
 		retry_pending(a, now);
 		if (now < next)
 			continue;
+		/* Events that arrived since the poll: the final counters of a
+		 * process that just exited must be in before it is sampled. */
+		err = collector_poll(a->col, 0, on_event, a);
+		if (err < 0 && err != -EINTR) {
+			log_error("polling events: %s", strerror(-err));
+			return err;
+		}
+		add_forked(a, now);
 		rescan_if_events_lost(a);
 		table_refresh(&a->table, a->col, now);
 		err = emit_frame(a, now - last);

@@ -90,7 +90,7 @@ static void sample(struct table *t, struct proc_entry *e, struct collector *c, d
 	e->prev = e->cur;
 	e->has_prev = e->prev.t > 0;
 	e->cur.t = now;
-	err = procfs_read_status(e->pid, &status);
+	err = procfs_read_status_mm(e->pid, &status);
 	e->cur.has_status = !err && status.has_rss;
 	if (e->cur.has_status) {
 		e->cur.rss_bytes = status.vm_rss_bytes;
@@ -99,28 +99,32 @@ static void sample(struct table *t, struct proc_entry *e, struct collector *c, d
 	} else if (err && err != -ESRCH) {
 		t->read_failures++;
 	}
-	/* No entry yet means nothing counted yet: a true zero. Any other
-	 * failure keeps the last values (counters never go backwards). */
+	/* A failed read keeps the last values: counters never go backwards.
+	 * No entry means either nothing counted yet (the values are still
+	 * the zeroes of table_add) or the process has just exited or exec'd
+	 * and BPF freed its entry (the final counters come with the event,
+	 * or the last sample stands). Neither is a read failure. */
 	err = collector_read_mm(c, e->pid, &e->cur.mm);
-	if (err == -ENOENT)
-		memset(&e->cur.mm, 0, sizeof(e->cur.mm));
-	else if (err)
+	if (err && err != -ENOENT)
 		t->read_failures++;
 	err = collector_read_gc(c, e->pid, &e->cur.gc);
-	if (err == -ENOENT)
-		memset(&e->cur.gc, 0, sizeof(e->cur.gc));
-	else if (err)
+	if (err && err != -ENOENT)
 		t->read_failures++;
 }
 
-/* Still the same process? Gone or a reused PID counts as an exit. */
-static bool still_alive(struct proc_entry *e)
+bool table_still_alive(const struct proc_entry *e)
 {
+	struct proc_status status;
 	struct proc_stat st;
 
-	if (procfs_read_stat(e->pid, &st))
+	if (procfs_read_stat(e->pid, &st) || st.start_time_ticks != e->start_ticks)
 		return false;
-	return st.start_time_ticks == e->start_ticks && st.state != 'Z' && st.state != 'X';
+	if (st.state == 'X')
+		return false;
+	if (st.state != 'Z')
+		return true;
+	/* A zombie leader whose other threads run on is a live process. */
+	return !procfs_read_status(e->pid, &status) && status.threads > 1;
 }
 
 /* The last sample of an exited process: the previous values with the
@@ -139,7 +143,7 @@ static void sample_exited(struct proc_entry *e, double now)
 void table_refresh(struct table *t, struct collector *c, double now)
 {
 	for (struct proc_entry *e = t->head; e; e = e->next) {
-		if (!e->exited && !still_alive(e)) {
+		if (!e->exited && !table_still_alive(e)) {
 			/* Missed exit event, or a reused PID. */
 			collector_forget(c, e->pid);
 			e->exited = true;

@@ -58,6 +58,9 @@ struct proc_entry *table_find(struct table *t, int pid);
 int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **out);
 /* Mark pid exited with its final counters (from a BPF event, may be NULL). */
 void table_mark_exited(struct table *t, int pid, const struct pmt_event *ev);
+/* Is the process of e still running, and still the same process (start
+ * time)? A zombie leader whose other threads run on counts as running. */
+bool table_still_alive(const struct proc_entry *e);
 /* Sample every entry; entries whose process is gone or was replaced
  * (start time differs) are marked exited and their BPF entries freed. */
 void table_refresh(struct table *t, struct collector *c, double now);

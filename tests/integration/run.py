@@ -25,7 +25,7 @@ PYMEMTOP = os.path.join(ROOT, "pymemtop")
 WORKLOAD = os.path.join(ROOT, "tests", "workloads", "wl.py")
 FIXTURES = os.path.join(ROOT, ".output", "fixtures")
 MIB = 1 << 20
-OUR_PROGS = {"handle_exec", "handle_exit", "mmap_enter", "mmap_exit", "munmap_enter",
+OUR_PROGS = {"handle_exec", "handle_exit", "handle_fork", "mmap_enter", "mmap_exit", "munmap_enter",
              "munmap_exit", "mremap_enter", "mremap_exit", "brk_exit", "gc_start_usdt",
              "gc_done_usdt", "gc_enter_uprobe", "gc_exit_uretprobe"}
 
@@ -226,6 +226,36 @@ def t_started_after_mmap_rss_exit(python):
         pm.wait(lambda f: f["time"] > t_exit and pm.proc_in(f, wl.pid) is None,
                 what=f"frame without exited pid {wl.pid}")
         wl = None
+    finally:
+        if wl:
+            wl.finish()
+        pm.stop()
+
+
+def t_forked_worker(python):
+    """A worker forked without exec (gunicorn, multiprocessing) is found at once,
+    with the parent's version and exactly its own K gen-2 GCs since the fork."""
+    k = 5
+    pm = Pymemtop("-d", "0.25")
+    wl = None
+    try:
+        pm.wait(lambda f: True, what="first frame")
+        wl = Workload(python, "fork", k)
+        parent = pm.wait_proc(wl.pid)
+        done, t_done = wl.step()
+        child = done["child_pid"]
+        own = [a - b for a, b in zip(done["gc_after"], done["gc_before"])]
+        check(own == [0, 0, k], f"child's own gc.get_stats() delta {own}, want [0, 0, {k}]")
+        p = pm.wait_proc(child, lambda p: p["gc_collections_total"] == own, after=t_done,
+                         timeout=5, what=f"frame with forked pid {child} and its {k} GCs")
+        check(p["python_version"] == parent["python_version"],
+              f"child python_version {p['python_version']!r}, parent {parent['python_version']!r}")
+        check(p["ppid"] == wl.pid, f"child ppid {p['ppid']}, want {wl.pid}")
+        t_exit = time.time()
+        wl.finish()
+        wl = None
+        pm.wait(lambda f: f["time"] > t_exit and pm.proc_in(f, child) is None,
+                what=f"frame without exited child {child}")
     finally:
         if wl:
             wl.finish()
@@ -490,7 +520,7 @@ def main():
         print(f"FAIL integration: {PYMEMTOP} not built")
         return 1
     for name, path, why in interpreters():
-        for fn in (t_running_before_gc_exact, t_started_after_mmap_rss_exit):
+        for fn in (t_running_before_gc_exact, t_started_after_mmap_rss_exit, t_forked_worker):
             tests.append((f"{fn.__name__[2:]}[{name}]", fn, path, why))
     for fn in (t_cli_help_version, t_cli_bad_input, t_pid_not_running, t_pid_not_python,
                t_not_root, t_no_btf, t_clean_detach_on_sigterm, t_exits_when_selected_pids_exit,

@@ -12,6 +12,10 @@ ACTION:
   gc K          gc.disable(), then exactly K gc.collect() calls
   touch MIB     a bytearray of MIB MiB with every page written
   remap         mmap 10 MiB, mremap it to 30 MiB then to 5 MiB, munmap it
+  fork K        gc.disable(); os.fork() without exec (as gunicorn and
+                multiprocessing do); the child makes exactly K gc.collect()
+                calls and writes done.json (with "child_pid"); parent and
+                child both wait for exit
 """
 import gc
 import json
@@ -49,7 +53,7 @@ def rss_bytes():
 def main():
     ctl, action = sys.argv[1], sys.argv[2]
     arg = int(sys.argv[3]) if len(sys.argv) > 3 else 0
-    if action == "gc":
+    if action in ("gc", "fork"):
         gc.disable()
     keep = None
     put(ctl, "ready.json", {"pid": os.getpid(), "version": platform.python_version()})
@@ -67,10 +71,22 @@ def main():
         m.resize(30 << 20)
         m.resize(5 << 20)
         m.close()
+    elif action == "fork":
+        child = os.fork()
+        if child:
+            wait_for(ctl, "exit")
+            os.waitpid(child, 0)
+            return
+        before = [s["collections"] for s in gc.get_stats()]
+        for _ in range(arg):
+            gc.collect()
     after = [s["collections"] for s in gc.get_stats()]
-    put(ctl, "done.json", {"gc_before": before, "gc_after": after, "rss_bytes": rss_bytes()})
+    put(ctl, "done.json", {"gc_before": before, "gc_after": after, "rss_bytes": rss_bytes(),
+                           "child_pid": os.getpid() if action == "fork" else None})
     wait_for(ctl, "exit")
     del keep
+    if action == "fork":
+        os._exit(0)
 
 
 if __name__ == "__main__":
