@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "python.h"
+#include "pyheap.h"
 
 #define INTERP_MAX_LINKS (2 * PY_MAX_GC_FUNCS)
 
@@ -21,6 +22,7 @@ struct interp {
 	char path[PATH_MAX]; /* path as the process sees it */
 	int inspect_err; /* 0, or why the ELF file could not be read */
 	struct py_info info;
+	struct pyheap_layout heap; /* where its heap and GC state are */
 	/* GC attach state, owned by the collector. */
 	bool attach_tried;
 	int attach_err;

@@ -587,6 +587,23 @@ int elf_vaddr_to_offset(const struct elf_file *ef, uint64_t vaddr, uint64_t *off
 	return 0;
 }
 
+int elf_offset_to_vaddr(const struct elf_file *ef, uint64_t off, uint64_t *vaddr)
+{
+	GElf_Phdr ph;
+
+	if (!ef || !vaddr)
+		return -EINVAL;
+	for (size_t i = 0; i < ef->phnum; i++) {
+		if (!gelf_getphdr(ef->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (off >= ph.p_offset && off - ph.p_offset < ph.p_filesz) {
+			*vaddr = ph.p_vaddr + (off - ph.p_offset);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 int elf_read_vaddr(const struct elf_file *ef, uint64_t vaddr, void *buf, size_t len)
 {
 	GElf_Phdr ph;

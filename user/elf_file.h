@@ -52,6 +52,8 @@ int elf_foreach_func(const struct elf_file *ef, const char *prefix, elf_sym_cb c
 /* Virtual address -> file offset, through the PT_LOAD segment holding it
  * (inside p_filesz). 0, or -ENOENT. */
 int elf_vaddr_to_offset(const struct elf_file *ef, uint64_t vaddr, uint64_t *off);
+/* File offset -> virtual address (inverse of the above). 0, or -ENOENT. */
+int elf_offset_to_vaddr(const struct elf_file *ef, uint64_t off, uint64_t *vaddr);
 /* Read len bytes of file content at vaddr (must lie inside one PT_LOAD's
  * file-backed part). 0, -ENOENT, -EIO. */
 int elf_read_vaddr(const struct elf_file *ef, uint64_t vaddr, void *buf, size_t len);

@@ -240,10 +240,99 @@ static void put_gc(struct json_object *o, const struct proc_entry *e)
 	put(o, "gc_seconds_total", secs);
 }
 
+/* Why the heap metrics of e are unavailable, or NULL when they are. */
+static const char *heap_reason(const struct proc_entry *e)
+{
+	const struct interp *in = e->interp;
+
+	if (!in || !in->heap.heap_ok)
+		return in && in->heap.reason[0] ? in->heap.reason : "heap layout unknown";
+	if (e->bias_err)
+		return "interpreter file not found in /proc/PID/maps";
+	if (!e->cur.heap_valid)
+		return "no consistent snapshot yet";
+	switch (e->cur.heap.allocator) {
+	case PYHEAP_ALLOC_PYMALLOC:
+	case PYHEAP_ALLOC_PYMALLOC_HOOKED:
+		return e->cur.heap.heap_ok ? NULL : "no consistent snapshot yet";
+	case PYHEAP_ALLOC_MALLOC:
+		return "object allocator is libc malloc (PYTHONMALLOC=malloc): no pymalloc arenas";
+	case PYHEAP_ALLOC_MIMALLOC:
+		return "object allocator is mimalloc: no pymalloc arenas";
+	default:
+		return "object allocator is neither pymalloc nor a known hook in front of it";
+	}
+}
+
+static const char *heap_method(const struct interp *in)
+{
+	switch (in->heap.where) {
+	case PYHEAP_SYMTAB:
+		return "process_vm_readv:symtab";
+	case PYHEAP_RUNTIME:
+		return "process_vm_readv:_PyRuntime";
+	case PYHEAP_DECODED:
+		return "process_vm_readv:decoded";
+	default:
+		return NULL;
+	}
+}
+
+static void put_heap(struct json_object *o, struct json_object *acc, struct json_object *probes,
+		     const struct proc_entry *e)
+{
+	const struct pyheap_snapshot *h = &e->cur.heap;
+	const char *why = heap_reason(e);
+	bool ok = !why, raw = ok && h->raw_ok, gc = e->cur.heap_valid && h->gc_ok;
+	struct json_object *a;
+
+	put(o, "heap_allocator",
+	    e->cur.heap_valid ? jstr_or_null(pyheap_allocator_name(h->allocator)) : NULL);
+	put(o, "heap_arena_bytes", ok ? ju64(h->arena_bytes) : NULL);
+	put(o, "heap_arenas", ok ? ju64(h->narenas) : NULL);
+	put(o, "heap_live_blocks", ok ? ju64(h->live_blocks) : NULL);
+	put(o, "heap_live_bytes", ok ? ju64(h->live_bytes) : NULL);
+	put(o, "heap_size_classes", ok ? u64_array(h->classes, PYHEAP_NCLASSES) : NULL);
+	put(o, "heap_raw_blocks", raw ? json_object_new_int64(h->raw_blocks) : NULL);
+	if (gc) {
+		a = json_object_new_array_ext(3);
+		for (int i = 0; i < 3; i++)
+			json_object_array_add(a, json_object_new_int64(h->gc_count[i]));
+		put(o, "gc_generation_counts", a);
+		a = json_object_new_array_ext(3);
+		for (int i = 0; i < 3; i++)
+			json_object_array_add(a, json_object_new_int64(h->gc_threshold[i]));
+		put(o, "gc_thresholds", a);
+		put(o, "gc_enabled", json_object_new_boolean(h->gc_enabled));
+	} else {
+		put(o, "gc_generation_counts", NULL);
+		put(o, "gc_thresholds", NULL);
+		put(o, "gc_enabled", NULL);
+	}
+	put(acc, "heap_arena_bytes", ok ? json_object_new_string("exact") : NULL);
+	put(acc, "heap_live_blocks", ok ? json_object_new_string("exact") : NULL);
+	put(acc, "heap_live_bytes", ok ? json_object_new_string("exact") : NULL);
+	put(acc, "heap_size_classes", ok ? json_object_new_string("exact") : NULL);
+	put(acc, "heap_raw_blocks", raw ? json_object_new_string("exact") : NULL);
+	put(acc, "gc_generation_counts", gc ? json_object_new_string("exact") : NULL);
+	put(probes, "heap", ok ? json_object_new_string(heap_method(e->interp)) : NULL);
+	if (!ok)
+		put(probes, "heap_reason", json_object_new_string(why));
+	else if (!raw)
+		put(probes, "heap_raw_reason",
+		    json_object_new_string("raw block counter not located in this build"));
+	if (!gc)
+		put(probes, "gc_state_reason",
+		    json_object_new_string(e->interp && e->interp->heap.gc_ok
+						   ? "GC state did not validate"
+						   : "_PyRuntime not exported or version unknown"));
+}
+
 struct json_object *output_process_json(const struct proc_entry *e)
 {
 	struct json_object *o = json_object_new_object();
 	const struct interp *in = e->interp;
+	struct json_object *acc, *probes;
 	char user[64];
 
 	put(o, "pid", json_object_new_int(e->pid));
@@ -261,8 +350,12 @@ struct json_object *output_process_json(const struct proc_entry *e)
 	put(o, "swap_bytes", e->cur.has_status ? ju64(e->cur.swap_bytes) : NULL);
 	put_mm(o, e);
 	put_gc(o, e);
+	acc = json_object_new_object();
+	probes = probes_json(e);
+	put_heap(o, acc, probes, e);
+	put(o, "accuracy", acc);
 	put(o, "rates", rates_json(e));
-	put(o, "probes", probes_json(e));
+	put(o, "probes", probes);
 	return o;
 }
 
@@ -278,6 +371,20 @@ static struct json_object *drops_json(const struct frame *fr)
 	return d;
 }
 
+/* pymemtop's own snapshot work, cumulative since start. */
+static struct json_object *snapshots_json(const struct table *t)
+{
+	const struct pyheap_stats *s = &t->heap_stats;
+	struct json_object *o = json_object_new_object();
+
+	put(o, "total", ju64(s->snapshots));
+	put(o, "dropped", ju64(s->dropped));
+	put(o, "retries", ju64(s->retries));
+	put(o, "mean_seconds",
+	    s->snapshots ? jdouble((double)s->read_ns / s->snapshots / NS_PER_S, "%.9f") : NULL);
+	return o;
+}
+
 int output_json(FILE *f, const struct frame *fr)
 {
 	struct json_object *root = json_object_new_object(), *procs;
@@ -290,6 +397,7 @@ int output_json(FILE *f, const struct frame *fr)
 		json_object_array_add(procs, output_process_json(e));
 	put(root, "processes", procs);
 	put(root, "drops", drops_json(fr));
+	put(root, "heap_snapshots", snapshots_json(fr->table));
 	if (fputs(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
 							       JSON_C_TO_STRING_NOSLASHESCAPE),
 		  f) < 0 ||

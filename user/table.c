@@ -59,6 +59,7 @@ int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **o
 		snprintf(e->cmdline, sizeof(e->cmdline), "[%s]", st.comm);
 	procfs_foreach_map(pid, heap_cb, &e->heap_at_discovery);
 	e->interp = in;
+	e->bias_err = pyheap_bias(pid, &in->heap, in->dev, in->ino, &e->bias);
 	e->next = t->head;
 	t->head = e;
 	t->count++;
@@ -80,6 +81,24 @@ void table_mark_exited(struct table *t, int pid, const struct pmt_event *ev)
 	if (ev && ev->has_gc)
 		e->final_gc = ev->gc;
 	e->has_final = ev && (ev->has_mm || ev->has_gc);
+}
+
+/* A snapshot that does not validate is dropped (counted): the last
+ * consistent one stands, flagged by its age in the output. */
+static void sample_heap(struct table *t, struct proc_entry *e)
+{
+	struct pyheap_snapshot snap;
+	int err;
+
+	if (e->bias_err)
+		return;
+	err = pyheap_snapshot(e->pid, e->bias, &e->interp->heap, &snap, &t->heap_stats);
+	if (!err) {
+		e->cur.heap = snap;
+		e->cur.heap_valid = true;
+	} else if (err != -ESRCH && err != -EAGAIN) {
+		t->read_failures++;
+	}
 }
 
 static void sample(struct table *t, struct proc_entry *e, struct collector *c, double now)
@@ -110,6 +129,7 @@ static void sample(struct table *t, struct proc_entry *e, struct collector *c, d
 	err = collector_read_gc(c, e->pid, &e->cur.gc);
 	if (err && err != -ENOENT)
 		t->read_failures++;
+	sample_heap(t, e);
 }
 
 bool table_still_alive(const struct proc_entry *e)

@@ -23,6 +23,8 @@ struct proc_sample {
 	uint64_t rss_bytes, anon_bytes, swap_bytes;
 	struct pmt_mm_stats mm; /* zeros when BPF has counted nothing yet */
 	struct pmt_gc_stats gc;
+	struct pyheap_snapshot heap; /* the last consistent snapshot */
+	bool heap_valid; /* heap holds one */
 };
 
 struct proc_entry {
@@ -40,6 +42,8 @@ struct proc_entry {
 	struct pmt_gc_stats final_gc;
 	struct proc_sample cur, prev;
 	bool has_prev;
+	uint64_t bias; /* load bias of the interpreter file in this process */
+	int bias_err; /* 0 once bias is known */
 	struct proc_entry *next;
 };
 
@@ -50,6 +54,7 @@ struct table {
 	uint64_t read_failures; /* /proc or map read failed for a live process */
 	uint64_t vanished; /* processes that went away between discovery steps */
 	uint64_t attach_failures; /* interpreter files whose GC probes failed */
+	struct pyheap_stats heap_stats; /* out-of-process heap snapshots */
 };
 
 struct proc_entry *table_find(struct table *t, int pid);

@@ -1,0 +1,756 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Python heap layout and out-of-process snapshots, see pyheap.h.
+ *
+ * Layouts (verified on pyenv 3.8.18-3.13.0 and Debian 3.11.2 with gdb and
+ * against sys._debugmallocstats(); the integration tests re-check them):
+ *   struct pool_header (48 B): ref.count u32 @0, arenaindex u32 @32,
+ *     szidx u32 @36. struct arena_object (48 B): address @0,
+ *     pool_address @8, nfreepools u32 @16, ntotalpools u32 @20.
+ *   struct _obmalloc_state (3.12/3.13): arenas @512, maxarenas u32 @520,
+ *     narenas_currently_allocated @1064, raw_allocated_blocks @1088.
+ *   struct _gc_runtime_state (3.8-3.13): enabled int @12, generations[3]
+ *     @24 (24 B each: threshold int @16, count int @20).
+ * Every read is validated; nothing read from the target is trusted to be
+ * in range.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <time.h>
+#include "procfs.h"
+#include "pyheap.h"
+#include "x86.h"
+
+#define ARENA_OBJ_SIZE	 48
+#define MAX_ARENAS	 (1u << 22) /* 4 M arenas = 4 TiB of heap: beyond that, garbage */
+#define STUB_BYTES	 96
+#define STUB_INSNS	 32
+#define FUNC_BYTES	 1024
+#define FUNC_INSNS	 256
+#define REFILL_WINDOW	 384 /* bytes of _PyObject_Malloc searched for the refill call */
+#define SNAPSHOT_TRIES	 3
+#define IOV_BATCH	 512
+#define GC_STATE_BYTES	 96 /* up to the end of generations[2] */
+#define OBMALLOC_ARENAS	 512
+#define OBMALLOC_MAXAR	 520
+#define OBMALLOC_NARENAS 1064
+#define OBMALLOC_RAW	 1088
+
+/* Per-version offsets inside _PyRuntime (pyenv and Debian builds alike). */
+struct runtime_offsets {
+	int minor;
+	uint64_t gc_ptr,
+		gc_off; /* gcstate = *(runtime + gc_ptr) + gc_off; gc_ptr 0: runtime + gc_off */
+	uint64_t obmalloc; /* 3.12: runtime + obmalloc is the state */
+	uint64_t obmalloc_ptr; /* 3.13: *(runtime + obmalloc_ptr) is the state */
+	uint64_t obj_table, raw_table; /* allocators.standard.{obj,raw} */
+};
+
+static const struct runtime_offsets runtime_offsets[] = {
+	{ 8, 0, 344, 0, 0, 0, 0 },
+	{ 9, 40, 616, 0, 0, 0, 0 },
+	{ 10, 40, 616, 0, 0, 0, 0 },
+	{ 11, 48, 648, 0, 0, 0, 0 },
+	{ 12, 48, 112, 76392 + 3960, 0, 176, 96 },
+	{ 13, 640, 7400, 0, 88352 + 10800, 784, 704 },
+};
+
+static const struct runtime_offsets *offsets_for(int minor)
+{
+	for (size_t i = 0; i < sizeof(runtime_offsets) / sizeof(runtime_offsets[0]); i++)
+		if (runtime_offsets[i].minor == minor)
+			return &runtime_offsets[i];
+	return NULL;
+}
+
+uint32_t pyheap_pool_capacity(uint32_t szidx, uint32_t pool_size)
+{
+	if (szidx >= PYHEAP_NCLASSES || pool_size <= PYHEAP_POOL_OVERHEAD)
+		return 0;
+	return (pool_size - PYHEAP_POOL_OVERHEAD) / ((szidx + 1) * 16);
+}
+
+bool pyheap_pool_valid(uint32_t count, uint32_t szidx, uint32_t arenaindex, uint32_t want_index,
+		       uint32_t pool_size)
+{
+	if (arenaindex != want_index)
+		return false;
+	if (count == 0)
+		return true; /* an empty pool's class is stale: not used */
+	return szidx < PYHEAP_NCLASSES && count <= pyheap_pool_capacity(szidx, pool_size);
+}
+
+const char *pyheap_allocator_name(enum pyheap_allocator a)
+{
+	switch (a) {
+	case PYHEAP_ALLOC_PYMALLOC:
+		return "pymalloc";
+	case PYHEAP_ALLOC_PYMALLOC_HOOKED:
+		return "pymalloc+hooks";
+	case PYHEAP_ALLOC_MALLOC:
+		return "malloc";
+	case PYHEAP_ALLOC_MIMALLOC:
+		return "mimalloc";
+	default:
+		return NULL;
+	}
+}
+
+/* ---- finding things in the ELF file ------------------------------------- */
+
+static uint64_t sym_addr(const struct elf_file *ef, const char *name)
+{
+	struct elf_sym s;
+
+	return elf_find_symbol(ef, name, &s) ? 0 : s.vaddr;
+}
+
+/* Decode the function at vaddr (at most max_bytes, or its symbol size). */
+static int decode_at(const struct elf_file *ef, uint64_t vaddr, size_t max_bytes,
+		     struct x86_dec *insns, int max)
+{
+	uint8_t code[FUNC_BYTES];
+	size_t len = max_bytes < sizeof(code) ? max_bytes : sizeof(code);
+
+	/* the function may end near the segment's end: shrink until readable */
+	while (len >= 16 && elf_read_vaddr(ef, vaddr, code, len))
+		len /= 2;
+	if (len < 16)
+		return -ENOENT;
+	return x86_decode(code, len, vaddr, true, insns, max);
+}
+
+static int decode_func(const struct elf_file *ef, const char *name, size_t max_bytes,
+		       struct x86_dec *insns, int max, uint64_t *vaddr)
+{
+	struct elf_sym s;
+
+	if (elf_find_symbol(ef, name, &s) || s.type != 2 /* STT_FUNC */)
+		return -ENOENT;
+	if (s.size && s.size < max_bytes)
+		max_bytes = s.size;
+	if (vaddr)
+		*vaddr = s.vaddr;
+	return decode_at(ef, s.vaddr, max_bytes, insns, max);
+}
+
+/* An exported allocator stub (PyObject_Malloc, PyMem_RawMalloc): the
+ * table it calls through is the lowest static address it reads, and an
+ * LTO build compares the table's function with the compiled-in default
+ * (cmp $imm32 non-PIE, or lea+cmp PIE). */
+int pyheap_decode_stub(const struct elf_file *ef, const char *name, uint64_t *table,
+		       uint64_t *devirt)
+{
+	struct x86_dec in[STUB_INSNS];
+	int n = decode_func(ef, name, STUB_BYTES, in, STUB_INSNS, NULL);
+
+	*table = *devirt = 0;
+	for (int i = 0; i < n; i++) {
+		if (in[i].kind == X86_K_CALL || in[i].kind == X86_K_RET)
+			break;
+		if (in[i].has_mem && in[i].mem_static && !in[i].mem_indexed && in[i].mem_read &&
+		    in[i].mem_size == 8 && (!*table || in[i].mem_addr < *table))
+			*table = in[i].mem_addr;
+		if (in[i].kind == X86_K_CMP && in[i].has_imm && !in[i].has_mem &&
+		    in[i].imm > 0xffff)
+			*devirt = in[i].imm;
+		if (in[i].kind == X86_K_LEA && in[i].mem_static && !in[i].mem_indexed)
+			*devirt = in[i].mem_addr; /* PIE: lea target(%rip),%reg; cmp %reg,... */
+	}
+	return *table ? 0 : -ENOENT;
+}
+
+/* Is the function at vaddr a PLT stub (jmp *GOT, after an endbr64)? */
+static bool is_plt_stub(const struct elf_file *ef, uint64_t vaddr)
+{
+	struct x86_dec in[2];
+	int n = decode_at(ef, vaddr, 16, in, 2);
+	int i = n > 0 && in[0].kind == X86_K_ENDBR ? 1 : 0;
+
+	return n <= i || (in[i].kind == X86_K_JMP && in[i].has_mem);
+}
+
+/* The first direct call in the real _PyObject_Malloc that is not to the
+ * PLT: allocate_from_new_pool, which LTO never inlines (171 call sites). */
+uint64_t pyheap_decode_refill(const struct elf_file *ef, uint64_t pymalloc)
+{
+	struct x86_dec in[FUNC_INSNS];
+	uint8_t code[REFILL_WINDOW];
+	int n;
+
+	/* the slow path sits after the fast path's ret: do not stop there */
+	if (!pymalloc || elf_read_vaddr(ef, pymalloc, code, sizeof(code)))
+		return 0;
+	n = x86_decode(code, sizeof(code), pymalloc, false, in, FUNC_INSNS);
+	for (int i = 0; i < n; i++)
+		if (in[i].kind == X86_K_CALL && in[i].target && !is_plt_stub(ef, in[i].target))
+			return in[i].target;
+	return 0;
+}
+
+/* _Py_GetAllocatedBlocks() (3.9-3.11) reads exactly the pymalloc state
+ * we need: the 32-bit maxarenas, the arenas pointer (its register is
+ * then dereferenced: arenas[i].address) and raw_allocated_blocks (the
+ * sum's start, never dereferenced). The loop may be laid out with its
+ * increment first, so a later write to the register does not end the
+ * search; the result is validated against the live process anyway. */
+int pyheap_decode_allocated_blocks(const struct elf_file *ef, struct pyheap_layout *l)
+{
+	struct x86_dec in[STUB_INSNS * 2];
+	uint64_t loads[4];
+	enum x86_reg64 regs[4];
+	int n, nloads = 0, arenas = -1;
+
+	n = decode_func(ef, "_Py_GetAllocatedBlocks", 256, in, STUB_INSNS * 2, NULL);
+	l->maxarenas = 0;
+	for (int i = 0; i < n; i++) {
+		const struct x86_dec *x = &in[i];
+
+		if (x->kind != X86_K_MOV || !x->has_mem || !x->mem_static || x->mem_indexed ||
+		    !x->mem_read)
+			continue;
+		if (x->mem_size == 4 && x->dst_reg != X86_R_NONE) {
+			if (l->maxarenas && l->maxarenas != x->mem_addr)
+				return -EINVAL;
+			l->maxarenas = x->mem_addr;
+		} else if (x->mem_size == 8 && x->dst_reg != X86_R_NONE && nloads < 4) {
+			loads[nloads] = x->mem_addr;
+			regs[nloads++] = x->dst_reg;
+			for (int j = i + 1; j < n; j++) {
+				if (in[j].has_mem && !in[j].mem_static &&
+				    in[j].mem_base == x->dst_reg) {
+					if (arenas >= 0 && loads[arenas] != x->mem_addr)
+						return -EINVAL;
+					arenas = nloads - 1;
+					break;
+				}
+			}
+		}
+	}
+	if (!l->maxarenas || arenas < 0 || nloads != 2)
+		return -ENOENT;
+	(void)regs;
+	l->arenas = loads[arenas];
+	l->raw_blocks = loads[1 - arenas];
+	return 0;
+}
+
+/* Where a uprobe on fn costs least: the first instruction the kernel
+ * emulates, among the first few, provided nothing before it writes the
+ * argument register or branches. 0 if there is none. */
+static uint64_t emulated_probe_point(const struct elf_file *ef, uint64_t fn, int arg)
+{
+	enum x86_reg64 reg = arg == 2 ? X86_R_RSI : X86_R_RDI;
+	struct x86_dec in[6];
+	int n = decode_at(ef, fn, 64, in, 6);
+
+	for (int i = 0; i < n; i++) {
+		if (in[i].uprobe_emulated && in[i].kind != X86_K_CALL && in[i].kind != X86_K_JMP &&
+		    in[i].kind != X86_K_JCC)
+			return in[i].addr;
+		if (in[i].uprobe_emulated || in[i].kind == X86_K_RET ||
+		    (in[i].regs_written & (1u << reg)))
+			return 0;
+	}
+	return 0;
+}
+
+static void find_refill(const struct elf_file *ef, const struct py_info *pi,
+			struct pyheap_layout *l)
+{
+	if (pi->minor < 9) {
+		snprintf(l->refill_reason, sizeof(l->refill_reason),
+			 "CPython 3.%d inlines its pool refill (allocate_from_new_pool is 3.9+)",
+			 pi->minor);
+		return;
+	}
+	l->refill_arg = pi->minor >= 12 ? 2 : 1;
+	l->refill_fn = sym_addr(ef, "allocate_from_new_pool");
+	if (!l->refill_fn && l->pymalloc_fn)
+		l->refill_fn = pyheap_decode_refill(ef, l->pymalloc_fn);
+	if (!l->refill_fn) {
+		snprintf(l->refill_reason, sizeof(l->refill_reason),
+			 "pool refill function not found (no symbol, not decodable)");
+		return;
+	}
+	l->refill_probe = emulated_probe_point(ef, l->refill_fn, l->refill_arg);
+	if (!l->refill_probe)
+		snprintf(l->refill_reason, sizeof(l->refill_reason),
+			 "pool refill at 0x%llx starts with instructions a uprobe must single-step",
+			 (unsigned long long)l->refill_fn);
+}
+
+/* The default object allocator function: _PyObject_Malloc by name, else
+ * what the table holds in the file (x86-64 ld writes RELATIVE addends in
+ * place), else the LTO stub's compiled-in comparison. */
+static uint64_t find_pymalloc(const struct elf_file *ef, uint64_t table, uint64_t devirt)
+{
+	uint64_t fn = sym_addr(ef, "_PyObject_Malloc");
+
+	if (!fn && table && elf_read_vaddr(ef, table + 8, &fn, sizeof(fn)))
+		fn = 0;
+	if (!fn)
+		fn = devirt;
+	return fn;
+}
+
+static void find_first_load(const struct elf_file *ef, struct pyheap_layout *l)
+{
+	l->pie = elf_is_dyn(ef);
+	if (elf_offset_to_vaddr(ef, 0, &l->first_load_vaddr))
+		l->first_load_vaddr = 0;
+}
+
+void pyheap_layout_find(const struct elf_file *ef, const struct py_info *pi,
+			struct pyheap_layout *out)
+{
+	const struct runtime_offsets *ro;
+	uint64_t runtime, devirt = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->minor = pi->minor;
+	find_first_load(ef, out);
+	ro = pi->major == 3 ? offsets_for(pi->minor) : NULL;
+	if (!ro) {
+		snprintf(out->reason, sizeof(out->reason),
+			 "Python %s: heap layout known for 3.8-3.13 only",
+			 pi->version[0] ? pi->version : "of unknown version");
+		snprintf(out->refill_reason, sizeof(out->refill_reason), "%s", out->reason);
+		return;
+	}
+	out->arena_size = pi->minor >= 10 ? 1u << 20 : 256u << 10;
+	out->pool_size = pi->minor >= 10 ? 16u << 10 : 4u << 10;
+	runtime = sym_addr(ef, "_PyRuntime");
+	if (runtime) {
+		out->gc_ptr = ro->gc_ptr ? runtime + ro->gc_ptr : 0;
+		out->gc_off = ro->gc_ptr ? ro->gc_off : 0;
+		out->gc_addr = ro->gc_ptr ? 0 : runtime + ro->gc_off;
+		out->gc_ok = true;
+	}
+	if (pi->minor >= 12) {
+		if (!runtime) {
+			snprintf(out->reason, sizeof(out->reason), "_PyRuntime not exported");
+			return;
+		}
+		out->where = PYHEAP_RUNTIME;
+		out->obmalloc = ro->obmalloc ? runtime + ro->obmalloc : 0;
+		out->obmalloc_ptr = ro->obmalloc_ptr ? runtime + ro->obmalloc_ptr : 0;
+		out->obj_table = runtime + ro->obj_table;
+		out->raw_table = runtime + ro->raw_table;
+		out->pymalloc_fn = find_pymalloc(ef, out->obj_table, 0);
+		out->mimalloc_fn = sym_addr(ef, "_PyObject_MiMalloc");
+	} else {
+		uint64_t raw_devirt;
+
+		out->obj_table = sym_addr(ef, "_PyObject");
+		out->raw_table = sym_addr(ef, "_PyMem_Raw");
+		if (!out->obj_table)
+			pyheap_decode_stub(ef, "PyObject_Malloc", &out->obj_table, &devirt);
+		if (!out->raw_table)
+			pyheap_decode_stub(ef, "PyMem_RawMalloc", &out->raw_table, &raw_devirt);
+		out->pymalloc_fn = find_pymalloc(ef, out->obj_table, devirt);
+		out->arenas = sym_addr(ef, "arenas");
+		out->maxarenas = sym_addr(ef, "maxarenas");
+		out->narenas = sym_addr(ef, "narenas_currently_allocated");
+		if (pi->minor == 8)
+			out->total_blocks = sym_addr(ef, "_Py_AllocatedBlocks");
+		else
+			out->raw_blocks = sym_addr(ef, "raw_allocated_blocks");
+		out->where = PYHEAP_SYMTAB;
+		if (!out->arenas || !out->maxarenas) {
+			out->narenas = 0;
+			if (pi->minor >= 9 && !pyheap_decode_allocated_blocks(ef, out))
+				out->where = PYHEAP_DECODED;
+		}
+		if (!out->arenas || !out->maxarenas) {
+			out->where = PYHEAP_NONE;
+			snprintf(out->reason, sizeof(out->reason),
+				 "stripped %s build: pymalloc state not found (no .symtab%s)",
+				 pi->version,
+				 pi->minor >= 9 ? ", _Py_GetAllocatedBlocks not decodable" : "");
+			return;
+		}
+	}
+	if (!out->obj_table || !out->pymalloc_fn) {
+		snprintf(out->reason, sizeof(out->reason), "object allocator table not found");
+		return;
+	}
+	out->heap_ok = true;
+	find_refill(ef, pi, out);
+}
+
+/* ---- the process ---------------------------------------------------------- */
+
+struct bias_scan {
+	const struct pyheap_layout *l;
+	uint64_t dev, ino, bias;
+	bool found;
+};
+
+static int bias_cb(const struct proc_map *m, void *ctx)
+{
+	struct bias_scan *b = ctx;
+
+	if (m->offset != 0 || m->inode != b->ino || makedev(m->dev_major, m->dev_minor) != b->dev)
+		return 0;
+	b->bias = m->start - (b->l->first_load_vaddr & ~0xfffull);
+	b->found = true;
+	return 1;
+}
+
+int pyheap_bias(int pid, const struct pyheap_layout *l, uint64_t dev, uint64_t ino, uint64_t *bias)
+{
+	struct bias_scan b = { .l = l, .dev = dev, .ino = ino };
+	int err;
+
+	if (!l->pie) {
+		*bias = 0;
+		return 0;
+	}
+	err = procfs_foreach_map(pid, bias_cb, &b);
+	if (err < 0)
+		return err;
+	if (!b.found)
+		return -ENOENT;
+	*bias = b.bias;
+	return 0;
+}
+
+/* process_vm_readv of n pieces; all or nothing. */
+static int readv_all(int pid, const struct iovec *local, const struct iovec *remote, int n)
+{
+	size_t want = 0;
+	ssize_t got;
+
+	for (int i = 0; i < n; i++)
+		want += local[i].iov_len;
+	got = process_vm_readv(pid, local, n, remote, n, 0);
+	if (got < 0)
+		return errno == ESRCH ? -ESRCH : errno == EPERM ? -EPERM : -EFAULT;
+	return (size_t)got == want ? 0 : -EFAULT;
+}
+
+static int rd(int pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec lo = { buf, len }, re = { (void *)(uintptr_t)addr, len };
+
+	if (!addr)
+		return -EFAULT;
+	return readv_all(pid, &lo, &re, 1);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* Who serves PyObject_Malloc: the table's function, or through the ctx
+ * of debug hooks ({char api_id; PyMemAllocatorEx alloc}: malloc at +16)
+ * or tracemalloc (ctx is the saved PyMemAllocatorEx: malloc at +8). */
+static enum pyheap_allocator read_allocator(int pid, uint64_t bias, const struct pyheap_layout *l)
+{
+	uint64_t table[2], raw[2], inner, ctx;
+	uint64_t pym = l->pymalloc_fn + bias;
+
+	if (rd(pid, l->obj_table + bias, table, sizeof(table)))
+		return PYHEAP_ALLOC_UNKNOWN;
+	if (table[1] == pym)
+		return PYHEAP_ALLOC_PYMALLOC;
+	if (l->mimalloc_fn && table[1] == l->mimalloc_fn + bias)
+		return PYHEAP_ALLOC_MIMALLOC;
+	ctx = table[0];
+	for (int depth = 0; depth < 2 && ctx; depth++) {
+		uint64_t pair[3];
+
+		if (rd(pid, ctx, pair, sizeof(pair)))
+			break;
+		if (pair[1] == pym || pair[2] == pym)
+			return PYHEAP_ALLOC_PYMALLOC_HOOKED;
+		if (l->mimalloc_fn &&
+		    (pair[1] == l->mimalloc_fn + bias || pair[2] == l->mimalloc_fn + bias))
+			return PYHEAP_ALLOC_MIMALLOC;
+		inner = pair[1];
+		(void)inner;
+		ctx = pair[0]; /* tracemalloc over debug hooks: its saved ctx */
+	}
+	if (l->raw_table && !rd(pid, l->raw_table + bias, raw, sizeof(raw)) && raw[1] &&
+	    (table[1] == raw[1]))
+		return PYHEAP_ALLOC_MALLOC;
+	return PYHEAP_ALLOC_UNKNOWN;
+}
+
+static void read_gc(int pid, uint64_t bias, const struct pyheap_layout *l,
+		    struct pyheap_snapshot *out)
+{
+	uint8_t g[GC_STATE_BYTES];
+	uint64_t addr = l->gc_addr ? l->gc_addr + bias : 0;
+	int32_t v;
+
+	out->gc_ok = false;
+	if (!l->gc_ok)
+		return;
+	if (l->gc_ptr) {
+		uint64_t p;
+
+		if (rd(pid, l->gc_ptr + bias, &p, sizeof(p)) || !p)
+			return;
+		addr = p + l->gc_off;
+	}
+	if (rd(pid, addr, g, sizeof(g)))
+		return;
+	memcpy(&v, g + 12, 4);
+	if (v != 0 && v != 1)
+		return; /* not a gc state: do not report garbage */
+	out->gc_enabled = v;
+	for (int i = 0; i < 3; i++) {
+		int32_t th, cnt;
+
+		memcpy(&th, g + 24 + i * 24 + 16, 4);
+		memcpy(&cnt, g + 24 + i * 24 + 20, 4);
+		if (th < 0)
+			return;
+		out->gc_threshold[i] = th;
+		out->gc_count[i] = cnt;
+	}
+	out->gc_ok = true;
+}
+
+/* The pymalloc state words: arenas pointer, maxarenas, narenas, raw or
+ * total block counter. */
+struct obstate {
+	uint64_t arenas;
+	uint32_t maxarenas;
+	uint64_t narenas;
+	bool has_narenas;
+	int64_t blocks; /* raw (3.9+) or total (3.8) */
+	bool has_blocks;
+};
+
+static int read_obstate(int pid, uint64_t bias, const struct pyheap_layout *l, struct obstate *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (l->where == PYHEAP_RUNTIME) {
+		uint8_t buf[OBMALLOC_RAW + 8 - OBMALLOC_ARENAS];
+		uint64_t base = l->obmalloc ? l->obmalloc + bias : 0;
+		int err;
+
+		if (l->obmalloc_ptr) {
+			err = rd(pid, l->obmalloc_ptr + bias, &base, sizeof(base));
+			if (err)
+				return err;
+		}
+		err = rd(pid, base + OBMALLOC_ARENAS, buf, sizeof(buf));
+		if (err)
+			return err;
+		memcpy(&s->arenas, buf, 8);
+		memcpy(&s->maxarenas, buf + OBMALLOC_MAXAR - OBMALLOC_ARENAS, 4);
+		memcpy(&s->narenas, buf + OBMALLOC_NARENAS - OBMALLOC_ARENAS, 8);
+		memcpy(&s->blocks, buf + OBMALLOC_RAW - OBMALLOC_ARENAS, 8);
+		s->has_narenas = s->has_blocks = true;
+		return 0;
+	} else {
+		struct iovec lo[4], re[4];
+		int n = 0;
+
+#define PIECE(addr, field)                                                                         \
+	do {                                                                                       \
+		lo[n] = (struct iovec){ &(field), sizeof(field) };                                 \
+		re[n] = (struct iovec){ (void *)(uintptr_t)((addr) + bias), sizeof(field) };       \
+		n++;                                                                               \
+	} while (0)
+		PIECE(l->arenas, s->arenas);
+		PIECE(l->maxarenas, s->maxarenas);
+		if (l->narenas) {
+			PIECE(l->narenas, s->narenas);
+			s->has_narenas = true;
+		}
+		if (l->raw_blocks || l->total_blocks) {
+			PIECE(l->raw_blocks ? l->raw_blocks : l->total_blocks, s->blocks);
+			s->has_blocks = true;
+		}
+#undef PIECE
+		return readv_all(pid, lo, re, n);
+	}
+}
+
+struct pool_ref {
+	uint32_t arena;
+};
+
+/* One pass over arenas and pool headers. -EAGAIN when something did not
+ * validate (the target changed under us). */
+static int walk(int pid, const struct pyheap_layout *l, const struct obstate *st,
+		struct pyheap_snapshot *out)
+{
+	uint8_t *arenas = NULL, (*hdr)[40] = NULL;
+	struct iovec *lo = NULL, *re = NULL;
+	uint32_t *owner = NULL;
+	size_t cap = 0, np = 0;
+	uint64_t narenas = 0;
+	int err = 0;
+
+	if (st->maxarenas > MAX_ARENAS || (st->maxarenas && !st->arenas))
+		return -EAGAIN;
+	memset(out->classes, 0, sizeof(out->classes));
+	out->live_blocks = out->live_bytes = out->pools = 0;
+	if (st->maxarenas) {
+		arenas = malloc((size_t)st->maxarenas * ARENA_OBJ_SIZE);
+		if (!arenas)
+			return -ENOMEM;
+		err = rd(pid, st->arenas, arenas, (size_t)st->maxarenas * ARENA_OBJ_SIZE);
+		if (err)
+			goto out;
+	}
+	for (uint32_t i = 0; i < st->maxarenas; i++) {
+		uint64_t addr, pool_addr, base;
+
+		memcpy(&addr, arenas + (size_t)i * ARENA_OBJ_SIZE, 8);
+		memcpy(&pool_addr, arenas + (size_t)i * ARENA_OBJ_SIZE + 8, 8);
+		if (!addr)
+			continue;
+		narenas++;
+		base = (addr + l->pool_size - 1) & ~((uint64_t)l->pool_size - 1);
+		if (pool_addr < base || pool_addr > addr + l->arena_size ||
+		    (pool_addr - base) % l->pool_size) {
+			err = -EAGAIN;
+			goto out;
+		}
+		for (uint64_t p = base; p < pool_addr; p += l->pool_size) {
+			if (np == cap) {
+				size_t ncap = cap ? cap * 2 : 256;
+				void *a = realloc(lo, ncap * sizeof(*lo)), *b, *c, *d;
+
+				if (a)
+					lo = a;
+				b = a ? realloc(re, ncap * sizeof(*re)) : NULL;
+				if (b)
+					re = b;
+				c = b ? realloc(owner, ncap * sizeof(*owner)) : NULL;
+				if (c)
+					owner = c;
+				d = c ? realloc(hdr, ncap * sizeof(*hdr)) : NULL;
+				if (!d) {
+					err = -ENOMEM;
+					goto out;
+				}
+				hdr = d;
+				cap = ncap;
+			}
+			re[np] = (struct iovec){ (void *)(uintptr_t)p, sizeof(hdr[0]) };
+			owner[np++] = i;
+		}
+	}
+	if (st->has_narenas && narenas != st->narenas) {
+		err = -EAGAIN;
+		goto out;
+	}
+	for (size_t i = 0; i < np; i++)
+		lo[i] = (struct iovec){ hdr[i], sizeof(hdr[0]) };
+	for (size_t i = 0; i < np; i += IOV_BATCH) {
+		int n = np - i < IOV_BATCH ? (int)(np - i) : IOV_BATCH;
+
+		err = readv_all(pid, lo + i, re + i, n);
+		if (err)
+			goto out;
+	}
+	for (size_t i = 0; i < np; i++) {
+		uint32_t count, aidx, szidx;
+
+		memcpy(&count, hdr[i], 4);
+		memcpy(&aidx, hdr[i] + 32, 4);
+		memcpy(&szidx, hdr[i] + 36, 4);
+		if (!pyheap_pool_valid(count, szidx, aidx, owner[i], l->pool_size)) {
+			err = -EAGAIN;
+			goto out;
+		}
+		if (!count)
+			continue;
+		out->classes[szidx] += count;
+		out->live_blocks += count;
+		out->live_bytes += (uint64_t)count * (szidx + 1) * 16;
+	}
+	out->pools = np;
+	out->narenas = narenas;
+	out->arena_bytes = narenas * l->arena_size;
+out:
+	free(arenas);
+	free(lo);
+	free(re);
+	free(owner);
+	free(hdr);
+	return err == -EFAULT ? -EAGAIN : err;
+}
+
+int pyheap_snapshot(int pid, uint64_t bias, const struct pyheap_layout *l,
+		    struct pyheap_snapshot *out, struct pyheap_stats *stats)
+{
+	uint64_t t0 = now_ns();
+	struct obstate before, after;
+	int err = -EAGAIN;
+
+	memset(out, 0, sizeof(*out));
+	read_gc(pid, bias, l, out);
+	if (!l->heap_ok) {
+		err = 0;
+		goto done;
+	}
+	out->allocator = read_allocator(pid, bias, l);
+	if (out->allocator != PYHEAP_ALLOC_PYMALLOC &&
+	    out->allocator != PYHEAP_ALLOC_PYMALLOC_HOOKED) {
+		err = 0;
+		goto done;
+	}
+	for (unsigned int t = 0; t < SNAPSHOT_TRIES; t++) {
+		if (t)
+			out->retries++;
+		err = read_obstate(pid, bias, l, &before);
+		if (err == -ESRCH || err == -EPERM)
+			goto done;
+		if (err) {
+			err = -EAGAIN;
+			continue;
+		}
+		err = walk(pid, l, &before, out);
+		if (err == -ESRCH || err == -ENOMEM)
+			goto done;
+		if (err)
+			continue;
+		err = read_obstate(pid, bias, l, &after);
+		if (err == -ESRCH)
+			goto done;
+		if (err || after.arenas != before.arenas || after.maxarenas != before.maxarenas ||
+		    after.narenas != before.narenas) {
+			err = -EAGAIN;
+			continue;
+		}
+		out->heap_ok = true;
+		if (before.has_blocks) {
+			out->raw_ok = true;
+			/* 3.8 counts pymalloc and raw blocks together */
+			out->raw_blocks = l->total_blocks ? after.blocks - (int64_t)out->live_blocks
+							  : after.blocks;
+			if (out->raw_blocks < 0)
+				out->raw_ok = false;
+		}
+		break;
+	}
+done:
+	out->read_ns = now_ns() - t0;
+	if (stats) {
+		stats->snapshots++;
+		stats->retries += out->retries;
+		stats->read_ns += out->read_ns;
+		if (err == -EAGAIN)
+			stats->dropped++;
+	}
+	return err;
+}

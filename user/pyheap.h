@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The Python heap of a running process, read from outside.
+ *
+ * pyheap_layout_find() works on the interpreter's ELF file once: where
+ * pymalloc's state, the allocator tables, the GC state and the pool-refill
+ * function are, from .symtab where present, from the exported _PyRuntime
+ * (3.12+), or by decoding small exported functions (stripped 3.9-3.11
+ * builds such as Debian's LTO python3.11). Addresses are ELF virtual
+ * addresses; a process adds its load bias.
+ *
+ * pyheap_snapshot() reads one process with process_vm_readv(): the
+ * allocator table (is pymalloc in use?), the arena array and every carved
+ * pool header (exact live blocks and bytes per size class), the raw-block
+ * counter and the GC generations. The target is never stopped; a snapshot
+ * that does not validate is read again, then dropped (-EAGAIN), never
+ * reported.
+ */
+#ifndef PMT_PYHEAP_H
+#define PMT_PYHEAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/types.h>
+#include <sys/types.h>
+#include "elf_file.h"
+#include "python.h"
+
+#define PYHEAP_NCLASSES	     32 /* 512-byte threshold / 16-byte alignment */
+#define PYHEAP_POOL_OVERHEAD 48 /* sizeof(struct pool_header) */
+
+enum pyheap_where {
+	PYHEAP_NONE,
+	PYHEAP_SYMTAB, /* static variables named in .symtab (3.8-3.11) */
+	PYHEAP_RUNTIME, /* inside _PyRuntime (3.12+) */
+	PYHEAP_DECODED, /* decoded from exported functions (stripped 3.9-3.11) */
+};
+
+struct pyheap_layout {
+	bool heap_ok; /* the pymalloc state can be read */
+	bool gc_ok; /* the GC state can be read */
+	enum pyheap_where where;
+	char reason[160]; /* why !heap_ok (or why gc is missing) */
+	int minor;
+	uint32_t arena_size, pool_size;
+	/* pymalloc state (ELF vaddrs). 3.8-3.11: addresses of the statics.
+	 * 3.12: obmalloc is the state itself; 3.13: obmalloc_ptr holds a
+	 * pointer to it (interp->obmalloc). */
+	uint64_t arenas, maxarenas, narenas; /* &arenas, &maxarenas, &narenas_currently_allocated */
+	uint64_t raw_blocks; /* &raw_allocated_blocks (3.9+) */
+	uint64_t total_blocks; /* &_Py_AllocatedBlocks (3.8: pymalloc + raw) */
+	uint64_t obmalloc, obmalloc_ptr;
+	/* allocator tables (PyMemAllocatorEx) and the functions they hold
+	 * by default */
+	uint64_t obj_table, raw_table;
+	uint64_t pymalloc_fn; /* _PyObject_Malloc */
+	uint64_t mimalloc_fn; /* _PyObject_MiMalloc (3.13), 0 if unknown */
+	/* GC state: gc_ptr != 0: *(gc_ptr) + gc_off; else gc_addr */
+	uint64_t gc_addr, gc_ptr, gc_off;
+	/* pool refill (allocate_from_new_pool): probe address, 0 if none */
+	uint64_t refill_fn, refill_probe;
+	int refill_arg; /* 1 or 2: which argument is the size class */
+	char refill_reason[160];
+	/* load-bias computation */
+	bool pie; /* ET_DYN: the process adds a bias */
+	uint64_t first_load_vaddr; /* vaddr of file offset 0 */
+};
+
+/* Inspect an interpreter file (pi from python_inspect). Always fills out;
+ * heap_ok/gc_ok/refill_probe say what was found, reason why not. */
+void pyheap_layout_find(const struct elf_file *ef, const struct py_info *pi,
+			struct pyheap_layout *out);
+
+/* Load bias of the file (dev, ino) in pid: where it is mapped minus its
+ * first vaddr. 0 for non-PIE executables. -ESRCH, -ENOENT (not mapped). */
+int pyheap_bias(int pid, const struct pyheap_layout *l, uint64_t dev, uint64_t ino, uint64_t *bias);
+
+enum pyheap_allocator {
+	PYHEAP_ALLOC_UNKNOWN,
+	PYHEAP_ALLOC_PYMALLOC,
+	PYHEAP_ALLOC_PYMALLOC_HOOKED, /* debug hooks or tracemalloc in front of pymalloc */
+	PYHEAP_ALLOC_MALLOC, /* PYTHONMALLOC=malloc / malloc_debug */
+	PYHEAP_ALLOC_MIMALLOC,
+};
+
+struct pyheap_snapshot {
+	enum pyheap_allocator allocator;
+	bool heap_ok; /* the fields below up to raw_ok are valid */
+	uint64_t narenas;
+	uint64_t arena_bytes;
+	uint64_t live_blocks, live_bytes;
+	__u64 classes[PYHEAP_NCLASSES]; /* blocks in use per size class */
+	uint64_t pools; /* carved pools walked */
+	bool raw_ok;
+	int64_t raw_blocks;
+	bool gc_ok;
+	int gc_enabled;
+	int64_t gc_count[3];
+	int64_t gc_threshold[3];
+	unsigned int retries; /* re-reads this snapshot needed */
+	uint64_t read_ns; /* time the snapshot took */
+};
+
+/* Statistics across snapshots (for the frame's self-report). */
+struct pyheap_stats {
+	uint64_t snapshots, dropped, retries, read_ns;
+};
+
+/* Read one process. 0: out is filled (heap_ok/gc_ok say which parts);
+ * -ESRCH gone; -EAGAIN the heap kept changing or did not validate (the
+ * snapshot is dropped; gc parts may still be set); -EPERM. */
+int pyheap_snapshot(int pid, uint64_t bias, const struct pyheap_layout *l,
+		    struct pyheap_snapshot *out, struct pyheap_stats *stats);
+
+const char *pyheap_allocator_name(enum pyheap_allocator a);
+
+/* Validation of one pool header against its arena (pure, for tests):
+ * count blocks of class szidx fit in a pool of pool_size bytes. */
+bool pyheap_pool_valid(uint32_t count, uint32_t szidx, uint32_t arenaindex, uint32_t want_index,
+		       uint32_t pool_size);
+/* Blocks a fresh pool of class szidx holds. */
+uint32_t pyheap_pool_capacity(uint32_t szidx, uint32_t pool_size);
+
+/* The decoders behind pyheap_layout_find(), for tests on real builds:
+ * _Py_GetAllocatedBlocks -> l->arenas, maxarenas, raw_blocks; an
+ * allocator stub -> its table and compiled-in default; the pool refill
+ * called from the real _PyObject_Malloc. */
+int pyheap_decode_allocated_blocks(const struct elf_file *ef, struct pyheap_layout *l);
+int pyheap_decode_stub(const struct elf_file *ef, const char *name, uint64_t *table,
+		       uint64_t *devirt);
+uint64_t pyheap_decode_refill(const struct elf_file *ef, uint64_t pymalloc);
+
+#endif
