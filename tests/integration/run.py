@@ -262,6 +262,92 @@ def t_forked_worker(python):
         pm.stop()
 
 
+def check_plateau(pm, wl, i, python):
+    """Step the plateaus workload once; pymemtop's heap must match CPython's."""
+    open(os.path.join(wl.ctl, f"go{i}"), "w").close()
+    truth = wl._wait_json(f"done{i}.json")
+    t_done = os.path.getmtime(os.path.join(wl.ctl, f"done{i}.json"))
+    p = pm.wait_proc(wl.pid, lambda p: p["heap_arena_bytes"] is not None, after=t_done + 0.05,
+                     what=f"frame with heap metrics for pid {wl.pid}")
+    arena = 1 << 20 if tuple(map(int, wl.ready["version"].split(".")[:2])) >= (3, 10) else 256 << 10
+    check(p["heap_arena_bytes"] == truth["arenas"] * arena,
+          f"plateau {i}: heap_arena_bytes {p['heap_arena_bytes']}, CPython "
+          f"{truth['arenas']} arenas x {arena} = {truth['arenas'] * arena}")
+    live = p["heap_live_bytes"]
+    check(abs(live - truth["live_bytes"]) <= 0.01 * truth["live_bytes"],
+          f"plateau {i}: heap_live_bytes {live}, CPython bytes in allocated blocks "
+          f"{truth['live_bytes']}")
+    blocks = p["heap_live_blocks"] + (p["heap_raw_blocks"] or 0)
+    check(p["heap_raw_blocks"] is not None, f"heap_raw_blocks null: {p['probes']}")
+    check(abs(blocks - truth["allocated_blocks"]) <= 0.01 * truth["allocated_blocks"],
+          f"plateau {i}: live+raw blocks {blocks}, sys.getallocatedblocks() "
+          f"{truth['allocated_blocks']}")
+    check(sum(p["heap_size_classes"]) == p["heap_live_blocks"], "size classes do not add up")
+    check(p["accuracy"]["heap_live_bytes"] == "exact", f"accuracy {p['accuracy']}")
+    return p
+
+
+def t_heap_accuracy(python):
+    """heap_arena_bytes exact and live blocks/bytes within 1% of CPython's own
+    figures at every plateau, for a process started before and one after pymemtop."""
+    before = Workload(python, "plateaus", 3)
+    pm = Pymemtop("-d", "0.2")
+    after = None
+    try:
+        pm.wait(lambda f: True, what="first frame")
+        after = Workload(python, "plateaus", 3)
+        for i in range(3):
+            for wl in (before, after):
+                p = check_plateau(pm, wl, i, python)
+        check(p["gc_generation_counts"] is not None and p["gc_thresholds"][1] == 10,
+              f"GC state: counts {p['gc_generation_counts']}, thresholds {p['gc_thresholds']}")
+    finally:
+        before.finish()
+        if after:
+            after.finish()
+        pm.stop()
+
+
+def t_allocator_recognised():
+    """PYTHONMALLOC=malloc: heap metrics null with the reason; tracemalloc and
+    debug hooks in front of pymalloc: still read, allocator says hooked."""
+    pythons = [p for n, p, why in interpreters() if p and n in ("debian-3.11", "pyenv-3.12",
+                                                             "pyenv-3.13")]
+    if not pythons:
+        raise Skip("neither Debian's python3.11 nor pyenv 3.12/3.13 present")
+    cases = [("PYTHONMALLOC", "malloc", "malloc"), ("PYTHONTRACEMALLOC", "1", "pymalloc+hooks"),
+             ("PYTHONMALLOC", "pymalloc_debug", "pymalloc+hooks")]
+    procs = []
+    try:
+        for python in pythons:
+            for var, val, want in cases:
+                env = dict(os.environ, **{var: val})
+                q = subprocess.Popen([python, "-c", "import time; x = [object() for _ in "
+                                      "range(50000)]; print(1, flush=True); time.sleep(60)"],
+                                     env=env, stdout=subprocess.PIPE)
+                q.stdout.readline()
+                procs.append((q, python, var, val, want))
+        pids = ",".join(str(q.pid) for q, *_ in procs)
+        rc, out, err = run_cli("--json", "-n", "2", "-d", "0.3", "-p", pids)
+        check(rc == 0, f"pymemtop exit {rc}: {err.strip()}")
+        frame = json.loads(out.splitlines()[-1])
+        for q, python, var, val, want in procs:
+            p = next(p for p in frame["processes"] if p["pid"] == q.pid)
+            where = f"{python} {var}={val}"
+            check(p["heap_allocator"] == want, f"{where}: heap_allocator {p['heap_allocator']}")
+            if want == "malloc":
+                check(p["heap_live_bytes"] is None and p["accuracy"]["heap_live_bytes"] is None
+                      and "malloc" in p["probes"]["heap_reason"],
+                      f"{where}: heap not null with a reason: {p['probes']}")
+            else:
+                check(p["heap_live_blocks"] and p["heap_live_blocks"] > 50000,
+                      f"{where}: heap_live_blocks {p['heap_live_blocks']}")
+    finally:
+        for q, *_ in procs:
+            q.kill()
+            q.wait()
+
+
 # --- fixed tests ---------------------------------------------------------------
 
 def t_cli_help_version():
@@ -520,12 +606,13 @@ def main():
         print(f"FAIL integration: {PYMEMTOP} not built")
         return 1
     for name, path, why in interpreters():
-        for fn in (t_running_before_gc_exact, t_started_after_mmap_rss_exit, t_forked_worker):
+        for fn in (t_running_before_gc_exact, t_started_after_mmap_rss_exit, t_forked_worker,
+                   t_heap_accuracy):
             tests.append((f"{fn.__name__[2:]}[{name}]", fn, path, why))
     for fn in (t_cli_help_version, t_cli_bad_input, t_pid_not_running, t_pid_not_python,
                t_not_root, t_no_btf, t_clean_detach_on_sigterm, t_exits_when_selected_pids_exit,
                t_deleted_interpreter, t_mount_namespace_gc, t_mmap_mremap_munmap_exact,
-               t_map_full_drops_are_counted,
+               t_map_full_drops_are_counted, t_allocator_recognised,
                t_hostile_elf_via_proc):
         tests.append((fn.__name__[2:], fn, None, None))
     for name, fn, arg, why in tests:

@@ -16,6 +16,11 @@ ACTION:
                 multiprocessing do); the child makes exactly K gc.collect()
                 calls and writes done.json (with "child_pid"); parent and
                 child both wait for exit
+  plateaus K    K steps: waits for goI, grows its heap (objects, strings,
+                tuples, dicts of several size classes), writes doneI.json
+                with CPython's own truth: sys.getallocatedblocks() and
+                sys._debugmallocstats()'s current arenas and "bytes in
+                allocated blocks"; stays still until the next goI
 """
 import gc
 import json
@@ -50,6 +55,41 @@ def rss_bytes():
     return None
 
 
+def mallocstats():
+    """(arenas allocated current, bytes in allocated blocks) as CPython
+    prints them to fd 2 in sys._debugmallocstats()."""
+    import re
+    import tempfile
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read().decode()
+    arenas = re.search(r"# arenas allocated current\s*=\s*([\d,]+)", text)
+    live = re.search(r"# bytes in allocated blocks\s*=\s*([\d,]+)", text)
+    return int(arenas.group(1).replace(",", "")), int(live.group(1).replace(",", ""))
+
+
+def plateaus(ctl, steps, keep):
+    for i in range(steps):
+        wait_for(ctl, "go%d" % i)
+        n = 60000 * (i + 1)
+        keep.append([object() for _ in range(n)])
+        keep.append(["s%08d" % j for j in range(n // 2)])
+        keep.append([(j, j + 1, j + 2) for j in range(n // 3)])
+        keep.append([{"k": j} for j in range(n // 6)])
+        arenas, live = mallocstats()
+        blocks = sys.getallocatedblocks()
+        put(ctl, "done%d.json" % i, {"arenas": arenas, "live_bytes": live,
+                                     "allocated_blocks": blocks})
+
+
 def main():
     ctl, action = sys.argv[1], sys.argv[2]
     arg = int(sys.argv[3]) if len(sys.argv) > 3 else 0
@@ -57,6 +97,11 @@ def main():
         gc.disable()
     keep = None
     put(ctl, "ready.json", {"pid": os.getpid(), "version": platform.python_version()})
+    if action == "plateaus":
+        keep = []
+        plateaus(ctl, arg, keep)
+        wait_for(ctl, "exit")
+        return
     wait_for(ctl, "go")
     before = [s["collections"] for s in gc.get_stats()]
     if action == "gc":
