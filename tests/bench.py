@@ -1,39 +1,56 @@
 #!/usr/bin/env python3
 """pymemtop benchmark (make bench). Needs root.
 
-1. Target slowdown: each workload runs in BLOCKS blocks; a block is two
-   runs without and two runs with a system-wide `pymemtop -d 1` in the
-   background, back to back (the order alternates between blocks). This
-   machine's speed drifts by tens of percent over seconds to minutes (a VM
-   without hardware counters), so (a) only runs close in time are
-   compared, and (b) every run's time is normalised by a "speedometer"
-   running at the same time on the other core: a pure-Python counting loop
-   on a private copy of the interpreter, which makes no syscalls and never
-   collects garbage, so pymemtop's probes never fire in it. A block gives
-   one ratio (mean normalised time with / without); printed are the
-   median block ratio with the spread of the block ratios, and the ratio
-   of the fastest run with to the fastest run without over all blocks.
-   Noise here only ever adds time (the CPU time of a run tracks its wall
-   time exactly; slow runs are the host taking the vCPU away), so the
-   fastest runs are the least disturbed estimate of the true cost, as
-   with timeit's min.
+1. Target slowdown: each workload runs in BLOCKS blocks; a block is, back
+   to back, a run of every mode in MODES: two runs without anything
+   ("without", the baseline), two runs with a system-wide `pymemtop -d 1`
+   in the background, and one run under `python -X tracemalloc` (the
+   standard in-process alternative, for comparison; one run only, as its
+   runs take several times as long). Every other block runs the modes in
+   reverse order. This machine's speed drifts by tens of percent over
+   seconds to minutes (a VM without hardware counters), so (a) only runs
+   close in time are compared, and (b) every run's time is normalised by a
+   "speedometer" running at the same time on the other core: a
+   pure-Python counting loop on a private copy of the interpreter, which
+   makes no syscalls and never collects garbage, so pymemtop's probes
+   never fire in it. A block gives one ratio per mode (mean normalised
+   time of the mode's runs / that of the runs without); printed per mode
+   are the ratio of the mode's fastest run to the fastest run without
+   over all blocks, and the median block ratio with the spread of the
+   block ratios. Noise here only ever adds time (the CPU time of a run
+   tracks its wall time exactly; slow runs are the host taking the vCPU
+   away), so the fastest runs are the least disturbed estimate of the
+   true cost, as with timeit's min.
 2. pymemtop's own cost: CPU time of `pymemtop -d 1` over a fixed period
    while N idle Python processes run, as a share of one core; and the
    kernel's run time of pymemtop's BPF programs over the same period
-   (kernel.bpf_stats_enabled), which the observed processes pay.
+   (kernel.bpf_stats_enabled), which the observed processes pay. The
+   programs are those `bpftool -j prog show` lists with pymemtop's PID in
+   their "pids" (the processes holding them); a bpftool built without
+   skeletons reports no "pids", and then the programs are those whose
+   file descriptors pymemtop holds (prog_id in /proc/PID/fdinfo/*).
+3. A summary: per interpreter and workload the fastest-run ratio of each
+   mode, the worst pymemtop ratio, and pymemtop's own cost.
+
+Environment: BENCH_BLOCKS (default 8), BENCH_IDLE (idle processes, 50),
+BENCH_IDLE_SECONDS (30), BENCH_PYTHONS (comma-separated substrings; only
+the interpreters whose label or path contains one of them, e.g. "3.12" or
+"debian,3.8"; the first one left also runs the idle processes of part 2).
 
 Ratios are measured side by side in this one run; the numbers written to
 docs/performance.md come from here.
 """
+import collections
+import contextlib
 import glob
-import shutil
-import tempfile
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +58,7 @@ PYMEMTOP = os.path.join(ROOT, "pymemtop")
 BLOCKS = int(os.environ.get("BENCH_BLOCKS", "8"))
 IDLE_PROCS = int(os.environ.get("BENCH_IDLE", "50"))
 IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "30"))
+PYTHONS = [s for s in os.environ.get("BENCH_PYTHONS", "").split(",") if s]
 
 WORKLOADS = {
     # Small-object churn: tens of millions of allocations (dicts, lists,
@@ -64,6 +82,19 @@ class Node:
 for i in range(700_000):
     a = Node(); b = Node(); a.other = b; b.other = a
 """,
+    # Allocations above pymalloc's 512 bytes, so libc malloc + free
+    # (4.5 M of 1.6-4 KiB, from glibc's heap: almost no syscalls).
+    "large allocs": """
+for i in range(1_500_000):
+    b = bytes(2000); a = bytearray(4096); l = [i] * 200
+""",
+    # A steady leak: 4.5 M small objects kept, so the heap grows (arena
+    # mmaps, ~0.5 GB) and every full collection traverses more.
+    "steady leak": """
+kept = []
+for i in range(1_500_000):
+    kept.append({"k": i}); kept.append((i, i)); kept.append(str(i))
+""",
 }
 
 
@@ -76,6 +107,8 @@ def interpreters():
         paths = sorted(glob.glob(f"{root}/versions/{v}.*/bin/python{v}"))
         if paths:
             found.append((f"pyenv-{v} (uprobe)", paths[-1]))
+    if PYTHONS:
+        found = [(n, p) for n, p in found if any(s in n or s in p for s in PYTHONS)]
     return found
 
 
@@ -113,10 +146,10 @@ class Speedometer:
 SPEEDO = None
 
 
-def time_run(python, code):
-    """(wall seconds, seconds normalised to the speedometer's mean rate)."""
+def time_run(argv):
+    """(wall seconds, speedometer count during the run: time x machine speed)."""
     c0, t0 = SPEEDO.count(), time.perf_counter()
-    subprocess.run([python, "-c", code], check=True)
+    subprocess.run(argv, check=True)
     t1 = time.perf_counter()
     c1 = SPEEDO.count()
     return t1 - t0, c1 - c0
@@ -135,27 +168,50 @@ def stop(p):
     p.wait(timeout=10)
 
 
-def block(python, code, with_first):
-    """Two runs without, two with pymemtop, back to back. Returns
-    (raw ratio, normalised ratio, mean seconds without, with)."""
-    def runs():
-        return [time_run(python, code) for _ in range(2)]
+# Modes: the columns of the slowdown table, run in this order (reversed every
+# other block). A mode's env(python, code) is a context manager, entered once
+# per block around the mode's `runs` runs, that sets up the environment and
+# yields a function doing one timed run (returning time_run's pair); what
+# must be set up per run (e.g. for a target's PID) goes in that function.
+# `target`: the fastest-run ratio the summary checks the mode's worst against
+# (None: not checked). The first mode is the baseline the others divide by.
+Mode = collections.namedtuple("Mode", "name runs env target")
 
-    def under():
-        pm = start_pymemtop()
-        try:
-            return runs()
-        finally:
-            stop(pm)
 
-    if with_first:
-        u, b = under(), runs()
-    else:
-        b, u = runs(), under()
-    tb, tu = statistics.mean(r[0] for r in b), statistics.mean(r[0] for r in u)
-    # Speedometer counts during the run: proportional to time x machine speed.
-    nb, nu = statistics.mean(r[1] for r in b), statistics.mean(r[1] for r in u)
-    return nu / nb, [r[0] for r in b], [r[0] for r in u]
+@contextlib.contextmanager
+def env_without(python, code):
+    yield lambda: time_run([python, "-c", code])
+
+
+@contextlib.contextmanager
+def env_pymemtop(python, code):
+    pm = start_pymemtop()
+    try:
+        yield lambda: time_run([python, "-c", code])
+    finally:
+        stop(pm)
+
+
+@contextlib.contextmanager
+def env_tracemalloc(python, code):
+    yield lambda: time_run([python, "-X", "tracemalloc", "-c", code])
+
+
+MODES = [
+    Mode("without", 2, env_without, None),
+    Mode("pymemtop", 2, env_pymemtop, 1.02),      # system-wide -d 1
+    Mode("tracemalloc", 1, env_tracemalloc, None),
+]
+
+
+def block(python, code, reverse):
+    """One block: every mode's runs back to back. Returns {mode name:
+    [(wall seconds, speedometer count), ...]}."""
+    runs = {}
+    for mode in (MODES[::-1] if reverse else MODES):
+        with mode.env(python, code) as run:
+            runs[mode.name] = [run() for _ in range(mode.runs)]
+    return runs
 
 
 def gcs_per_run(python, code):
@@ -167,22 +223,33 @@ def gcs_per_run(python, code):
 
 
 def slowdown():
-    print(f"== target slowdown: median of {BLOCKS} block ratios (2 runs without + 2 with "
-          "pymemtop -d 1 system-wide, back to back, normalised by a speedometer)")
-    print(f"{'interpreter':22} {'workload':13} {'GCs/run':>7} {'fastest without':>15} "
-          f"{'with':>7} {'ratio':>7}  {'median block ratio':>18} {'spread':>13}")
-    rows = []
+    base, others = MODES[0], MODES[1:]
+    print(f"== target slowdown: {BLOCKS} block{'s' * (BLOCKS != 1)} per workload; a block is, "
+          "back to back, "
+          + ", ".join(f"{m.runs} run{'s' * (m.runs > 1)} {m.name}" for m in MODES)
+          + " (reversed every other block); pymemtop = system-wide -d 1; times normalised "
+          "by a speedometer for the block ratios")
+    group = f"{'fastest':>8} {'ratio':>7} {'median':>7} {'spread':>13}"
+    head = f"{'interpreter':20} {'workload':12} {'GCs/run':>7} {base.name + ' fastest':>16}"
+    print(f"{'':{len(head)}}" + "".join(f" | {m.name:{len(group)}}" for m in others).rstrip())
+    print(head + f" | {group}" * len(others))
+    rows = []  # (interpreter, workload, {mode name: fastest-run ratio})
     for name, python in interpreters():
         for wname, code in WORKLOADS.items():
             ngc = gcs_per_run(python, code)  # also warms the page cache
             blocks = [block(python, code, i % 2 == 1) for i in range(BLOCKS)]
-            ratios = sorted(b[0] for b in blocks)
-            fb = min(t for b in blocks for t in b[1])
-            fu = min(t for b in blocks for t in b[2])
-            rows.append((name, wname, fb, fu, fu / fb))
-            print(f"{name:22} {wname:13} {ngc:7d} {fb:14.3f}s {fu:6.3f}s {fu / fb:6.3f}x  "
-                  f"{statistics.median(ratios):17.3f}x {ratios[0]:.3f}..{ratios[-1]:.3f}",
-                  flush=True)
+            fb = min(t for b in blocks for t, _ in b[base.name])
+            line = f"{name:20} {wname:12} {ngc:7d} {fb:15.3f}s"
+            fastest = {}
+            for m in others:
+                fm = min(t for b in blocks for t, _ in b[m.name])
+                ratios = sorted(statistics.mean(n for _, n in b[m.name])
+                                / statistics.mean(n for _, n in b[base.name]) for b in blocks)
+                fastest[m.name] = fm / fb
+                line += (f" | {fm:7.3f}s {fm / fb:6.3f}x {statistics.median(ratios):6.3f}x "
+                         f"{ratios[0]:6.3f}..{ratios[-1]:<5.3f}")
+            rows.append((name, wname, fastest))
+            print(line, flush=True)
     return rows
 
 
@@ -192,18 +259,37 @@ def proc_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bpf_run_time_ns():
-    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True,
-                         check=True).stdout
-    names = {"handle_exec", "handle_exit", "mmap_enter", "mmap_exit", "munmap_enter",
-             "munmap_exit", "mremap_enter", "mremap_exit", "brk_exit", "gc_start_usdt",
-             "gc_done_usdt", "gc_enter_uprobe", "gc_exit_uretprobe"}
-    return sum(p.get("run_time_ns", 0) for p in json.loads(out) if p.get("name") in names)
+def fd_prog_ids(pid):
+    """IDs of the BPF programs whose file descriptors (programs or links) pid holds."""
+    ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:  # closed meanwhile
+            pass
+    return ids
+
+
+def bpf_run_times(pid):
+    """({program id: run_time_ns} of the BPF programs pid holds, how they were found)."""
+    progs = json.loads(subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
+                                      text=True, check=True).stdout)
+    if any("pids" in p for p in progs):
+        mine = [p for p in progs if any(o.get("pid") == pid for o in p.get("pids", []))]
+        how = "bpftool's pids"
+    else:  # bpftool built without skeletons: no pids at all
+        ids = fd_prog_ids(pid)
+        mine = [p for p in progs if p["id"] in ids]
+        how = "prog_id in /proc/PID/fdinfo/*; this bpftool reports no pids"
+    return {p["id"]: p.get("run_time_ns", 0) for p in mine}, how
 
 
 def self_cost():
     py = next((p for _, p in interpreters()), sys.executable)
-    print(f"\n== pymemtop's own cost: {IDLE_PROCS} idle Python processes, -d 1, "
+    print(f"\n== pymemtop's own cost: {IDLE_PROCS} idle Python processes ({py}), -d 1, "
           f"{IDLE_SECONDS:.0f} s")
     idle = [subprocess.Popen([py, "-c", "import time; time.sleep(1e6)"])
             for _ in range(IDLE_PROCS)]
@@ -217,18 +303,22 @@ def self_cost():
                              stderr=subprocess.DEVNULL, text=True)
         first = p.stdout.readline()  # first frame: start-up (scan, attach) is done
         nprocs = len(json.loads(first)["processes"])
-        cpu0, bpf0, t0 = proc_cpu_seconds(p.pid), bpf_run_time_ns(), time.monotonic()
+        cpu0, (bpf0, how), t0 = proc_cpu_seconds(p.pid), bpf_run_times(p.pid), time.monotonic()
         deadline = t0 + IDLE_SECONDS
         while time.monotonic() < deadline:
             p.stdout.readline()
-        cpu1, bpf1, t1 = proc_cpu_seconds(p.pid), bpf_run_time_ns(), time.monotonic()
+        cpu1, (bpf1, _), t1 = proc_cpu_seconds(p.pid), bpf_run_times(p.pid), time.monotonic()
         stop(p)
         share = (cpu1 - cpu0) / (t1 - t0)
+        bpf_ms = sum(ns - bpf0.get(i, 0) for i, ns in bpf1.items()) / 1e6
+        line = (f"pymemtop CPU {100 * share:.2f}% of one core (target < 1%); "
+                f"BPF programs' run time {bpf_ms:.3f} ms over {t1 - t0:.1f} s")
         print(f"python processes in frame: {nprocs}")
         print(f"pymemtop CPU: {cpu1 - cpu0:.3f} s over {t1 - t0:.1f} s = "
               f"{100 * share:.2f}% of one core")
-        print(f"BPF programs' run time: {(bpf1 - bpf0) / 1e6:.3f} ms over {t1 - t0:.1f} s")
-        return share
+        print(f"BPF programs held by pymemtop: {len(bpf1)} (found by {how})")
+        print(f"BPF programs' run time: {bpf_ms:.3f} ms over {t1 - t0:.1f} s")
+        return line
     finally:
         with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
             f.write(stats_was)
@@ -237,19 +327,33 @@ def self_cost():
             q.wait()
 
 
+def summary(rows, cost):
+    others = MODES[1:]
+    print(f"\n== summary: ratio of the fastest run to the fastest run {MODES[0].name}")
+    print(f"{'interpreter':20} {'workload':12}" + "".join(f" {m.name:>11}" for m in others))
+    for name, wname, fastest in rows:
+        print(f"{name:20} {wname:12}" + "".join(f" {fastest[m.name]:10.3f}x" for m in others))
+    for m in others:
+        if m.target is not None:
+            worst = max(rows, key=lambda r: r[2][m.name])
+            print(f"worst {m.name} ratio: {worst[2][m.name]:.3f}x ({worst[0]}, {worst[1]}; "
+                  f"target <= {m.target:.2f}x)")
+    print(cost)
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("bench: needs root")
+    if not interpreters():
+        sys.exit("bench: no interpreter found (or none matches BENCH_PYTHONS)")
     global SPEEDO
     SPEEDO = Speedometer()
     try:
         rows = slowdown()
     finally:
         SPEEDO.close()
-    share = self_cost()
-    worst = max(r[4] for r in rows)
-    print(f"\nworst ratio of fastest runs: {worst:.3f}x (target <= 1.02x); "
-          f"pymemtop CPU {100 * share:.2f}% of a core (target < 1%)")
+    cost = self_cost()
+    summary(rows, cost)
 
 
 if __name__ == "__main__":
