@@ -15,6 +15,7 @@
  * in range.
  */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -131,7 +132,7 @@ static int decode_func(const struct elf_file *ef, const char *name, size_t max_b
 {
 	struct elf_sym s;
 
-	if (elf_find_symbol(ef, name, &s) || s.type != 2 /* STT_FUNC */)
+	if (elf_find_symbol(ef, name, &s) || s.type != STT_FUNC)
 		return -ENOENT;
 	if (s.size && s.size < max_bytes)
 		max_bytes = s.size;
@@ -204,7 +205,6 @@ int pyheap_decode_allocated_blocks(const struct elf_file *ef, struct pyheap_layo
 {
 	struct x86_dec in[STUB_INSNS * 2];
 	uint64_t loads[4];
-	enum x86_reg64 regs[4];
 	int n, nloads = 0, arenas = -1;
 
 	n = decode_func(ef, "_Py_GetAllocatedBlocks", 256, in, STUB_INSNS * 2, NULL);
@@ -220,8 +220,7 @@ int pyheap_decode_allocated_blocks(const struct elf_file *ef, struct pyheap_layo
 				return -EINVAL;
 			l->maxarenas = x->mem_addr;
 		} else if (x->mem_size == 8 && x->dst_reg != X86_R_NONE && nloads < 4) {
-			loads[nloads] = x->mem_addr;
-			regs[nloads++] = x->dst_reg;
+			loads[nloads++] = x->mem_addr;
 			for (int j = i + 1; j < n; j++) {
 				if (in[j].has_mem && !in[j].mem_static &&
 				    in[j].mem_base == x->dst_reg) {
@@ -235,7 +234,6 @@ int pyheap_decode_allocated_blocks(const struct elf_file *ef, struct pyheap_layo
 	}
 	if (!l->maxarenas || arenas < 0 || nloads != 2)
 		return -ENOENT;
-	(void)regs;
 	l->arenas = loads[arenas];
 	l->raw_blocks = loads[1 - arenas];
 	return 0;
@@ -387,39 +385,13 @@ void pyheap_layout_find(const struct elf_file *ef, const struct py_info *pi,
 
 /* ---- the process ---------------------------------------------------------- */
 
-struct bias_scan {
-	const struct pyheap_layout *l;
-	uint64_t dev, ino, bias;
-	bool found;
-};
-
-static int bias_cb(const struct proc_map *m, void *ctx)
+bool pyheap_bias_from_map(const struct pyheap_layout *l, uint64_t dev, uint64_t ino,
+			  const struct proc_map *m, uint64_t *bias)
 {
-	struct bias_scan *b = ctx;
-
-	if (m->offset != 0 || m->inode != b->ino || makedev(m->dev_major, m->dev_minor) != b->dev)
-		return 0;
-	b->bias = m->start - (b->l->first_load_vaddr & ~0xfffull);
-	b->found = true;
-	return 1;
-}
-
-int pyheap_bias(int pid, const struct pyheap_layout *l, uint64_t dev, uint64_t ino, uint64_t *bias)
-{
-	struct bias_scan b = { .l = l, .dev = dev, .ino = ino };
-	int err;
-
-	if (!l->pie) {
-		*bias = 0;
-		return 0;
-	}
-	err = procfs_foreach_map(pid, bias_cb, &b);
-	if (err < 0)
-		return err;
-	if (!b.found)
-		return -ENOENT;
-	*bias = b.bias;
-	return 0;
+	if (m->offset != 0 || m->inode != ino || makedev(m->dev_major, m->dev_minor) != dev)
+		return false;
+	*bias = m->start - (l->first_load_vaddr & ~0xfffull);
+	return true;
 }
 
 /* process_vm_readv of n pieces; all or nothing. */
@@ -458,7 +430,7 @@ static uint64_t now_ns(void)
  * or tracemalloc (ctx is the saved PyMemAllocatorEx: malloc at +8). */
 static enum pyheap_allocator read_allocator(int pid, uint64_t bias, const struct pyheap_layout *l)
 {
-	uint64_t table[2], raw[2], inner, ctx;
+	uint64_t table[2], raw[2], ctx;
 	uint64_t pym = l->pymalloc_fn + bias;
 
 	if (rd(pid, l->obj_table + bias, table, sizeof(table)))
@@ -478,8 +450,6 @@ static enum pyheap_allocator read_allocator(int pid, uint64_t bias, const struct
 		if (l->mimalloc_fn &&
 		    (pair[1] == l->mimalloc_fn + bias || pair[2] == l->mimalloc_fn + bias))
 			return PYHEAP_ALLOC_MIMALLOC;
-		inner = pair[1];
-		(void)inner;
 		ctx = pair[0]; /* tracemalloc over debug hooks: its saved ctx */
 	}
 	if (l->raw_table && !rd(pid, l->raw_table + bias, raw, sizeof(raw)) && raw[1] &&
@@ -582,19 +552,47 @@ static int read_obstate(int pid, uint64_t bias, const struct pyheap_layout *l, s
 	}
 }
 
-struct pool_ref {
-	uint32_t arena;
+/* Pool headers waiting to be read, up to IOV_BATCH per process_vm_readv. */
+struct pool_batch {
+	int n;
+	uint32_t arena[IOV_BATCH]; /* the arena each header must name */
+	uint8_t hdr[IOV_BATCH][40]; /* up to and including szidx */
+	struct iovec lo[IOV_BATCH], re[IOV_BATCH];
 };
+
+/* Read the batched headers, validate them and add them up. */
+static int flush_pools(int pid, const struct pyheap_layout *l, struct pool_batch *b,
+		       struct pyheap_snapshot *out)
+{
+	int err = b->n ? readv_all(pid, b->lo, b->re, b->n) : 0;
+
+	for (int i = 0; !err && i < b->n; i++) {
+		uint32_t count, aidx, szidx;
+
+		memcpy(&count, b->hdr[i], 4);
+		memcpy(&aidx, b->hdr[i] + 32, 4);
+		memcpy(&szidx, b->hdr[i] + 36, 4);
+		if (!pyheap_pool_valid(count, szidx, aidx, b->arena[i], l->pool_size))
+			return -EAGAIN;
+		out->pools++;
+		if (!count)
+			continue;
+		out->classes[szidx] += count;
+		out->live_blocks += count;
+		out->live_bytes += (uint64_t)count * (szidx + 1) * 16;
+	}
+	b->n = 0;
+	return err;
+}
 
 /* One pass over arenas and pool headers. -EAGAIN when something did not
  * validate (the target changed under us). */
 static int walk(int pid, const struct pyheap_layout *l, const struct obstate *st,
 		struct pyheap_snapshot *out)
 {
-	uint8_t *arenas = NULL, (*hdr)[40] = NULL;
-	struct iovec *lo = NULL, *re = NULL;
-	uint32_t *owner = NULL;
-	size_t cap = 0, np = 0;
+	size_t arenas_len = (size_t)st->maxarenas * ARENA_OBJ_SIZE;
+	struct pool_batch *b = NULL;
+	uint8_t *arenas = NULL;
 	uint64_t narenas = 0;
 	int err = 0;
 
@@ -602,15 +600,14 @@ static int walk(int pid, const struct pyheap_layout *l, const struct obstate *st
 		return -EAGAIN;
 	memset(out->classes, 0, sizeof(out->classes));
 	out->live_blocks = out->live_bytes = out->pools = 0;
-	if (st->maxarenas) {
-		arenas = malloc((size_t)st->maxarenas * ARENA_OBJ_SIZE);
-		if (!arenas)
-			return -ENOMEM;
-		err = rd(pid, st->arenas, arenas, (size_t)st->maxarenas * ARENA_OBJ_SIZE);
-		if (err)
-			goto out;
+	b = calloc(1, sizeof(*b));
+	arenas = malloc(arenas_len ? arenas_len : 1);
+	if (!b || !arenas) {
+		err = -ENOMEM;
+		goto out;
 	}
-	for (uint32_t i = 0; i < st->maxarenas; i++) {
+	err = arenas_len ? rd(pid, st->arenas, arenas, arenas_len) : 0;
+	for (uint32_t i = 0; !err && i < st->maxarenas; i++) {
 		uint64_t addr, pool_addr, base;
 
 		memcpy(&addr, arenas + (size_t)i * ARENA_OBJ_SIZE, 8);
@@ -622,71 +619,25 @@ static int walk(int pid, const struct pyheap_layout *l, const struct obstate *st
 		if (pool_addr < base || pool_addr > addr + l->arena_size ||
 		    (pool_addr - base) % l->pool_size) {
 			err = -EAGAIN;
-			goto out;
+			break;
 		}
-		for (uint64_t p = base; p < pool_addr; p += l->pool_size) {
-			if (np == cap) {
-				size_t ncap = cap ? cap * 2 : 256;
-				void *a = realloc(lo, ncap * sizeof(*lo)), *b, *c, *d;
-
-				if (a)
-					lo = a;
-				b = a ? realloc(re, ncap * sizeof(*re)) : NULL;
-				if (b)
-					re = b;
-				c = b ? realloc(owner, ncap * sizeof(*owner)) : NULL;
-				if (c)
-					owner = c;
-				d = c ? realloc(hdr, ncap * sizeof(*hdr)) : NULL;
-				if (!d) {
-					err = -ENOMEM;
-					goto out;
-				}
-				hdr = d;
-				cap = ncap;
-			}
-			re[np] = (struct iovec){ (void *)(uintptr_t)p, sizeof(hdr[0]) };
-			owner[np++] = i;
+		for (uint64_t p = base; !err && p < pool_addr; p += l->pool_size) {
+			b->arena[b->n] = i;
+			b->lo[b->n] = (struct iovec){ b->hdr[b->n], sizeof(b->hdr[0]) };
+			b->re[b->n] = (struct iovec){ (void *)(uintptr_t)p, sizeof(b->hdr[0]) };
+			if (++b->n == IOV_BATCH)
+				err = flush_pools(pid, l, b, out);
 		}
 	}
-	if (st->has_narenas && narenas != st->narenas) {
+	if (!err)
+		err = flush_pools(pid, l, b, out);
+	if (!err && st->has_narenas && narenas != st->narenas)
 		err = -EAGAIN;
-		goto out;
-	}
-	for (size_t i = 0; i < np; i++)
-		lo[i] = (struct iovec){ hdr[i], sizeof(hdr[0]) };
-	for (size_t i = 0; i < np; i += IOV_BATCH) {
-		int n = np - i < IOV_BATCH ? (int)(np - i) : IOV_BATCH;
-
-		err = readv_all(pid, lo + i, re + i, n);
-		if (err)
-			goto out;
-	}
-	for (size_t i = 0; i < np; i++) {
-		uint32_t count, aidx, szidx;
-
-		memcpy(&count, hdr[i], 4);
-		memcpy(&aidx, hdr[i] + 32, 4);
-		memcpy(&szidx, hdr[i] + 36, 4);
-		if (!pyheap_pool_valid(count, szidx, aidx, owner[i], l->pool_size)) {
-			err = -EAGAIN;
-			goto out;
-		}
-		if (!count)
-			continue;
-		out->classes[szidx] += count;
-		out->live_blocks += count;
-		out->live_bytes += (uint64_t)count * (szidx + 1) * 16;
-	}
-	out->pools = np;
 	out->narenas = narenas;
 	out->arena_bytes = narenas * l->arena_size;
 out:
 	free(arenas);
-	free(lo);
-	free(re);
-	free(owner);
-	free(hdr);
+	free(b);
 	return err == -EFAULT ? -EAGAIN : err;
 }
 

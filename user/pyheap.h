@@ -24,6 +24,7 @@
 #include <linux/types.h>
 #include <sys/types.h>
 #include "elf_file.h"
+#include "procfs.h"
 #include "python.h"
 
 #define PYHEAP_NCLASSES	     32 /* 512-byte threshold / 16-byte alignment */
@@ -71,9 +72,11 @@ struct pyheap_layout {
 void pyheap_layout_find(const struct elf_file *ef, const struct py_info *pi,
 			struct pyheap_layout *out);
 
-/* Load bias of the file (dev, ino) in pid: where it is mapped minus its
- * first vaddr. 0 for non-PIE executables. -ESRCH, -ENOENT (not mapped). */
-int pyheap_bias(int pid, const struct pyheap_layout *l, uint64_t dev, uint64_t ino, uint64_t *bias);
+/* Load bias of the file (dev, ino) from one line of /proc/PID/maps: true
+ * when m is its mapping at file offset 0 (then *bias = where it is mapped
+ * minus its first vaddr). Non-PIE executables have no bias. */
+bool pyheap_bias_from_map(const struct pyheap_layout *l, uint64_t dev, uint64_t ino,
+			  const struct proc_map *m, uint64_t *bias);
 
 enum pyheap_allocator {
 	PYHEAP_ALLOC_UNKNOWN,

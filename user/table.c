@@ -15,13 +15,25 @@ struct proc_entry *table_find(struct table *t, int pid)
 	return NULL;
 }
 
-static int heap_cb(const struct proc_map *m, void *ctx)
+/* One walk of /proc/PID/maps at discovery: the [heap] size and where the
+ * interpreter file is mapped. */
+struct maps_scan {
+	struct proc_entry *e;
+	bool heap_found, bias_found;
+};
+
+static int maps_cb(const struct proc_map *m, void *ctx)
 {
-	if (!strcmp(m->path, "[heap]")) {
-		*(uint64_t *)ctx = m->end - m->start;
-		return 1;
+	struct maps_scan *ms = ctx;
+	const struct interp *in = ms->e->interp;
+
+	if (!ms->heap_found && !strcmp(m->path, "[heap]")) {
+		ms->e->heap_at_discovery = m->end - m->start;
+		ms->heap_found = true;
 	}
-	return 0;
+	if (!ms->bias_found)
+		ms->bias_found = pyheap_bias_from_map(&in->heap, in->dev, in->ino, m, &ms->e->bias);
+	return ms->heap_found && ms->bias_found;
 }
 
 static double boot_time(void)
@@ -38,6 +50,7 @@ int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **o
 {
 	struct proc_status status;
 	struct proc_stat st;
+	struct maps_scan ms;
 	struct proc_entry *e;
 	int err;
 
@@ -57,9 +70,11 @@ int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **o
 	snprintf(e->comm, sizeof(e->comm), "%s", st.comm);
 	if (procfs_read_cmdline(pid, e->cmdline, sizeof(e->cmdline)) || !e->cmdline[0])
 		snprintf(e->cmdline, sizeof(e->cmdline), "[%s]", st.comm);
-	procfs_foreach_map(pid, heap_cb, &e->heap_at_discovery);
 	e->interp = in;
-	e->bias_err = pyheap_bias(pid, &in->heap, in->dev, in->ino, &e->bias);
+	/* non-PIE executables are where their vaddrs say: bias 0 */
+	ms = (struct maps_scan){ .e = e, .bias_found = !in->heap.pie };
+	procfs_foreach_map(pid, maps_cb, &ms);
+	e->bias_err = ms.bias_found ? 0 : -ENOENT;
 	e->next = t->head;
 	t->head = e;
 	t->count++;
