@@ -50,6 +50,37 @@ PMT_SHARED struct {
 	__type(value, __u32);
 } watched SEC(".maps");
 
+/* tgid -> struct pmt_heap_flow: pool refills of processes with a refill
+ * uprobe (attached per process). Allocated on first refill (no
+ * preallocation: few processes have one). Full: PMT_DROP_FLOW_MAP_FULL.
+ * Freed at exit/exec. */
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PMT_DEFAULT_MAX_PROCS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct pmt_heap_flow);
+} heap_flow SEC(".maps");
+
+/* tgid -> struct pmt_precise_stats, --precise processes only. Full:
+ * PMT_DROP_FLOW_MAP_FULL. Freed by userspace after the last read (it
+ * detaches the probes first). */
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PMT_MAX_PRECISE);
+	__type(key, __u32);
+	__type(value, struct pmt_precise_stats);
+} precise SEC(".maps");
+
+/* tgid -> struct pmt_precise_cfg, written by userspace for --precise
+ * processes. */
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PMT_MAX_PRECISE);
+	__type(key, __u32);
+	__type(value, struct pmt_precise_cfg);
+} precise_cfg SEC(".maps");
+
 /* Process lifecycle events to userspace. Full: PMT_DROP_RINGBUF_FULL. */
 PMT_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -29,6 +29,7 @@ static __always_inline void emit(__u32 type, __u32 tgid, __u32 ppid, bool with_f
 {
 	struct pmt_mm_stats *mm;
 	struct pmt_gc_stats *gc;
+	struct pmt_heap_flow *flow;
 	struct pmt_event *ev;
 
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
@@ -39,13 +40,14 @@ static __always_inline void emit(__u32 type, __u32 tgid, __u32 ppid, bool with_f
 	ev->type = type;
 	ev->pid = tgid;
 	ev->ppid = ppid;
-	ev->reserved = 0;
 	ev->ts_ns = bpf_ktime_get_ns();
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	mm = with_final ? bpf_map_lookup_elem(&mm_stats, &tgid) : NULL;
 	gc = with_final ? bpf_map_lookup_elem(&gc_stats, &tgid) : NULL;
+	flow = with_final ? bpf_map_lookup_elem(&heap_flow, &tgid) : NULL;
 	ev->has_mm = mm != NULL;
 	ev->has_gc = gc != NULL;
+	ev->has_flow = flow != NULL;
 	if (mm)
 		ev->mm = *mm;
 	else
@@ -54,6 +56,10 @@ static __always_inline void emit(__u32 type, __u32 tgid, __u32 ppid, bool with_f
 		ev->gc = *gc;
 	else
 		__builtin_memset(&ev->gc, 0, sizeof(ev->gc));
+	if (flow)
+		ev->flow = *flow;
+	else
+		__builtin_memset(&ev->flow, 0, sizeof(ev->flow));
 	bpf_ringbuf_submit(ev, 0);
 }
 
@@ -61,6 +67,9 @@ static __always_inline void forget_process(__u32 tgid)
 {
 	bpf_map_delete_elem(&mm_stats, &tgid);
 	bpf_map_delete_elem(&gc_stats, &tgid);
+	bpf_map_delete_elem(&heap_flow, &tgid);
+	/* precise and precise_cfg belong to the few --precise processes:
+	 * userspace reads their last counts and frees them. */
 }
 
 SEC("tp/sched/sched_process_exec")

@@ -18,6 +18,7 @@
 #define PMT_DEFAULT_MAX_PROCS	32768 /* mm_stats, gc_stats entries */
 #define PMT_DEFAULT_MAX_THREADS 16384 /* threads inside the collector at once */
 #define PMT_EVENTS_RB_BYTES	(256 * 1024)
+#define PMT_MAX_PRECISE		64 /* --precise processes (= the -p limit) */
 
 /* mm_stats map: key = tgid (u32). Cumulative since exec or since pymemtop
  * started, whichever is later. */
@@ -40,6 +41,49 @@ struct pmt_gc_stats {
 	__u64 collected[PMT_NGEN]; /* objects collected + uncollectable found, per generation */
 	__u64 time_ns[PMT_NGEN]; /* wall time inside the collector, ns */
 	__u64 unknown_gen; /* collections whose generation could not be decoded */
+};
+
+/* Size classes of pymalloc (512-byte threshold, 16-byte alignment), and
+ * one more slot for requests it hands to the raw allocator (0 bytes or
+ * more than 512). */
+#define PMT_NCLASSES	 32
+#define PMT_NBUCKETS	 (PMT_NCLASSES + 1)
+#define PMT_BUCKET_OTHER PMT_NCLASSES
+
+/* heap_flow map: key = tgid (u32). Pool refills (allocate_from_new_pool)
+ * per size class, from a uprobe attached to that process only. */
+struct pmt_heap_flow {
+	__u64 refills[PMT_NCLASSES]; /* pools put into service per size class */
+};
+
+/* precise map: key = tgid (u32), written only in --precise mode by
+ * uprobes on the object allocator's functions. Calls, not outcomes: an
+ * allocation that fails still counts. */
+struct pmt_precise_stats {
+	__u64 allocs[PMT_NBUCKETS]; /* malloc/calloc/realloc(NULL) calls by request size class */
+	__u64 alloc_bytes; /* bytes requested by those calls */
+	__u64 reallocs; /* realloc of an existing block */
+	__u64 realloc_bytes; /* new sizes requested by those reallocs */
+	__u64 frees[PMT_NBUCKETS]; /* free(non-NULL) by the block's pool size class;
+				    * PMT_BUCKET_OTHER: not a pymalloc block */
+};
+
+/* precise_cfg map: key = tgid. Where the process keeps pymalloc's arena
+ * array, so that a freed pointer can be sized from its pool header the
+ * way CPython's address_in_range() does. Written by userspace. */
+struct pmt_precise_cfg {
+	__u64 arenas_var; /* user address of the `arenas` pointer */
+	__u64 maxarenas_var; /* user address of `maxarenas` (u32) */
+	__u32 pool_size; /* bytes, a power of two */
+	__u32 arena_size; /* bytes */
+};
+
+/* precise uprobe cookie: which allocator function was hit. */
+enum pmt_precise_fn {
+	PMT_PRECISE_MALLOC = 1, /* (ctx, size) */
+	PMT_PRECISE_CALLOC = 2, /* (ctx, nelem, elsize) */
+	PMT_PRECISE_REALLOC = 3, /* (ctx, ptr, size) */
+	PMT_PRECISE_FREE = 4, /* (ctx, ptr) */
 };
 
 /* gc_inflight map: key = thread id (u32 pid) of a thread inside the
@@ -87,9 +131,10 @@ struct pmt_event {
 	__u32 has_mm; /* mm holds the final mm_stats (EXIT only) */
 	__u32 has_gc; /* gc holds the final gc_stats (EXIT only) */
 	__u32 ppid; /* FORK: the watched parent's tgid; else 0 */
-	__u32 reserved;
+	__u32 has_flow; /* flow holds the final heap_flow (EXIT only) */
 	struct pmt_mm_stats mm;
 	struct pmt_gc_stats gc;
+	struct pmt_heap_flow flow;
 };
 
 /* watched map: key = tgid, value = enum below. Written by userspace. */
@@ -104,6 +149,8 @@ enum pmt_drop {
 	PMT_DROP_RINGBUF_FULL, /* lifecycle event lost: ring buffer full */
 	PMT_DROP_READ_FAILED, /* bpf_probe_read_user failed (GC stats diff) */
 	PMT_DROP_WATCHED_FULL, /* forked child not watched: raise --max-procs */
+	PMT_DROP_FLOW_MAP_FULL, /* heap_flow or precise update failed: raise --max-procs */
+	PMT_DROP_BAD_CLASS, /* pool refill with a size class out of range */
 	PMT_DROP_NR,
 };
 

@@ -12,7 +12,9 @@
 #include <bpf/libbpf.h>
 #include "collector.h"
 #include "log.h"
+#include "procfs.h"
 #include "pymemtop.skel.h"
+#include "rate.h"
 
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38
@@ -33,17 +35,21 @@ struct collector {
 };
 
 static const char *const drop_names[PMT_DROP_NR] = {
-	[PMT_DROP_MM_MAP_FULL] = "mm_map_full",	       [PMT_DROP_GC_MAP_FULL] = "gc_map_full",
-	[PMT_DROP_GC_INFLIGHT_FULL] = "gc_stash_full", [PMT_DROP_GC_UNMATCHED] = "gc_unmatched",
-	[PMT_DROP_RINGBUF_FULL] = "events_lost",       [PMT_DROP_READ_FAILED] = "user_read_failed",
+	[PMT_DROP_MM_MAP_FULL] = "mm_map_full",
+	[PMT_DROP_GC_MAP_FULL] = "gc_map_full",
+	[PMT_DROP_GC_INFLIGHT_FULL] = "gc_stash_full",
+	[PMT_DROP_GC_UNMATCHED] = "gc_unmatched",
+	[PMT_DROP_RINGBUF_FULL] = "events_lost",
+	[PMT_DROP_READ_FAILED] = "user_read_failed",
 	[PMT_DROP_WATCHED_FULL] = "watched_map_full",
+	[PMT_DROP_FLOW_MAP_FULL] = "heap_flow_map_full",
+	[PMT_DROP_BAD_CLASS] = "refill_bad_class",
 };
 
 static const char *const drop_hints[PMT_DROP_NR] = {
-	[PMT_DROP_MM_MAP_FULL] = "--max-procs",
-	[PMT_DROP_GC_MAP_FULL] = "--max-procs",
-	[PMT_DROP_GC_INFLIGHT_FULL] = "--max-threads",
-	[PMT_DROP_WATCHED_FULL] = "--max-procs",
+	[PMT_DROP_MM_MAP_FULL] = "--max-procs",	       [PMT_DROP_GC_MAP_FULL] = "--max-procs",
+	[PMT_DROP_GC_INFLIGHT_FULL] = "--max-threads", [PMT_DROP_WATCHED_FULL] = "--max-procs",
+	[PMT_DROP_FLOW_MAP_FULL] = "--max-procs",
 };
 
 const char *collector_drop_name(int i)
@@ -104,7 +110,8 @@ static int ensure_tracefs(void)
 
 static int resize_maps(struct pymemtop_bpf *skel, const struct env *env)
 {
-	struct bpf_map *procs[] = { skel->maps.mm_stats, skel->maps.gc_stats, skel->maps.watched };
+	struct bpf_map *procs[] = { skel->maps.mm_stats, skel->maps.gc_stats, skel->maps.watched,
+				    skel->maps.heap_flow };
 	struct bpf_map *threads[] = { skel->maps.gc_inflight };
 	int err = 0;
 
@@ -167,6 +174,8 @@ int collector_open(const struct env *env, struct collector **out)
 	bpf_program__set_autoattach(c->skel->progs.gc_done_usdt, false);
 	bpf_program__set_autoattach(c->skel->progs.gc_enter_uprobe, false);
 	bpf_program__set_autoattach(c->skel->progs.gc_exit_uretprobe, false);
+	bpf_program__set_autoattach(c->skel->progs.heap_refill, false);
+	bpf_program__set_autoattach(c->skel->progs.heap_precise, false);
 	err = resize_maps(c->skel, env);
 	if (!err)
 		err = pymemtop_bpf__load(c->skel);
@@ -293,6 +302,96 @@ void collector_forget(struct collector *c, int pid)
 	bpf_map__delete_elem(c->skel->maps.watched, &key, sizeof(key), 0);
 	bpf_map__delete_elem(c->skel->maps.mm_stats, &key, sizeof(key), 0);
 	bpf_map__delete_elem(c->skel->maps.gc_stats, &key, sizeof(key), 0);
+	bpf_map__delete_elem(c->skel->maps.heap_flow, &key, sizeof(key), 0);
+	bpf_map__delete_elem(c->skel->maps.precise, &key, sizeof(key), 0);
+	bpf_map__delete_elem(c->skel->maps.precise_cfg, &key, sizeof(key), 0);
+}
+
+void collector_forget_heap(struct collector *c, int pid)
+{
+	__u32 key = pid;
+
+	bpf_map__delete_elem(c->skel->maps.heap_flow, &key, sizeof(key), 0);
+	bpf_map__delete_elem(c->skel->maps.precise, &key, sizeof(key), 0);
+	bpf_map__delete_elem(c->skel->maps.precise_cfg, &key, sizeof(key), 0);
+}
+
+int collector_attach_refill(struct collector *c, int pid, const char *path, uint64_t offset,
+			    int arg, void **link)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = (__u64)arg);
+	struct bpf_link *l;
+
+	l = bpf_program__attach_uprobe_opts(c->skel->progs.heap_refill, pid, path, offset, &opts);
+	if (!l)
+		return -errno;
+	*link = l;
+	return 0;
+}
+
+int collector_attach_precise(struct collector *c, int pid, const char *path,
+			     const uint64_t offsets[PYHEAP_PRECISE_NFN],
+			     const struct pmt_precise_cfg *cfg, void **links)
+{
+	__u32 key = pid;
+	int err, i;
+
+	/* A previous image of this PID may have left counts. */
+	bpf_map__delete_elem(c->skel->maps.precise, &key, sizeof(key), 0);
+	err = bpf_map__update_elem(c->skel->maps.precise_cfg, &key, sizeof(key), cfg, sizeof(*cfg),
+				   BPF_ANY);
+	if (err)
+		return err;
+	for (i = 0; i < PYHEAP_PRECISE_NFN; i++) {
+		/* cookie: enum pmt_precise_fn, in the order of precise_offset[] */
+		LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = (__u64)i + 1);
+
+		links[i] = bpf_program__attach_uprobe_opts(c->skel->progs.heap_precise, pid, path,
+							   offsets[i], &opts);
+		if (!links[i]) {
+			err = -errno;
+			collector_detach(links, i);
+			bpf_map__delete_elem(c->skel->maps.precise_cfg, &key, sizeof(key), 0);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static int collector_attach_precise_one(struct collector *c, const char *path, uint64_t offset,
+					enum pmt_precise_fn fn, void **link)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = fn);
+
+	*link = bpf_program__attach_uprobe_opts(c->skel->progs.heap_precise, getpid(), path, offset,
+						&opts);
+	return *link ? 0 : -errno;
+}
+
+void collector_detach(void **links, int n)
+{
+	for (int i = 0; i < n; i++) {
+		bpf_link__destroy(links[i]);
+		links[i] = NULL;
+	}
+}
+
+int collector_read_flow(struct collector *c, int pid, struct pmt_heap_flow *out)
+{
+	__u32 key = pid;
+
+	if (bpf_map__lookup_elem(c->skel->maps.heap_flow, &key, sizeof(key), out, sizeof(*out), 0))
+		return -errno;
+	return 0;
+}
+
+int collector_read_precise(struct collector *c, int pid, struct pmt_precise_stats *out)
+{
+	__u32 key = pid;
+
+	if (bpf_map__lookup_elem(c->skel->maps.precise, &key, sizeof(key), out, sizeof(*out), 0))
+		return -errno;
+	return 0;
 }
 
 int collector_read_mm(struct collector *c, int pid, struct pmt_mm_stats *out)
@@ -330,4 +429,106 @@ int collector_poll(struct collector *c, int timeout_ms, collector_event_cb cb, v
 	if (err < 0)
 		return err;
 	return c->handled;
+}
+
+/* ---- --precise cost, measured on this machine ------------------------------ */
+
+/* A function shaped like the allocator's entry: the probe goes on its
+ * push, an instruction the kernel emulates, like the probes --precise
+ * places. Called as (ctx, ptr-or-size). */
+void *pmt_calib_fn(void *ctx, void *arg);
+__asm__(".text\n"
+	".globl pmt_calib_fn\n"
+	".type pmt_calib_fn, @function\n"
+	"pmt_calib_fn:\n"
+	"	push %rbp\n"
+	"	mov %rsi, %rax\n"
+	"	pop %rbp\n"
+	"	ret\n"
+	".size pmt_calib_fn, .-pmt_calib_fn\n");
+
+struct self_map {
+	uint64_t addr, offset;
+	char path[64];
+	bool found;
+};
+
+static int self_map_cb(const struct proc_map *m, void *ctx)
+{
+	struct self_map *sm = ctx;
+
+	if (sm->addr < m->start || sm->addr >= m->end)
+		return 0;
+	sm->offset = sm->addr - m->start + m->offset;
+	snprintf(sm->path, sizeof(sm->path), "/proc/%d/map_files/%llx-%llx", getpid(),
+		 (unsigned long long)m->start, (unsigned long long)m->end);
+	sm->found = true;
+	return 1;
+}
+
+/* The fastest of three runs of n calls (the machine is noisy). */
+static double time_calls(void *ctx, void *arg, int n)
+{
+	void *(*volatile fn)(void *, void *) = pmt_calib_fn;
+	double best = 0;
+
+	for (int r = 0; r < 3; r++) {
+		double t0 = rate_now(), t;
+
+		for (int i = 0; i < n; i++)
+			fn(ctx, arg);
+		t = rate_now() - t0;
+		if (!r || t < best)
+			best = t;
+	}
+	return best;
+}
+
+#define CALIB_CALLS 20000
+
+/* Seconds per probed call: the uprobe trap plus the BPF program, with the
+ * free path sizing a block in a fake arena (all four user reads). */
+int collector_measure_precise(struct collector *c, double *alloc_s, double *free_s)
+{
+	static uint8_t pool[2 * 4096] __attribute__((aligned(4096)));
+	struct self_map sm = { .addr = (uint64_t)(uintptr_t)pmt_calib_fn };
+	uint64_t arena[6] = { (uint64_t)(uintptr_t)pool };
+	uint64_t arenas = (uint64_t)(uintptr_t)arena;
+	uint32_t maxarenas = 1, hdr[2] = { 0, 3 };
+	struct pmt_precise_cfg cfg = {
+		.arenas_var = (uint64_t)(uintptr_t)&arenas,
+		.maxarenas_var = (uint64_t)(uintptr_t)&maxarenas,
+		.pool_size = 4096,
+		.arena_size = sizeof(pool),
+	};
+	__u32 key = getpid();
+	double base, with[2];
+	void *link;
+
+	memcpy(pool + 32, hdr, sizeof(hdr));
+	procfs_foreach_map(getpid(), self_map_cb, &sm);
+	if (!sm.found)
+		return -ENOENT;
+	if (bpf_map__update_elem(c->skel->maps.precise_cfg, &key, sizeof(key), &cfg, sizeof(cfg),
+				 BPF_ANY))
+		return -errno;
+	base = time_calls(NULL, (void *)64, CALIB_CALLS);
+	for (int k = 0; k < 2; k++) {
+		int err;
+
+		err = k ? collector_attach_precise_one(c, sm.path, sm.offset, PMT_PRECISE_FREE,
+						       &link)
+			: collector_attach_precise_one(c, sm.path, sm.offset, PMT_PRECISE_MALLOC,
+						       &link);
+		if (err) {
+			collector_forget_heap(c, key);
+			return err;
+		}
+		with[k] = time_calls(NULL, k ? (void *)(pool + 64) : (void *)64, CALIB_CALLS);
+		collector_detach(&link, 1);
+	}
+	collector_forget_heap(c, key);
+	*alloc_s = (with[0] - base) / CALIB_CALLS;
+	*free_s = (with[1] - base) / CALIB_CALLS;
+	return 0;
 }

@@ -29,10 +29,30 @@ int collector_attach_gc(struct collector *c, struct interp *in, const char *path
  * entries (used when userspace notices an exit the BPF side did not). */
 int collector_watch(struct collector *c, int pid);
 void collector_forget(struct collector *c, int pid);
+/* Free only pid's heap_flow and --precise entries (its probes are gone). */
+void collector_forget_heap(struct collector *c, int pid);
+
+/* Per-process uprobes (the pid filter keeps other processes that map the
+ * same file at zero cost). path opens the interpreter file; offsets are
+ * file offsets. Links come back as opaque pointers for
+ * collector_detach(). */
+int collector_attach_refill(struct collector *c, int pid, const char *path, uint64_t offset,
+			    int arg, void **link);
+/* --precise: one uprobe per allocator function (links[PYHEAP_PRECISE_NFN]),
+ * and the arena-array location for sizing frees. */
+int collector_attach_precise(struct collector *c, int pid, const char *path,
+			     const uint64_t offsets[PYHEAP_PRECISE_NFN],
+			     const struct pmt_precise_cfg *cfg, void **links);
+void collector_detach(void **links, int n); /* NULL entries are fine */
+/* What one --precise probe hit costs here, in seconds: a uprobe of the
+ * same kind on a function of pymemtop itself, timed with and without. */
+int collector_measure_precise(struct collector *c, double *alloc_s, double *free_s);
 
 /* 0, or -ENOENT when the process has no entry (nothing counted yet). */
 int collector_read_mm(struct collector *c, int pid, struct pmt_mm_stats *out);
 int collector_read_gc(struct collector *c, int pid, struct pmt_gc_stats *out);
+int collector_read_flow(struct collector *c, int pid, struct pmt_heap_flow *out);
+int collector_read_precise(struct collector *c, int pid, struct pmt_precise_stats *out);
 void collector_read_drops(struct collector *c, uint64_t out[PMT_DROP_NR]);
 
 typedef void (*collector_event_cb)(const struct pmt_event *ev, void *ctx);

@@ -19,6 +19,7 @@ enum {
 	OPT_VERSION,
 	OPT_MAX_PROCS,
 	OPT_MAX_THREADS,
+	OPT_PRECISE,
 };
 
 static const struct option long_opts[] = {
@@ -33,13 +34,15 @@ static const struct option long_opts[] = {
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
 	{ "max-threads", required_argument, NULL, OPT_MAX_THREADS },
+	{ "precise", no_argument, NULL, OPT_PRECISE },
 	{},
 };
 
 void options_usage(FILE *out)
 {
-	fputs("Usage: pymemtop [-b] [--json] [-n N] [-d SECS] [-p PID[,PID...]] [--once] [-v]\n"
-	      "                [--max-procs N] [--max-threads N] [--help] [--version]\n"
+	fputs("Usage: pymemtop [-b] [--json] [-n N] [-d SECS] [-p PID[,PID...] [--precise]] "
+	      "[--once]\n"
+	      "                [-v] [--max-procs N] [--max-threads N] [--help] [--version]\n"
 	      "\n"
 	      "Memory and garbage-collector activity of every CPython process on the host,\n"
 	      "observed with eBPF; nothing is injected into or stops the processes.\n"
@@ -51,6 +54,11 @@ void options_usage(FILE *out)
 	      "                       (default 1; note: seconds as in top, not tenths as in htop)\n"
 	      "  -p, --pid PID,...    only these processes (up to 64; repeatable);\n"
 	      "                       pymemtop exits when all of them have exited\n"
+	      "      --precise        with -p only: count every object-allocator call (exact\n"
+	      "                       allocs, frees, size histogram); each call then costs\n"
+	      "                       ~1 us more, so allocation-heavy code runs several times\n"
+	      "                       slower. Refused, with the reason, on builds where the\n"
+	      "                       allocator is compiled into its callers (LTO)\n"
 	      "      --once           one frame after one interval (= -n 1)\n"
 	      "  -v, --verbose        more diagnostics on stderr (repeat for debug)\n"
 	      "      --max-procs N    per-process BPF map entries (default 32768)\n"
@@ -170,6 +178,9 @@ static int apply_option(struct env *env, int c, const char *arg, FILE *err)
 	case OPT_VERSION:
 		env->version = true;
 		break;
+	case OPT_PRECISE:
+		env->precise = true;
+		break;
 	case OPT_MAX_PROCS:
 	case OPT_MAX_THREADS:
 		if (parse_ulong(arg, 64, 4194304, &v)) {
@@ -227,6 +238,11 @@ int options_parse(int argc, char **argv, struct env *env, FILE *err)
 	}
 	if (optind < argc) {
 		fprintf(err, "pymemtop: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (env->precise && !env->npids) {
+		fprintf(err,
+			"pymemtop: --precise needs -p PID: it slows the processes it watches\n");
 		return -EINVAL;
 	}
 	return 0;

@@ -18,6 +18,7 @@ struct env {
 	int verbose; /* -v, repeatable */
 	unsigned int max_procs; /* --max-procs: per-process map entries */
 	unsigned int max_threads; /* --max-threads: in-flight stash entries */
+	bool precise; /* --precise: per-call allocator probes on the -p processes */
 	bool help, version;
 };
 

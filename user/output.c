@@ -328,11 +328,126 @@ static void put_heap(struct json_object *o, struct json_object *acc, struct json
 						   : "_PyRuntime not exported or version unknown"));
 }
 
+/* Why the allocation flow of e is unavailable, or NULL. */
+static const char *alloc_reason(const struct proc_entry *e)
+{
+	const struct pyheap_layout *l = e->interp ? &e->interp->heap : NULL;
+
+	if (e->precise)
+		return NULL;
+	if (!l)
+		return "heap layout unknown";
+	if (!l->heap_ok)
+		return l->reason[0] ? l->reason : "heap layout unknown";
+	if (!l->refill_probe)
+		return l->refill_reason[0] ? l->refill_reason : "pool refill not found";
+	if (e->flow_err)
+		return "attaching the pool-refill uprobe failed";
+	/* Refills feed pymalloc only: under malloc or mimalloc there are none. */
+	if (e->cur.heap_valid && e->cur.heap.allocator != PYHEAP_ALLOC_PYMALLOC &&
+	    e->cur.heap.allocator != PYHEAP_ALLOC_PYMALLOC_HOOKED)
+		return "object allocator is not pymalloc: no pool refills";
+	return NULL;
+}
+
+/* Blocks and bytes one refill of each class puts into service. */
+static void flow_estimate(const struct proc_entry *e, const struct pmt_heap_flow *f,
+			  uint64_t *blocks, uint64_t *bytes, __u64 per_class[PMT_NCLASSES])
+{
+	uint32_t pool = e->interp->heap.pool_size;
+
+	*blocks = *bytes = 0;
+	for (int i = 0; i < PMT_NCLASSES; i++) {
+		uint64_t n = f->refills[i] * pyheap_pool_capacity(i, pool);
+
+		if (per_class)
+			per_class[i] = n;
+		*blocks += n;
+		*bytes += n * (i + 1) * 16;
+	}
+}
+
+static uint64_t sum_buckets(const __u64 *v)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < PMT_NBUCKETS; i++)
+		n += v[i];
+	return n;
+}
+
+static void put_alloc(struct json_object *o, struct json_object *acc, struct json_object *probes,
+		      struct json_object *rates, const struct proc_entry *e)
+{
+	const char *why = alloc_reason(e);
+	const char *est = e->precise ? "exact" : "estimated";
+	uint64_t blocks = 0, bytes = 0, pblocks = 0, pbytes = 0;
+	__u64 cls[PMT_NCLASSES];
+	const struct pmt_precise_stats *pr = &e->cur.precise;
+	struct json_object *a;
+
+	if (why) {
+		put(o, "allocs_total", NULL);
+		put(o, "alloc_bytes_total", NULL);
+		put(o, "alloc_size_classes", NULL);
+		put(o, "pool_refills_total", NULL);
+		put(probes, "alloc", NULL);
+		put(probes, "alloc_reason", json_object_new_string(why));
+		put(rates, "allocs_per_s", NULL);
+		put(rates, "alloc_bytes_per_s", NULL);
+	} else if (e->precise) {
+		put(o, "allocs_total", ju64(sum_buckets(pr->allocs)));
+		put(o, "alloc_bytes_total", ju64(pr->alloc_bytes));
+		put(o, "alloc_size_classes", u64_array(pr->allocs, PMT_NBUCKETS));
+		put(o, "pool_refills_total", NULL);
+		put(probes, "alloc", json_object_new_string("uprobe:precise"));
+		put(rates, "allocs_per_s",
+		    jrate(e, sum_buckets(pr->allocs), sum_buckets(e->prev.precise.allocs)));
+		put(rates, "alloc_bytes_per_s",
+		    jrate(e, pr->alloc_bytes, e->prev.precise.alloc_bytes));
+	} else {
+		flow_estimate(e, &e->cur.flow, &blocks, &bytes, cls);
+		flow_estimate(e, &e->prev.flow, &pblocks, &pbytes, NULL);
+		put(o, "allocs_total", ju64(blocks));
+		put(o, "alloc_bytes_total", ju64(bytes));
+		a = u64_array(cls, PMT_NCLASSES);
+		json_object_array_add(a, NULL); /* raw-allocator requests: not seen */
+		put(o, "alloc_size_classes", a);
+		put(o, "pool_refills_total", u64_array(e->cur.flow.refills, PMT_NCLASSES));
+		put(probes, "alloc", json_object_new_string("uprobe:pool_refill"));
+		put(rates, "allocs_per_s", jrate(e, blocks, pblocks));
+		put(rates, "alloc_bytes_per_s", jrate(e, bytes, pbytes));
+	}
+	put(acc, "allocs_total", why ? NULL : json_object_new_string(est));
+	put(acc, "alloc_bytes_total", why ? NULL : json_object_new_string(est));
+	put(acc, "alloc_size_classes", why ? NULL : json_object_new_string(est));
+	put(acc, "pool_refills_total", why || e->precise ? NULL : json_object_new_string("exact"));
+	if (e->precise) {
+		put(o, "reallocs_total", ju64(pr->reallocs));
+		put(o, "frees_total", ju64(sum_buckets(pr->frees)));
+		put(o, "free_size_classes", u64_array(pr->frees, PMT_NBUCKETS));
+		put(rates, "frees_per_s",
+		    jrate(e, sum_buckets(pr->frees), sum_buckets(e->prev.precise.frees)));
+	} else {
+		put(o, "reallocs_total", NULL);
+		put(o, "frees_total", NULL);
+		put(o, "free_size_classes", NULL);
+		put(rates, "frees_per_s", NULL);
+	}
+	put(acc, "frees_total", e->precise ? json_object_new_string("exact") : NULL);
+	if (e->precise_err)
+		put(probes, "precise_reason",
+		    json_object_new_string(e->precise_err == -ENOTSUP &&
+							   e->interp->heap.precise_reason[0]
+						   ? e->interp->heap.precise_reason
+						   : "attaching the allocator probes failed"));
+}
+
 struct json_object *output_process_json(const struct proc_entry *e)
 {
 	struct json_object *o = json_object_new_object();
 	const struct interp *in = e->interp;
-	struct json_object *acc, *probes;
+	struct json_object *acc, *probes, *rates;
 	char user[64];
 
 	put(o, "pid", json_object_new_int(e->pid));
@@ -353,8 +468,10 @@ struct json_object *output_process_json(const struct proc_entry *e)
 	acc = json_object_new_object();
 	probes = probes_json(e);
 	put_heap(o, acc, probes, e);
+	rates = rates_json(e);
+	put_alloc(o, acc, probes, rates, e);
 	put(o, "accuracy", acc);
-	put(o, "rates", rates_json(e));
+	put(o, "rates", rates);
 	put(o, "probes", probes);
 	return o;
 }
@@ -398,6 +515,15 @@ int output_json(FILE *f, const struct frame *fr)
 	put(root, "processes", procs);
 	put(root, "drops", drops_json(fr));
 	put(root, "heap_snapshots", snapshots_json(fr->table));
+	if (fr->table->precise_cost_ok) {
+		struct json_object *pc = json_object_new_object();
+
+		put(pc, "alloc_call_seconds", jdouble(fr->table->precise_alloc_s, "%.9f"));
+		put(pc, "free_call_seconds", jdouble(fr->table->precise_free_s, "%.9f"));
+		put(root, "precise_cost", pc);
+	} else {
+		put(root, "precise_cost", NULL);
+	}
 	if (fputs(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
 							       JSON_C_TO_STRING_NOSLASHESCAPE),
 		  f) < 0 ||

@@ -239,25 +239,51 @@ int pyheap_decode_allocated_blocks(const struct elf_file *ef, struct pyheap_layo
 	return 0;
 }
 
-/* Where a uprobe on fn costs least: the first instruction the kernel
- * emulates, among the first few, provided nothing before it writes the
- * argument register or branches. 0 if there is none. */
-static uint64_t emulated_probe_point(const struct elf_file *ef, uint64_t fn, int arg)
+/* Does any direct branch in the function at fn land in (fn, at]? Then a
+ * probe at `at` could fire more than once per call. */
+static bool branch_into_prologue(const struct elf_file *ef, uint64_t fn, uint64_t at)
 {
-	enum x86_reg64 reg = arg == 2 ? X86_R_RSI : X86_R_RDI;
+	struct x86_dec in[FUNC_INSNS];
+	uint8_t code[FUNC_BYTES];
+	size_t len = sizeof(code);
+	int n;
+
+	/* a window, not the symbol's size: stripped builds have none */
+	while (len >= 16 && elf_read_vaddr(ef, fn, code, len))
+		len /= 2;
+	n = len >= 16 ? x86_decode(code, len, fn, false, in, FUNC_INSNS) : 0;
+	for (int i = 0; i < n; i++)
+		if ((in[i].kind == X86_K_JMP || in[i].kind == X86_K_JCC) && in[i].target > fn &&
+		    in[i].target <= at)
+			return true;
+	return false;
+}
+
+/* Where a uprobe on fn costs least: the first instruction the kernel
+ * emulates, among the first few, provided nothing before it writes one of
+ * the argument registers in regs (bits of enum x86_reg64) or branches,
+ * and no branch comes back to it. A conditional jump is accepted as the
+ * probe point only when branches_ok (it still runs once per call). 0 if
+ * there is no such instruction. */
+static uint64_t emulated_probe_point(const struct elf_file *ef, uint64_t fn, uint32_t regs,
+				     bool branches_ok)
+{
 	struct x86_dec in[6];
 	int n = decode_at(ef, fn, 64, in, 6);
 
 	for (int i = 0; i < n; i++) {
-		if (in[i].uprobe_emulated && in[i].kind != X86_K_CALL && in[i].kind != X86_K_JMP &&
-		    in[i].kind != X86_K_JCC)
-			return in[i].addr;
-		if (in[i].uprobe_emulated || in[i].kind == X86_K_RET ||
-		    (in[i].regs_written & (1u << reg)))
+		bool branch = in[i].kind == X86_K_CALL || in[i].kind == X86_K_JMP ||
+			      in[i].kind == X86_K_JCC;
+
+		if (in[i].uprobe_emulated && (!branch || (branches_ok && in[i].kind == X86_K_JCC)))
+			return i && branch_into_prologue(ef, fn, in[i].addr) ? 0 : in[i].addr;
+		if (in[i].uprobe_emulated || in[i].kind == X86_K_RET || (in[i].regs_written & regs))
 			return 0;
 	}
 	return 0;
 }
+
+#define ARG_REG(n) (1u << ((n) == 1 ? X86_R_RDI : (n) == 2 ? X86_R_RSI : X86_R_RDX))
 
 static void find_refill(const struct elf_file *ef, const struct py_info *pi,
 			struct pyheap_layout *l)
@@ -277,11 +303,73 @@ static void find_refill(const struct elf_file *ef, const struct py_info *pi,
 			 "pool refill function not found (no symbol, not decodable)");
 		return;
 	}
-	l->refill_probe = emulated_probe_point(ef, l->refill_fn, l->refill_arg);
+	l->refill_probe = emulated_probe_point(ef, l->refill_fn, ARG_REG(l->refill_arg), false);
+	if (l->refill_probe && elf_vaddr_to_offset(ef, l->refill_probe, &l->refill_offset)) {
+		l->refill_probe = 0;
+		snprintf(l->refill_reason, sizeof(l->refill_reason),
+			 "pool refill at 0x%llx is outside the file's loadable segments",
+			 (unsigned long long)l->refill_fn);
+		return;
+	}
 	if (!l->refill_probe)
 		snprintf(l->refill_reason, sizeof(l->refill_reason),
 			 "pool refill at 0x%llx starts with instructions a uprobe must single-step",
 			 (unsigned long long)l->refill_fn);
+}
+
+static const char *const precise_names[PYHEAP_PRECISE_NFN] = {
+	"_PyObject_Malloc",
+	"_PyObject_Calloc",
+	"_PyObject_Realloc",
+	"_PyObject_Free",
+};
+/* Argument registers each reads: (ctx, size) (ctx, nelem, elsize)
+ * (ctx, ptr, size) (ctx, ptr). */
+static const uint32_t precise_regs[PYHEAP_PRECISE_NFN] = {
+	ARG_REG(2),
+	ARG_REG(2) | ARG_REG(3),
+	ARG_REG(2) | ARG_REG(3),
+	ARG_REG(2),
+};
+
+/* Per-call probes see every allocation only where the allocator is
+ * reached through its table: not where LTO compiled it into the callers
+ * (the exported stub compares the table with a built-in copy). */
+static void find_precise(const struct elf_file *ef, struct pyheap_layout *l, uint64_t devirt)
+{
+	uint64_t table;
+
+	if (!devirt && pyheap_decode_stub(ef, "PyObject_Malloc", &table, &devirt))
+		devirt = 0;
+	if (devirt) {
+		snprintf(l->precise_reason, sizeof(l->precise_reason),
+			 "LTO build: PyObject_Malloc calls an inlined copy of the allocator, so "
+			 "per-call probes would miss most allocations");
+		return;
+	}
+	for (int i = 0; i < PYHEAP_PRECISE_NFN; i++) {
+		uint64_t fn = sym_addr(ef, precise_names[i]);
+
+		if (!fn) {
+			snprintf(l->precise_reason, sizeof(l->precise_reason),
+				 "%s not in the symbol table (stripped build)", precise_names[i]);
+			return;
+		}
+		l->precise_probe[i] = emulated_probe_point(ef, fn, precise_regs[i], true);
+		if (!l->precise_probe[i] ||
+		    elf_vaddr_to_offset(ef, l->precise_probe[i], &l->precise_offset[i])) {
+			snprintf(l->precise_reason, sizeof(l->precise_reason),
+				 "%s starts with instructions a uprobe must single-step",
+				 precise_names[i]);
+			return;
+		}
+	}
+	l->precise_ok = true;
+}
+
+const char *pyheap_precise_name(int i)
+{
+	return i >= 0 && i < PYHEAP_PRECISE_NFN ? precise_names[i] : NULL;
 }
 
 /* The default object allocator function: _PyObject_Malloc by name, else
@@ -381,6 +469,7 @@ void pyheap_layout_find(const struct elf_file *ef, const struct py_info *pi,
 	}
 	out->heap_ok = true;
 	find_refill(ef, pi, out);
+	find_precise(ef, out, devirt);
 }
 
 /* ---- the process ---------------------------------------------------------- */
@@ -492,6 +581,30 @@ static void read_gc(int pid, uint64_t bias, const struct pyheap_layout *l,
 		out->gc_count[i] = cnt;
 	}
 	out->gc_ok = true;
+}
+
+int pyheap_state_vars(int pid, uint64_t bias, const struct pyheap_layout *l, uint64_t *arenas_var,
+		      uint64_t *maxarenas_var)
+{
+	uint64_t base;
+	int err;
+
+	if (l->where != PYHEAP_RUNTIME) {
+		*arenas_var = l->arenas + bias;
+		*maxarenas_var = l->maxarenas + bias;
+		return 0;
+	}
+	base = l->obmalloc ? l->obmalloc + bias : 0;
+	if (l->obmalloc_ptr) {
+		err = rd(pid, l->obmalloc_ptr + bias, &base, sizeof(base));
+		if (err)
+			return err;
+	}
+	if (!base)
+		return -EFAULT;
+	*arenas_var = base + OBMALLOC_ARENAS;
+	*maxarenas_var = base + OBMALLOC_MAXAR;
+	return 0;
 }
 
 /* The pymalloc state words: arenas pointer, maxarenas, narenas, raw or

@@ -30,6 +30,8 @@
 #define PYHEAP_NCLASSES	     32 /* 512-byte threshold / 16-byte alignment */
 #define PYHEAP_POOL_OVERHEAD 48 /* sizeof(struct pool_header) */
 
+#define PYHEAP_PRECISE_NFN 4 /* malloc, calloc, realloc, free (enum pmt_precise_fn - 1) */
+
 enum pyheap_where {
 	PYHEAP_NONE,
 	PYHEAP_SYMTAB, /* static variables named in .symtab (3.8-3.11) */
@@ -60,8 +62,14 @@ struct pyheap_layout {
 	uint64_t gc_addr, gc_ptr, gc_off;
 	/* pool refill (allocate_from_new_pool): probe address, 0 if none */
 	uint64_t refill_fn, refill_probe;
+	uint64_t refill_offset; /* refill_probe as a file offset (for the uprobe) */
 	int refill_arg; /* 1 or 2: which argument is the size class */
 	char refill_reason[160];
+	/* --precise: probe addresses in _PyObject_{Malloc,Calloc,Realloc,Free} */
+	bool precise_ok;
+	uint64_t precise_probe[PYHEAP_PRECISE_NFN];
+	uint64_t precise_offset[PYHEAP_PRECISE_NFN]; /* the same as file offsets */
+	char precise_reason[160];
 	/* load-bias computation */
 	bool pie; /* ET_DYN: the process adds a bias */
 	uint64_t first_load_vaddr; /* vaddr of file offset 0 */
@@ -116,6 +124,13 @@ int pyheap_snapshot(int pid, uint64_t bias, const struct pyheap_layout *l,
 		    struct pyheap_snapshot *out, struct pyheap_stats *stats);
 
 const char *pyheap_allocator_name(enum pyheap_allocator a);
+/* "_PyObject_Malloc" ... for precise_probe[i]. */
+const char *pyheap_precise_name(int i);
+
+/* Where the process keeps the `arenas` pointer and `maxarenas` (what
+ * a free is checked against). 0, -ESRCH, -EFAULT. */
+int pyheap_state_vars(int pid, uint64_t bias, const struct pyheap_layout *l, uint64_t *arenas_var,
+		      uint64_t *maxarenas_var);
 
 /* Validation of one pool header against its arena (pure, for tests):
  * count blocks of class szidx fit in a pool of pool_size bytes. */

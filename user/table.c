@@ -19,7 +19,7 @@ struct proc_entry *table_find(struct table *t, int pid)
  * interpreter file is mapped. */
 struct maps_scan {
 	struct proc_entry *e;
-	bool heap_found, bias_found;
+	bool heap_found, file_found;
 };
 
 static int maps_cb(const struct proc_map *m, void *ctx)
@@ -31,9 +31,14 @@ static int maps_cb(const struct proc_map *m, void *ctx)
 		ms->e->heap_at_discovery = m->end - m->start;
 		ms->heap_found = true;
 	}
-	if (!ms->bias_found)
-		ms->bias_found = pyheap_bias_from_map(&in->heap, in->dev, in->ino, m, &ms->e->bias);
-	return ms->heap_found && ms->bias_found;
+	if (!ms->file_found && pyheap_bias_from_map(&in->heap, in->dev, in->ino, m, &ms->e->bias)) {
+		ms->file_found = true;
+		/* opens the file whatever the process's mount namespace */
+		snprintf(ms->e->probe_path, sizeof(ms->e->probe_path),
+			 "/proc/%d/map_files/%llx-%llx", ms->e->pid, (unsigned long long)m->start,
+			 (unsigned long long)m->end);
+	}
+	return ms->heap_found && ms->file_found;
 }
 
 static double boot_time(void)
@@ -71,15 +76,88 @@ int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **o
 	if (procfs_read_cmdline(pid, e->cmdline, sizeof(e->cmdline)) || !e->cmdline[0])
 		snprintf(e->cmdline, sizeof(e->cmdline), "[%s]", st.comm);
 	e->interp = in;
-	/* non-PIE executables are where their vaddrs say: bias 0 */
-	ms = (struct maps_scan){ .e = e, .bias_found = !in->heap.pie };
+	ms = (struct maps_scan){ .e = e };
 	procfs_foreach_map(pid, maps_cb, &ms);
-	e->bias_err = ms.bias_found ? 0 : -ENOENT;
+	/* non-PIE executables are where their vaddrs say: bias 0 */
+	if (!in->heap.pie)
+		e->bias = 0;
+	e->bias_err = ms.file_found || !in->heap.pie ? 0 : -ENOENT;
+	e->flow_err = -ENOTSUP;
 	e->next = t->head;
 	t->head = e;
 	t->count++;
 	*out = e;
 	return 0;
+}
+
+static void attach_precise(struct table *t, struct proc_entry *e)
+{
+	const struct pyheap_layout *l = &e->interp->heap;
+	struct pmt_precise_cfg cfg = { .pool_size = l->pool_size, .arena_size = l->arena_size };
+	uint64_t arenas_var = 0, maxarenas_var = 0;
+	int err;
+
+	if (!l->precise_ok) {
+		e->precise_err = -ENOTSUP;
+		log_warn("PID %d: --precise not possible: %s; default mode instead", e->pid,
+			 l->heap_ok ? l->precise_reason : l->reason);
+		return;
+	}
+	err = e->bias_err ? e->bias_err
+			  : pyheap_state_vars(e->pid, e->bias, l, &arenas_var, &maxarenas_var);
+	cfg.arenas_var = arenas_var;
+	cfg.maxarenas_var = maxarenas_var;
+	if (!err)
+		err = collector_attach_precise(t->col, e->pid, e->probe_path, l->precise_offset,
+					       &cfg, e->links);
+	if (err) {
+		e->precise_err = err;
+		log_warn("PID %d: --precise: attaching the allocator probes failed: %s; "
+			 "default mode instead",
+			 e->pid, strerror(-err));
+		return;
+	}
+	e->nlinks = PYHEAP_PRECISE_NFN;
+	e->precise = true;
+	log_info("PID %d: --precise: probes on the object allocator's 4 functions", e->pid);
+}
+
+void table_attach_probes(struct table *t, struct proc_entry *e, bool precise)
+{
+	const struct pyheap_layout *l = &e->interp->heap;
+
+	if (!t->col)
+		return;
+	if (precise) {
+		attach_precise(t, e);
+		if (e->precise)
+			return;
+	}
+	if (!l->heap_ok || !l->refill_probe || !e->probe_path[0]) {
+		e->flow_err = -ENOTSUP;
+		return;
+	}
+	e->flow_err = collector_attach_refill(t->col, e->pid, e->probe_path, l->refill_offset,
+					      l->refill_arg, &e->links[0]);
+	if (e->flow_err) {
+		t->attach_failures++;
+		log_warn("PID %d: pool-refill uprobe: %s", e->pid, strerror(-e->flow_err));
+		return;
+	}
+	e->nlinks = 1;
+}
+
+/* The process is gone (or became another image): its last --precise
+ * counts, then no more probes and no more per-process heap entries. */
+static void end_probes(struct table *t, struct proc_entry *e)
+{
+	if (!t->col)
+		return;
+	if (e->precise && !collector_read_precise(t->col, e->pid, &e->final_precise))
+		e->has_final_precise = true;
+	collector_detach(e->links, e->nlinks);
+	e->nlinks = 0;
+	collector_forget_heap(t->col, e->pid);
 }
 
 void table_mark_exited(struct table *t, int pid, const struct pmt_event *ev)
@@ -89,6 +167,11 @@ void table_mark_exited(struct table *t, int pid, const struct pmt_event *ev)
 	if (!e)
 		return;
 	e->exited = true;
+	end_probes(t, e);
+	if (ev && ev->has_flow) {
+		e->final_flow = ev->flow;
+		e->has_final_flow = true;
+	}
 	/* Final counters: the last interval's activity is not lost. The
 	 * sample time is set by the next refresh. */
 	if (ev && ev->has_mm)
@@ -144,6 +227,12 @@ static void sample(struct table *t, struct proc_entry *e, struct collector *c, d
 	err = collector_read_gc(c, e->pid, &e->cur.gc);
 	if (err && err != -ENOENT)
 		t->read_failures++;
+	err = e->flow_err ? 0 : collector_read_flow(c, e->pid, &e->cur.flow);
+	if (err && err != -ENOENT)
+		t->read_failures++;
+	err = e->precise ? collector_read_precise(c, e->pid, &e->cur.precise) : 0;
+	if (err && err != -ENOENT)
+		t->read_failures++;
 	sample_heap(t, e);
 }
 
@@ -173,6 +262,10 @@ static void sample_exited(struct proc_entry *e, double now)
 		e->cur.mm = e->final_mm;
 		e->cur.gc = e->final_gc;
 	}
+	if (e->has_final_flow)
+		e->cur.flow = e->final_flow;
+	if (e->has_final_precise)
+		e->cur.precise = e->final_precise;
 }
 
 void table_refresh(struct table *t, struct collector *c, double now)
@@ -180,6 +273,7 @@ void table_refresh(struct table *t, struct collector *c, double now)
 	for (struct proc_entry *e = t->head; e; e = e->next) {
 		if (!e->exited && !table_still_alive(e)) {
 			/* Missed exit event, or a reused PID. */
+			end_probes(t, e);
 			collector_forget(c, e->pid);
 			e->exited = true;
 		}
@@ -200,6 +294,8 @@ void table_reap(struct table *t)
 		if (e->exited) {
 			*pp = e->next;
 			t->count--;
+			if (e->nlinks && t->col) /* ended already, normally */
+				collector_detach(e->links, e->nlinks);
 			free(e);
 		} else {
 			pp = &e->next;
@@ -212,6 +308,8 @@ void table_free(struct table *t)
 	while (t->head) {
 		struct proc_entry *next = t->head->next;
 
+		if (t->head->nlinks && t->col)
+			collector_detach(t->head->links, t->head->nlinks);
 		free(t->head);
 		t->head = next;
 	}

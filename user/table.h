@@ -25,7 +25,11 @@ struct proc_sample {
 	struct pmt_gc_stats gc;
 	struct pyheap_snapshot heap; /* the last consistent snapshot */
 	bool heap_valid; /* heap holds one */
+	struct pmt_heap_flow flow; /* pool refills (zeros until the first) */
+	struct pmt_precise_stats precise; /* --precise counts */
 };
+
+#define PROC_MAX_LINKS PYHEAP_PRECISE_NFN
 
 struct proc_entry {
 	int pid, ppid;
@@ -44,6 +48,17 @@ struct proc_entry {
 	bool has_prev;
 	uint64_t bias; /* load bias of the interpreter file in this process */
 	int bias_err; /* 0 once bias is known */
+	char probe_path[64]; /* /proc/PID/map_files/... of the interpreter file */
+	/* Per-process uprobes: the pool refill, or in --precise mode the
+	 * allocator functions. */
+	void *links[PROC_MAX_LINKS];
+	int nlinks;
+	int flow_err; /* 0: refill probe attached; -ENOTSUP: none in this build */
+	bool precise; /* --precise probes attached */
+	int precise_err; /* why --precise was refused (-ENOTSUP: see layout) */
+	bool has_final_flow, has_final_precise;
+	struct pmt_heap_flow final_flow;
+	struct pmt_precise_stats final_precise;
 	struct proc_entry *next;
 };
 
@@ -55,13 +70,22 @@ struct table {
 	uint64_t vanished; /* processes that went away between discovery steps */
 	uint64_t attach_failures; /* interpreter files whose GC probes failed */
 	struct pyheap_stats heap_stats; /* out-of-process heap snapshots */
+	struct collector *col; /* for per-process probes; NULL in tests */
+	/* --precise: measured cost of one probed allocator call, seconds */
+	bool precise_cost_ok;
+	double precise_alloc_s, precise_free_s;
 };
 
 struct proc_entry *table_find(struct table *t, int pid);
 /* Add a discovered CPython process; reads its identity from /proc.
  * -ESRCH if it is gone. */
 int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **out);
-/* Mark pid exited with its final counters (from a BPF event, may be NULL). */
+/* Attach e's per-process uprobes: the pool refill, or with precise the
+ * allocator functions (falling back to the refill when the build cannot
+ * be hooked per call; e->precise_err says why). */
+void table_attach_probes(struct table *t, struct proc_entry *e, bool precise);
+/* Mark pid exited with its final counters (from a BPF event, may be NULL);
+ * its uprobes are detached. */
 void table_mark_exited(struct table *t, int pid, const struct pmt_event *ev);
 /* Is the process of e still running, and still the same process (start
  * time)? A zombie leader whose other threads run on counts as running. */

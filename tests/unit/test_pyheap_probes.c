@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Where pymemtop puts its heap uprobes on real interpreter builds: the
+ * pool refill and, for --precise, the four object-allocator functions.
+ * Each probe must sit on an instruction the kernel emulates (the decoder
+ * says so independently here), no argument register may have been
+ * written before it, and LTO builds must be refused for --precise.
+ * Interpreters the machine lacks are skipped with a line saying so.
+ */
+#include <glob.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "elf_file.h"
+#include "pyheap.h"
+#include "python.h"
+#include "x86.h"
+
+static uint64_t sym(const struct elf_file *ef, const char *name)
+{
+	struct elf_sym s;
+
+	assert_int_equal(elf_find_symbol(ef, name, &s), 0);
+	return s.vaddr;
+}
+
+/* Decode from fn up to and including at; check the probe rules. */
+static void check_probe(const struct elf_file *ef, uint64_t fn, uint64_t at, uint32_t arg_regs)
+{
+	struct x86_dec in[8];
+	uint8_t code[64];
+	int n;
+
+	assert_true(at >= fn && at < fn + 32);
+	assert_int_equal(elf_read_vaddr(ef, fn, code, sizeof(code)), 0);
+	n = x86_decode(code, sizeof(code), fn, false, in, 8);
+	assert_true(n > 0);
+	for (int i = 0; i < n; i++) {
+		if (in[i].addr == at) {
+			assert_true(in[i].uprobe_emulated);
+			assert_true(in[i].kind != X86_K_CALL && in[i].kind != X86_K_JMP);
+			return;
+		}
+		assert_false(in[i].regs_written & arg_regs);
+		assert_false(in[i].uprobe_emulated); /* the first emulated one is taken */
+	}
+	fail_msg("probe 0x%llx is not on an instruction boundary", (unsigned long long)at);
+}
+
+#define R(x) (1u << (x))
+
+static void test_pyenv_probes(void **state)
+{
+	static const uint32_t regs[PYHEAP_PRECISE_NFN] = {
+		R(X86_R_RSI),
+		R(X86_R_RSI) | R(X86_R_RDX),
+		R(X86_R_RSI) | R(X86_R_RDX),
+		R(X86_R_RSI),
+	};
+	const char *home = getenv("PYENV_ROOT");
+	char pattern[512];
+	int checked = 0;
+	glob_t g;
+
+	(void)state;
+	snprintf(pattern, sizeof(pattern), "%s/versions/3.*.*/lib/libpython3.*.so.1.0",
+		 home ? home : "/root/.pyenv");
+	if (glob(pattern, 0, NULL, &g)) {
+		printf("SKIP probe placement: no pyenv libpython under %s\n", pattern);
+		return;
+	}
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		struct pyheap_layout l;
+		struct elf_file *ef;
+		struct py_info pi;
+
+		if (elf_file_open(g.gl_pathv[i], &ef))
+			continue;
+		assert_int_equal(python_inspect(ef, &pi), 0);
+		if (pi.minor < 9 || pi.minor > 13 || !pi.has_symtab ||
+		    strstr(g.gl_pathv[i], "t/lib/")) {
+			elf_file_close(ef);
+			continue;
+		}
+		pyheap_layout_find(ef, &pi, &l);
+		assert_true(l.heap_ok);
+		check_probe(ef, l.refill_fn, l.refill_probe,
+			    R(l.refill_arg == 2 ? X86_R_RSI : X86_R_RDI));
+		assert_true(l.precise_ok);
+		for (int f = 0; f < PYHEAP_PRECISE_NFN; f++)
+			check_probe(ef, sym(ef, pyheap_precise_name(f)), l.precise_probe[f],
+				    regs[f]);
+		checked++;
+		elf_file_close(ef);
+	}
+	globfree(&g);
+	printf("probe placement checked on %d pyenv builds\n", checked);
+}
+
+/* 3.8 inlines its refill: no refill probe, a reason; precise still works. */
+static void test_pyenv_38(void **state)
+{
+	const char *home = getenv("PYENV_ROOT");
+	char path[512];
+	struct pyheap_layout l;
+	struct elf_file *ef;
+	struct py_info pi;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/versions/3.8.18/lib/libpython3.8.so.1.0",
+		 home ? home : "/root/.pyenv");
+	if (access(path, R_OK) || elf_file_open(path, &ef)) {
+		printf("SKIP 3.8 probes: %s not present\n", path);
+		return;
+	}
+	assert_int_equal(python_inspect(ef, &pi), 0);
+	pyheap_layout_find(ef, &pi, &l);
+	assert_int_equal(l.refill_probe, 0);
+	assert_non_null(strstr(l.refill_reason, "3.8"));
+	assert_true(l.precise_ok);
+	elf_file_close(ef);
+}
+
+/* Debian's LTO build: the allocator is compiled into its callers, so
+ * --precise must be refused with that reason. */
+static void test_debian_lto_refused(void **state)
+{
+	struct pyheap_layout l;
+	struct elf_file *ef;
+	struct py_info pi;
+
+	(void)state;
+	if (access("/usr/bin/python3.11", R_OK) || elf_file_open("/usr/bin/python3.11", &ef)) {
+		printf("SKIP Debian LTO: /usr/bin/python3.11 not present\n");
+		return;
+	}
+	assert_int_equal(python_inspect(ef, &pi), 0);
+	pyheap_layout_find(ef, &pi, &l);
+	assert_true(l.heap_ok);
+	assert_false(l.precise_ok);
+	assert_non_null(strstr(l.precise_reason, "LTO"));
+	check_probe(ef, l.refill_fn, l.refill_probe, R(X86_R_RDI));
+	elf_file_close(ef);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pyenv_probes),
+		cmocka_unit_test(test_pyenv_38),
+		cmocka_unit_test(test_debian_lto_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
