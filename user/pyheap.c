@@ -516,13 +516,16 @@ static uint64_t now_ns(void)
 
 /* Who serves PyObject_Malloc: the table's function, or through the ctx
  * of debug hooks ({char api_id; PyMemAllocatorEx alloc}: malloc at +16)
- * or tracemalloc (ctx is the saved PyMemAllocatorEx: malloc at +8). */
-static enum pyheap_allocator read_allocator(int pid, uint64_t bias, const struct pyheap_layout *l)
+ * or tracemalloc (ctx is the saved PyMemAllocatorEx: malloc at +8).
+ * *err: the table's read error (-ESRCH: the process is gone). */
+static enum pyheap_allocator read_allocator(int pid, uint64_t bias, const struct pyheap_layout *l,
+					    int *err)
 {
 	uint64_t table[2], raw[2], ctx;
 	uint64_t pym = l->pymalloc_fn + bias;
 
-	if (rd(pid, l->obj_table + bias, table, sizeof(table)))
+	*err = rd(pid, l->obj_table + bias, table, sizeof(table));
+	if (*err)
 		return PYHEAP_ALLOC_UNKNOWN;
 	if (table[1] == pym)
 		return PYHEAP_ALLOC_PYMALLOC;
@@ -547,28 +550,32 @@ static enum pyheap_allocator read_allocator(int pid, uint64_t bias, const struct
 	return PYHEAP_ALLOC_UNKNOWN;
 }
 
-static void read_gc(int pid, uint64_t bias, const struct pyheap_layout *l,
-		    struct pyheap_snapshot *out)
+/* 0, or the error of a read that failed (-ESRCH: the process is gone). */
+static int read_gc(int pid, uint64_t bias, const struct pyheap_layout *l,
+		   struct pyheap_snapshot *out)
 {
 	uint8_t g[GC_STATE_BYTES];
 	uint64_t addr = l->gc_addr ? l->gc_addr + bias : 0;
 	int32_t v;
+	int err;
 
 	out->gc_ok = false;
 	if (!l->gc_ok)
-		return;
+		return 0;
 	if (l->gc_ptr) {
 		uint64_t p;
 
-		if (rd(pid, l->gc_ptr + bias, &p, sizeof(p)) || !p)
-			return;
+		err = rd(pid, l->gc_ptr + bias, &p, sizeof(p));
+		if (err || !p)
+			return err;
 		addr = p + l->gc_off;
 	}
-	if (rd(pid, addr, g, sizeof(g)))
-		return;
+	err = rd(pid, addr, g, sizeof(g));
+	if (err)
+		return err;
 	memcpy(&v, g + 12, 4);
 	if (v != 0 && v != 1)
-		return; /* not a gc state: do not report garbage */
+		return 0; /* not a gc state: do not report garbage */
 	out->gc_enabled = v;
 	for (int i = 0; i < 3; i++) {
 		int32_t th, cnt;
@@ -576,11 +583,12 @@ static void read_gc(int pid, uint64_t bias, const struct pyheap_layout *l,
 		memcpy(&th, g + 24 + i * 24 + 16, 4);
 		memcpy(&cnt, g + 24 + i * 24 + 20, 4);
 		if (th < 0)
-			return;
+			return 0;
 		out->gc_threshold[i] = th;
 		out->gc_count[i] = cnt;
 	}
 	out->gc_ok = true;
+	return 0;
 }
 
 int pyheap_state_vars(int pid, uint64_t bias, const struct pyheap_layout *l, uint64_t *arenas_var,
@@ -762,12 +770,15 @@ int pyheap_snapshot(int pid, uint64_t bias, const struct pyheap_layout *l,
 	int err = -EAGAIN;
 
 	memset(out, 0, sizeof(*out));
-	read_gc(pid, bias, l, out);
+	err = read_gc(pid, bias, l, out);
 	if (!l->heap_ok) {
-		err = 0;
+		/* gone is gone, not an empty snapshot */
+		err = err == -ESRCH || err == -EPERM ? err : 0;
 		goto done;
 	}
-	out->allocator = read_allocator(pid, bias, l);
+	out->allocator = read_allocator(pid, bias, l, &err);
+	if (err == -ESRCH || err == -EPERM)
+		goto done;
 	if (out->allocator != PYHEAP_ALLOC_PYMALLOC &&
 	    out->allocator != PYHEAP_ALLOC_PYMALLOC_HOOKED) {
 		err = 0;
