@@ -13,7 +13,9 @@
  * --precise: uprobes on the object allocator's own functions
  * (_PyObject_Malloc/Calloc/Realloc/Free), every call. A freed block is
  * sized from its pool header, checked against the arena array the way
- * CPython's address_in_range() does; no hash map of live pointers.
+ * CPython's address_in_range() does; no hash map of live pointers. The
+ * calls _PyObject_Realloc itself makes to Malloc/Free when it moves a
+ * block are recognised by their return address and not counted twice.
  * Maps read: precise_cfg; written: precise (tgid).
  */
 #include "vmlinux.h"
@@ -55,13 +57,12 @@ static __always_inline __u32 request_bucket(__u64 size)
 
 /* Size class of the block p points to, or PMT_BUCKET_OTHER when p is not
  * inside a pymalloc arena (raw fallback). Unreadable memory is "not". */
-static __always_inline __u32 block_bucket(__u32 tgid, __u64 p)
+static __always_inline __u32 block_bucket(const struct pmt_precise_cfg *cfg, __u64 p)
 {
-	struct pmt_precise_cfg *cfg = bpf_map_lookup_elem(&precise_cfg, &tgid);
 	__u64 pool, arenas, address;
 	__u32 hdr[2], maxarenas;
 
-	if (!cfg || !cfg->pool_size)
+	if (!cfg->pool_size)
 		return PMT_BUCKET_OTHER;
 	pool = p & ~((__u64)cfg->pool_size - 1);
 	if (bpf_probe_read_user(hdr, sizeof(hdr), (void *)(pool + POOL_ARENAINDEX)) ||
@@ -81,19 +82,42 @@ static __always_inline __u32 clamp(__u32 b)
 	return b < PMT_BUCKET_OTHER ? b : PMT_BUCKET_OTHER;
 }
 
+/* Is this malloc/free hit a call from inside _PyObject_Realloc? The
+ * probe sits before anything moves the stack pointer, so the return
+ * address is at the top of the stack. */
+static __always_inline bool nested_in_realloc(const struct pmt_precise_cfg *cfg,
+					      struct pt_regs *ctx)
+{
+	__u64 ret;
+
+	if (!cfg->nested_ret[0] || bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx)))
+		return false;
+	for (int i = 0; i < PMT_PRECISE_NESTED; i++)
+		if (cfg->nested_ret[i] && cfg->nested_ret[i] == ret)
+			return true;
+	return false;
+}
+
 SEC("uprobe")
 int BPF_KPROBE(heap_precise, void *octx, __u64 a1, __u64 a2)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 fn = bpf_get_attach_cookie(ctx);
 	struct pmt_precise_stats *st;
+	struct pmt_precise_cfg *cfg;
 	__u32 b;
 
+	cfg = bpf_map_lookup_elem(&precise_cfg, &tgid);
+	if (!cfg)
+		return 0; /* being attached or detached */
+	if ((fn == PMT_PRECISE_MALLOC || fn == PMT_PRECISE_FREE) && nested_in_realloc(cfg, ctx))
+		return 0;
 	st = lookup_or_init(&precise, tgid, &zero_precise, PMT_DROP_FLOW_MAP_FULL);
 	if (!st)
 		return 0;
 	/* Every bucket index below goes through clamp(): a bound the
 	 * verifier sees whatever the compiler does to the branches above. */
-	switch (bpf_get_attach_cookie(ctx)) {
+	switch (fn) {
 	case PMT_PRECISE_MALLOC:
 		b = clamp(request_bucket(a1));
 		__sync_fetch_and_add(&st->allocs[b], 1);
@@ -107,6 +131,8 @@ int BPF_KPROBE(heap_precise, void *octx, __u64 a1, __u64 a2)
 		__sync_fetch_and_add(&st->alloc_bytes, a1 * a2);
 		break;
 	case PMT_PRECISE_REALLOC:
+		if (!a1 && cfg->realloc_null_jumps)
+			break; /* _PyObject_Malloc's probe counts it */
 		if (!a1) {
 			b = clamp(request_bucket(a2));
 			__sync_fetch_and_add(&st->allocs[b], 1);
@@ -119,7 +145,7 @@ int BPF_KPROBE(heap_precise, void *octx, __u64 a1, __u64 a2)
 	case PMT_PRECISE_FREE:
 		if (!a1)
 			break;
-		b = clamp(block_bucket(tgid, a1));
+		b = clamp(block_bucket(cfg, a1));
 		__sync_fetch_and_add(&st->frees[b], 1);
 		break;
 	}

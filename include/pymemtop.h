@@ -71,11 +71,21 @@ struct pmt_precise_stats {
 /* precise_cfg map: key = tgid. Where the process keeps pymalloc's arena
  * array, so that a freed pointer can be sized from its pool header the
  * way CPython's address_in_range() does. Written by userspace. */
+#define PMT_PRECISE_NESTED 4
 struct pmt_precise_cfg {
 	__u64 arenas_var; /* user address of the `arenas` pointer */
 	__u64 maxarenas_var; /* user address of `maxarenas` (u32) */
 	__u32 pool_size; /* bytes, a power of two */
 	__u32 arena_size; /* bytes */
+	/* Return addresses of the calls _PyObject_Realloc makes to
+	 * _PyObject_Malloc/_PyObject_Free when it moves a block: such a hit
+	 * is part of a realloc, already counted, not an alloc or free. 0 =
+	 * unused slot. */
+	__u64 nested_ret[PMT_PRECISE_NESTED];
+	/* 1: _PyObject_Realloc(NULL, n) tail-jumps to _PyObject_Malloc (whose
+	 * probe counts it); 0: it allocates inline, the realloc probe counts. */
+	__u32 realloc_null_jumps;
+	__u32 pad;
 };
 
 /* precise uprobe cookie: which allocator function was hit. */

@@ -332,6 +332,58 @@ static const uint32_t precise_regs[PYHEAP_PRECISE_NFN] = {
 	ARG_REG(2),
 };
 
+#define REALLOC_BYTES 4096
+
+/* The direct calls and jumps _PyObject_Realloc makes to _PyObject_Malloc
+ * and _PyObject_Free (when it moves a block, or for a NULL pointer):
+ * their return addresses, so these hits are not counted as allocations
+ * of their own. -E2BIG when there are more call sites than slots. */
+static int find_realloc_calls(const struct elf_file *ef, struct pyheap_layout *l)
+{
+	uint64_t malloc_fn = sym_addr(ef, "_PyObject_Malloc"),
+		 free_fn = sym_addr(ef, "_PyObject_Free");
+	struct x86_dec *in = calloc(REALLOC_BYTES, sizeof(*in));
+	uint8_t *code = malloc(REALLOC_BYTES);
+	int n, k = 0, err = 0;
+	struct elf_sym s;
+	size_t len;
+
+	if (!in || !code) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (elf_find_symbol(ef, "_PyObject_Realloc", &s) || !s.size) {
+		err = -ENOENT;
+		goto out;
+	}
+	len = s.size < REALLOC_BYTES ? s.size : REALLOC_BYTES;
+	if (s.size > REALLOC_BYTES || elf_read_vaddr(ef, s.vaddr, code, len)) {
+		err = -ENOENT;
+		goto out;
+	}
+	n = x86_decode(code, len, s.vaddr, false, in, REALLOC_BYTES);
+	for (int i = 0; i < n; i++) {
+		if (in[i].target != malloc_fn && in[i].target != free_fn)
+			continue;
+		if (in[i].kind == X86_K_JMP && in[i].target == malloc_fn) {
+			l->realloc_null_jumps = true;
+		} else if (in[i].kind == X86_K_CALL) {
+			if (k == PMT_PRECISE_NESTED) {
+				err = -E2BIG;
+				goto out;
+			}
+			l->precise_nested[k++] = in[i].addr + in[i].len;
+		} else {
+			err = -ENOTSUP; /* a conditional branch or a tail jump to free */
+			goto out;
+		}
+	}
+out:
+	free(in);
+	free(code);
+	return err;
+}
+
 /* Per-call probes see every allocation only where the allocator is
  * reached through its table: not where LTO compiled it into the callers
  * (the exported stub compares the table with a built-in copy). */
@@ -355,7 +407,9 @@ static void find_precise(const struct elf_file *ef, struct pyheap_layout *l, uin
 				 "%s not in the symbol table (stripped build)", precise_names[i]);
 			return;
 		}
-		l->precise_probe[i] = emulated_probe_point(ef, fn, precise_regs[i], true);
+		/* untouched %rsp: the return address is at the top of the stack */
+		l->precise_probe[i] =
+			emulated_probe_point(ef, fn, precise_regs[i] | 1u << X86_R_RSP, true);
 		if (!l->precise_probe[i] ||
 		    elf_vaddr_to_offset(ef, l->precise_probe[i], &l->precise_offset[i])) {
 			snprintf(l->precise_reason, sizeof(l->precise_reason),
@@ -363,6 +417,11 @@ static void find_precise(const struct elf_file *ef, struct pyheap_layout *l, uin
 				 precise_names[i]);
 			return;
 		}
+	}
+	if (find_realloc_calls(ef, l)) {
+		snprintf(l->precise_reason, sizeof(l->precise_reason),
+			 "_PyObject_Realloc's calls to the allocator could not be decoded");
+		return;
 	}
 	l->precise_ok = true;
 }

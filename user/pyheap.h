@@ -25,6 +25,7 @@
 #include <sys/types.h>
 #include "elf_file.h"
 #include "procfs.h"
+#include "pymemtop.h"
 #include "python.h"
 
 #define PYHEAP_NCLASSES	     32 /* 512-byte threshold / 16-byte alignment */
@@ -69,6 +70,9 @@ struct pyheap_layout {
 	bool precise_ok;
 	uint64_t precise_probe[PYHEAP_PRECISE_NFN];
 	uint64_t precise_offset[PYHEAP_PRECISE_NFN]; /* the same as file offsets */
+	/* where _PyObject_Realloc calls Malloc/Free: return addresses (vaddrs) */
+	uint64_t precise_nested[PMT_PRECISE_NESTED];
+	bool realloc_null_jumps; /* realloc(NULL, n) tail-jumps to _PyObject_Malloc */
 	char precise_reason[160];
 	/* load-bias computation */
 	bool pie; /* ET_DYN: the process adds a bias */

@@ -107,6 +107,9 @@ static void attach_precise(struct table *t, struct proc_entry *e)
 			  : pyheap_state_vars(e->pid, e->bias, l, &arenas_var, &maxarenas_var);
 	cfg.arenas_var = arenas_var;
 	cfg.maxarenas_var = maxarenas_var;
+	cfg.realloc_null_jumps = l->realloc_null_jumps;
+	for (int i = 0; i < PMT_PRECISE_NESTED; i++)
+		cfg.nested_ret[i] = l->precise_nested[i] ? l->precise_nested[i] + e->bias : 0;
 	if (!err)
 		err = collector_attach_precise(t->col, e->pid, e->probe_path, l->precise_offset,
 					       &cfg, e->links);

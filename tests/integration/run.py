@@ -27,7 +27,8 @@ FIXTURES = os.path.join(ROOT, ".output", "fixtures")
 MIB = 1 << 20
 OUR_PROGS = {"handle_exec", "handle_exit", "handle_fork", "mmap_enter", "mmap_exit", "munmap_enter",
              "munmap_exit", "mremap_enter", "mremap_exit", "brk_exit", "gc_start_usdt",
-             "gc_done_usdt", "gc_enter_uprobe", "gc_exit_uretprobe"}
+             "gc_done_usdt", "gc_enter_uprobe", "gc_exit_uretprobe", "heap_refill",
+             "heap_precise"}
 
 
 class Fail(Exception):
@@ -306,6 +307,88 @@ def t_heap_accuracy(python):
         if after:
             after.finish()
         pm.stop()
+
+
+def step_allocs(pm, wl, i):
+    """Step the allocs workload; the first frame sampled after it is done."""
+    open(os.path.join(wl.ctl, f"go{i}"), "w").close()
+    truth = wl._wait_json(f"done{i}.json")
+    t_done = os.path.getmtime(os.path.join(wl.ctl, f"done{i}.json"))
+    return truth, pm.wait_proc(wl.pid, after=t_done + 0.05)
+
+
+ALLOCS_N = 50000
+
+
+def t_alloc_flow(python):
+    """Default mode: N objects of one size class leaked; the pool-refill
+    estimate for that class must be within 1% of N (refills x pool
+    capacity), pool_refills_total consistent with it. 3.8 (refill inlined):
+    null with the reason."""
+    wl = Workload(python, "allocs", ALLOCS_N)
+    pm = Pymemtop("-d", "0.2", "-p", str(wl.pid))
+    try:
+        p0 = pm.wait_proc(wl.pid, lambda p: p["heap_arena_bytes"] is not None,
+                          after=time.time() + 0.3)
+        if wl.ready["version"].startswith("3.8."):
+            check(p0["allocs_total"] is None and p0["alloc_size_classes"] is None,
+                  f"3.8 has no refill hook, yet allocs_total {p0['allocs_total']}")
+            check("3.8" in p0["probes"].get("alloc_reason", ""), f"reason: {p0['probes']}")
+            return
+        check(p0["accuracy"]["allocs_total"] == "estimated", f"accuracy {p0['accuracy']}")
+        check(p0["probes"]["alloc"] == "uprobe:pool_refill", f"probes {p0['probes']}")
+        truth, p1 = step_allocs(pm, wl, 0)
+        for cls, n in truth["classes"].items():
+            c = int(cls)
+            est = p1["alloc_size_classes"][c] - p0["alloc_size_classes"][c]
+            check(abs(est - n) <= 0.01 * n,
+                  f"class {c}: {n} objects made, refill estimate {est}")
+            refills = p1["pool_refills_total"][c] - p0["pool_refills_total"][c]
+            check(refills > 0 and est % refills == 0, f"class {c}: {refills} refills, {est}")
+        check(p1["alloc_bytes_total"] > p0["alloc_bytes_total"] and
+              p1["allocs_total"] == sum(p1["alloc_size_classes"][:32]), "totals do not add up")
+        check(p1["frees_total"] is None, "frees_total is precise-mode only")
+    finally:
+        wl.finish()
+        pm.stop()
+
+
+def t_precise_exact(python):
+    """--precise: exactly N allocations in class 25 and N/2 in class 30, then
+    exactly as many frees sized from the pool headers. On an LTO build
+    (Debian's python3.11): refused with the reason, default mode kept."""
+    wl = Workload(python, "allocs", ALLOCS_N)
+    pm = Pymemtop("-d", "0.2", "-p", str(wl.pid), "--precise")
+    try:
+        frame = pm.wait(lambda f: pm.proc_in(f, wl.pid) is not None, what="first frame")
+        p0 = pm.wait_proc(wl.pid, after=frame["time"] + 0.3)
+        if p0["probes"].get("precise_reason"):
+            check(python == "/usr/bin/python3.11", f"refused: {p0['probes']['precise_reason']}")
+            check("LTO" in p0["probes"]["precise_reason"], f"reason {p0['probes']}")
+            check(p0["accuracy"]["allocs_total"] == "estimated", "default mode not kept")
+            check(frame["precise_cost"] is not None, "cost not measured")
+            return
+        cost = frame["precise_cost"]
+        check(cost is not None and 0 < cost["alloc_call_seconds"] < 1e-4,
+              f"precise_cost {cost}")
+        check(p0["accuracy"]["allocs_total"] == "exact" and
+              p0["accuracy"]["frees_total"] == "exact", f"accuracy {p0['accuracy']}")
+        truth, p1 = step_allocs(pm, wl, 0)
+        for cls, n in truth["classes"].items():
+            c = int(cls)
+            got = p1["alloc_size_classes"][c] - p0["alloc_size_classes"][c]
+            check(got == n, f"class {c}: {n} allocations made, {got} counted")
+        _, p2 = step_allocs(pm, wl, 1)
+        for cls, n in truth["classes"].items():
+            c = int(cls)
+            got = p2["free_size_classes"][c] - p1["free_size_classes"][c]
+            check(got == n, f"class {c}: {n} objects freed, {got} frees counted")
+        check(p2["allocs_total"] == sum(p2["alloc_size_classes"]), "allocs do not add up")
+    finally:
+        wl.finish()
+        rc, err = pm.stop()
+    check(python != "/usr/bin/python3.11" or "LTO" in err,
+          f"no LTO warning on stderr: {err.strip()}")
 
 
 def t_allocator_recognised():
@@ -607,7 +690,7 @@ def main():
         return 1
     for name, path, why in interpreters():
         for fn in (t_running_before_gc_exact, t_started_after_mmap_rss_exit, t_forked_worker,
-                   t_heap_accuracy):
+                   t_heap_accuracy, t_alloc_flow, t_precise_exact):
             tests.append((f"{fn.__name__[2:]}[{name}]", fn, path, why))
     for fn in (t_cli_help_version, t_cli_bad_input, t_pid_not_running, t_pid_not_python,
                t_not_root, t_no_btf, t_clean_detach_on_sigterm, t_exits_when_selected_pids_exit,

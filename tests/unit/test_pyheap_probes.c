@@ -57,6 +57,20 @@ static void check_probe(const struct elf_file *ef, uint64_t fn, uint64_t at, uin
 
 #define R(x) (1u << (x))
 
+/* The calls _PyObject_Realloc makes to _PyObject_Malloc/_Free, as
+ * objdump shows them on these builds: 3.9 calls both when moving a block,
+ * 3.10/3.11 call Free, 3.12/3.13 call Malloc; all tail-jump to Malloc for
+ * a NULL pointer. */
+static void check_nested(const struct pyheap_layout *l)
+{
+	int n = 0;
+
+	for (int i = 0; i < PMT_PRECISE_NESTED; i++)
+		n += l->precise_nested[i] != 0;
+	assert_true(l->realloc_null_jumps);
+	assert_int_equal(n, l->minor == 9 ? 2 : 1);
+}
+
 static void test_pyenv_probes(void **state)
 {
 	static const uint32_t regs[PYHEAP_PRECISE_NFN] = {
@@ -97,7 +111,8 @@ static void test_pyenv_probes(void **state)
 		assert_true(l.precise_ok);
 		for (int f = 0; f < PYHEAP_PRECISE_NFN; f++)
 			check_probe(ef, sym(ef, pyheap_precise_name(f)), l.precise_probe[f],
-				    regs[f]);
+				    regs[f] | R(X86_R_RSP));
+		check_nested(&l);
 		checked++;
 		elf_file_close(ef);
 	}
@@ -125,7 +140,10 @@ static void test_pyenv_38(void **state)
 	pyheap_layout_find(ef, &pi, &l);
 	assert_int_equal(l.refill_probe, 0);
 	assert_non_null(strstr(l.refill_reason, "3.8"));
+	/* its _PyObject_Realloc calls nothing: realloc(NULL) counted there */
 	assert_true(l.precise_ok);
+	assert_false(l.realloc_null_jumps);
+	assert_int_equal(l.precise_nested[0], 0);
 	elf_file_close(ef);
 }
 

@@ -16,6 +16,10 @@ ACTION:
                 multiprocessing do); the child makes exactly K gc.collect()
                 calls and writes done.json (with "child_pid"); parent and
                 child both wait for exit
+  allocs N      two steps: at go0 makes N bytes objects of 370 bytes (pymalloc
+                size class 25) and N/2 of 450 bytes (class 30), writes
+                done0.json with those counts; at go1 frees them all and
+                writes done1.json
   plateaus K    K steps: waits for goI, grows its heap (objects, strings,
                 tuples, dicts of several size classes), writes doneI.json
                 with CPython's own truth: sys.getallocatedblocks() and
@@ -90,6 +94,41 @@ def plateaus(ctl, steps, keep):
                                      "allocated_blocks": blocks})
 
 
+# Request sizes: sys.getsizeof(bytes(n)) is n + 33 on 3.8-3.13.
+ALLOC_CLASSES = {25: 370, 30: 450}
+
+
+def put_quiet(path, data):
+    """Write prepared bytes with as few allocations as possible: the
+    allocs step must not allocate anything else in its size classes."""
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, data)
+    os.close(fd)
+    os.rename(path + ".tmp", path)
+
+
+def wait_quiet(path):
+    while not os.path.exists(path):
+        time.sleep(0.01)
+
+
+def allocs(ctl, n):
+    counts = {25: n, 30: n // 2}
+    go0, go1 = os.path.join(ctl, "go0"), os.path.join(ctl, "go1")
+    done0, done1 = os.path.join(ctl, "done0.json"), os.path.join(ctl, "done1.json")
+    msg0 = json.dumps({"classes": {str(c): k for c, k in counts.items()},
+                       "sizes": [sys.getsizeof(bytes(ALLOC_CLASSES[c])) for c in counts]}).encode()
+    msg1 = b'{"freed": true}'
+    a = b = None
+    wait_quiet(go0)
+    a = [bytes(370) for _ in range(counts[25])]
+    b = [bytes(450) for _ in range(counts[30])]
+    put_quiet(done0, msg0)
+    wait_quiet(go1)
+    a = b = None
+    put_quiet(done1, msg1)
+
+
 def main():
     ctl, action = sys.argv[1], sys.argv[2]
     arg = int(sys.argv[3]) if len(sys.argv) > 3 else 0
@@ -97,6 +136,10 @@ def main():
         gc.disable()
     keep = None
     put(ctl, "ready.json", {"pid": os.getpid(), "version": platform.python_version()})
+    if action == "allocs":
+        allocs(ctl, arg)
+        wait_for(ctl, "exit")
+        return
     if action == "plateaus":
         keep = []
         plateaus(ctl, arg, keep)
