@@ -293,6 +293,8 @@ static void put_heap(struct json_object *o, struct json_object *acc, struct json
 	put(o, "heap_live_blocks", ok ? ju64(h->live_blocks) : NULL);
 	put(o, "heap_live_bytes", ok ? ju64(h->live_bytes) : NULL);
 	put(o, "heap_size_classes", ok ? u64_array(h->classes, PYHEAP_NCLASSES) : NULL);
+	put(o, "heap_snapshot_age_seconds",
+	    e->cur.heap_valid ? jdouble(e->cur.t - e->cur.heap_t, "%.3f") : NULL);
 	put(o, "heap_raw_blocks", raw ? json_object_new_int64(h->raw_blocks) : NULL);
 	if (gc) {
 		a = json_object_new_array_ext(3);

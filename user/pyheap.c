@@ -36,6 +36,7 @@
 #define FUNC_INSNS	 256
 #define REFILL_WINDOW	 384 /* bytes of _PyObject_Malloc searched for the refill call */
 #define SNAPSHOT_TRIES	 3
+#define RETRY_BELOW_NS	 (10 * 1000 * 1000) /* a walk this long is not retried */
 #define IOV_BATCH	 512
 #define GC_STATE_BYTES	 96 /* up to the end of generations[2] */
 #define OBMALLOC_ARENAS	 512
@@ -844,6 +845,10 @@ int pyheap_snapshot(int pid, uint64_t bias, const struct pyheap_layout *l,
 		goto done;
 	}
 	for (unsigned int t = 0; t < SNAPSHOT_TRIES; t++) {
+		/* A big heap that changed during a long walk will likely change
+		 * again: drop it rather than walk it three times. */
+		if (t && now_ns() - t0 > RETRY_BELOW_NS)
+			break;
 		if (t)
 			out->retries++;
 		err = read_obstate(pid, bias, l, &before);

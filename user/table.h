@@ -25,6 +25,7 @@ struct proc_sample {
 	struct pmt_gc_stats gc;
 	struct pyheap_snapshot heap; /* the last consistent snapshot */
 	bool heap_valid; /* heap holds one */
+	double heap_t; /* when it was taken (CLOCK_MONOTONIC seconds) */
 	struct pmt_heap_flow flow; /* pool refills (zeros until the first) */
 	struct pmt_precise_stats precise; /* --precise counts */
 };
@@ -48,6 +49,7 @@ struct proc_entry {
 	bool has_prev;
 	uint64_t bias; /* load bias of the interpreter file in this process */
 	int bias_err; /* 0 once bias is known */
+	double heap_next; /* no snapshot before this (bounds their cost) */
 	char probe_path[64]; /* /proc/PID/map_files/... of the interpreter file */
 	/* Per-process uprobes: the pool refill, or in --precise mode the
 	 * allocator functions. */

@@ -268,8 +268,12 @@ def check_plateau(pm, wl, i, python):
     open(os.path.join(wl.ctl, f"go{i}"), "w").close()
     truth = wl._wait_json(f"done{i}.json")
     t_done = os.path.getmtime(os.path.join(wl.ctl, f"done{i}.json"))
-    p = pm.wait_proc(wl.pid, lambda p: p["heap_arena_bytes"] is not None, after=t_done + 0.05,
-                     what=f"frame with heap metrics for pid {wl.pid}")
+    # a snapshot taken after the plateau was reached (they are rate-limited)
+    frame = pm.wait(lambda f: pm.proc_in(f, wl.pid) is not None
+                    and pm.proc_in(f, wl.pid)["heap_arena_bytes"] is not None
+                    and f["time"] - pm.proc_in(f, wl.pid)["heap_snapshot_age_seconds"]
+                    > t_done + 0.05, what=f"frame with a fresh heap snapshot of pid {wl.pid}")
+    p = pm.proc_in(frame, wl.pid)
     arena = 1 << 20 if tuple(map(int, wl.ready["version"].split(".")[:2])) >= (3, 10) else 256 << 10
     check(p["heap_arena_bytes"] == truth["arenas"] * arena,
           f"plateau {i}: heap_arena_bytes {p['heap_arena_bytes']}, CPython "
