@@ -4,7 +4,11 @@
 1. Target slowdown: each workload runs in BLOCKS blocks; a block is, back
    to back, a run of every mode in MODES: two runs without anything
    ("without", the baseline), two runs with a system-wide `pymemtop -d 1`
-   in the background, and one run under `python -X tracemalloc` (the
+   in the background, one run under `pymemtop --precise -p PID` (per-call
+   allocator probes; the target waits on stdin until the probes are in,
+   so its start-up, ~2% of a run, is not timed: immaterial next to that
+   mode's cost; "refused" where the build cannot be hooked per call, as
+   Debian's LTO python3.11), and one run under `python -X tracemalloc` (the
    standard in-process alternative, for comparison; one run only, as its
    runs take several times as long). Every other block runs the modes in
    reverse order. This machine's speed drifts by tens of percent over
@@ -192,6 +196,46 @@ def env_pymemtop(python, code):
         stop(pm)
 
 
+PRECISE_COSTS = []  # pymemtop's own measurement of one probed call, per start
+
+
+def time_precise(python, code):
+    """One run under `pymemtop --precise -p PID`, timed from the moment its
+    probes are attached; None when pymemtop refuses --precise for this
+    build (it then stays in default mode)."""
+    target = subprocess.Popen([python, "-c", "import sys; sys.stdin.readline()\n" + code],
+                              stdin=subprocess.PIPE)
+    pm = subprocess.Popen([PYMEMTOP, "--json", "-d", "1", "-p", str(target.pid), "--precise"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = pm.stdout.readline()  # first frame: probes attached
+        if not line:
+            sys.exit("bench: pymemtop --precise failed: " + pm.stderr.read())
+        frame = json.loads(line)
+        if frame.get("precise_cost"):
+            PRECISE_COSTS.append(frame["precise_cost"])
+        proc = [p for p in frame["processes"] if p["pid"] == target.pid]
+        if not proc or proc[0]["probes"].get("precise_reason"):
+            return None
+        c0, t0 = SPEEDO.count(), time.perf_counter()
+        target.stdin.write(b"\n")
+        target.stdin.close()
+        target.wait()
+        t1 = time.perf_counter()
+        c1 = SPEEDO.count()
+        return t1 - t0, c1 - c0
+    finally:
+        if target.poll() is None:
+            target.kill()
+            target.wait()
+        stop(pm)
+
+
+@contextlib.contextmanager
+def env_precise(python, code):
+    yield lambda: time_precise(python, code)
+
+
 @contextlib.contextmanager
 def env_tracemalloc(python, code):
     yield lambda: time_run([python, "-X", "tracemalloc", "-c", code])
@@ -200,17 +244,24 @@ def env_tracemalloc(python, code):
 MODES = [
     Mode("without", 2, env_without, None),
     Mode("pymemtop", 2, env_pymemtop, 1.02),      # system-wide -d 1
+    Mode("precise", 1, env_precise, None),        # --precise -p PID
     Mode("tracemalloc", 1, env_tracemalloc, None),
 ]
 
 
-def block(python, code, reverse):
+def block(python, code, reverse, refused):
     """One block: every mode's runs back to back. Returns {mode name:
-    [(wall seconds, speedometer count), ...]}."""
+    [(wall seconds, speedometer count) or None when refused, ...]}. Modes
+    in `refused` (refused by an earlier block) are not run again."""
     runs = {}
     for mode in (MODES[::-1] if reverse else MODES):
+        if mode.name in refused:
+            runs[mode.name] = [None]
+            continue
         with mode.env(python, code) as run:
             runs[mode.name] = [run() for _ in range(mode.runs)]
+        if None in runs[mode.name]:
+            refused.add(mode.name)
     return runs
 
 
@@ -237,11 +288,16 @@ def slowdown():
     for name, python in interpreters():
         for wname, code in WORKLOADS.items():
             ngc = gcs_per_run(python, code)  # also warms the page cache
-            blocks = [block(python, code, i % 2 == 1) for i in range(BLOCKS)]
+            refused = set()
+            blocks = [block(python, code, i % 2 == 1, refused) for i in range(BLOCKS)]
             fb = min(t for b in blocks for t, _ in b[base.name])
             line = f"{name:20} {wname:12} {ngc:7d} {fb:15.3f}s"
             fastest = {}
             for m in others:
+                if any(r is None for b in blocks for r in b[m.name]):
+                    fastest[m.name] = None  # refused for this build
+                    line += f" | {'refused (LTO build)':{len(group)}}"
+                    continue
                 fm = min(t for b in blocks for t, _ in b[m.name])
                 ratios = sorted(statistics.mean(n for _, n in b[m.name])
                                 / statistics.mean(n for _, n in b[base.name]) for b in blocks)
@@ -332,12 +388,19 @@ def summary(rows, cost):
     print(f"\n== summary: ratio of the fastest run to the fastest run {MODES[0].name}")
     print(f"{'interpreter':20} {'workload':12}" + "".join(f" {m.name:>11}" for m in others))
     for name, wname, fastest in rows:
-        print(f"{name:20} {wname:12}" + "".join(f" {fastest[m.name]:10.3f}x" for m in others))
+        print(f"{name:20} {wname:12}" + "".join(
+            f" {fastest[m.name]:10.3f}x" if fastest[m.name] is not None else f" {'refused':>11}"
+            for m in others))
     for m in others:
         if m.target is not None:
-            worst = max(rows, key=lambda r: r[2][m.name])
+            worst = max((r for r in rows if r[2][m.name] is not None), key=lambda r: r[2][m.name])
             print(f"worst {m.name} ratio: {worst[2][m.name]:.3f}x ({worst[0]}, {worst[1]}; "
                   f"target <= {m.target:.2f}x)")
+    if PRECISE_COSTS:
+        a = statistics.median(c["alloc_call_seconds"] for c in PRECISE_COSTS)
+        f = statistics.median(c["free_call_seconds"] for c in PRECISE_COSTS)
+        print(f"--precise: cost of one probed call as pymemtop measured it at start (median of "
+              f"{len(PRECISE_COSTS)}): {a * 1e6:.2f} us per alloc, {f * 1e6:.2f} us per free")
     print(cost)
 
 

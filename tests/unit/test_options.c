@@ -88,6 +88,7 @@ static void assert_defaults(const struct env *env)
 	assert_int_equal(env->max_threads, PMT_DEFAULT_MAX_THREADS);
 	assert_false(env->help);
 	assert_false(env->version);
+	assert_false(env->precise);
 }
 
 /* ---- accepted command lines --------------------------------------------- */
@@ -409,6 +410,26 @@ static void test_error_delay_missing_argument(void **state)
 	PARSE_ERR("'--delay' needs an argument", "--delay");
 }
 
+static void test_precise_with_pids(void **state)
+{
+	struct env env;
+
+	(void)state;
+	PARSE_OK(&env, "-p", "42");
+	assert_false(env.precise);
+	PARSE_OK(&env, "--precise", "-p", "42,43"); /* order does not matter */
+	assert_true(env.precise);
+	assert_int_equal(env.npids, 2);
+}
+
+static void test_error_precise_without_pid(void **state)
+{
+	(void)state;
+	PARSE_ERR("--precise needs -p PID", "--precise");
+	PARSE_ERR("--precise needs -p PID", "--precise", "-b", "--json");
+	PARSE_ERR("takes no value", "--precise=1", "-p", "42");
+}
+
 static void test_error_pid_zero(void **state)
 {
 	(void)state;
@@ -511,6 +532,8 @@ int main(void)
 		cmocka_unit_test(test_pid_64_accepted),
 		cmocka_unit_test(test_verbose_repeated),
 		cmocka_unit_test(test_max_procs_threads),
+		cmocka_unit_test(test_precise_with_pids),
+		cmocka_unit_test(test_error_precise_without_pid),
 		cmocka_unit_test(test_help_version),
 		cmocka_unit_test(test_everything_together),
 		cmocka_unit_test(test_reparse_starts_fresh),

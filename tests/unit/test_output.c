@@ -497,6 +497,101 @@ static void test_json_gc_available(void **state)
 	json_object_put(root);
 }
 
+/* Default mode: refills x pool capacity, estimated; the rate from prev. */
+static void test_json_alloc_flow_estimated(void **state)
+{
+	struct world *w = *state;
+	struct json_object *root, *procs, *a, *acc, *probes, *cls, *v;
+
+	w->gc_ok->heap.heap_ok = true;
+	w->gc_ok->heap.pool_size = 16384;
+	w->gc_ok->heap.refill_probe = 0x4d0ce0;
+	w->a->flow_err = 0;
+	w->a->cur.flow.refills[8] = 3; /* 113 blocks of 144 bytes per pool */
+	w->a->prev.flow.refills[8] = 1;
+	w->a->cur.flow.refills[31] = 1; /* 31 blocks of 512 bytes */
+	w->a->prev.flow.refills[31] = 1;
+	root = frame_json(w, &procs);
+	a = json_object_array_get_idx(procs, 0);
+	assert_json_u64(a, "allocs_total", 3 * 113 + 31);
+	assert_json_u64(a, "alloc_bytes_total", 3 * 113 * 144 + 31 * 512);
+	cls = get(a, "alloc_size_classes");
+	assert_int_equal(json_object_array_length(cls), 33);
+	assert_int_equal(json_object_get_uint64(json_object_array_get_idx(cls, 8)), 339);
+	assert_null(json_object_array_get_idx(cls, 32)); /* raw: not seen by refills */
+	assert_int_equal(json_object_array_length(get(a, "pool_refills_total")), 32);
+	assert_json_null(a, "frees_total");
+	assert_json_null(a, "free_size_classes");
+	acc = get(a, "accuracy");
+	assert_json_string(acc, "allocs_total", "estimated");
+	assert_json_string(acc, "pool_refills_total", "exact");
+	assert_json_null(acc, "frees_total");
+	assert_json_double(get(a, "rates"), "allocs_per_s", 2 * 113 / 0.5);
+	probes = get(a, "probes");
+	assert_json_string(probes, "alloc", "uprobe:pool_refill");
+	assert_false(json_object_object_get_ex(probes, "alloc_reason", &v));
+	json_object_put(root);
+}
+
+/* --precise: exact counts, frees per class, no refill array. */
+static void test_json_alloc_precise_exact(void **state)
+{
+	struct world *w = *state;
+	struct json_object *root, *procs, *a, *acc, *frees;
+
+	w->gc_ok->heap.heap_ok = true;
+	w->a->precise = true;
+	w->a->cur.precise.allocs[25] = 10;
+	w->a->cur.precise.allocs[PMT_BUCKET_OTHER] = 2;
+	w->a->cur.precise.alloc_bytes = 10 * 403 + 2 * 4096;
+	w->a->cur.precise.frees[25] = 4;
+	w->a->cur.precise.frees[PMT_BUCKET_OTHER] = 1;
+	w->a->cur.precise.reallocs = 7;
+	w->t.precise_cost_ok = true;
+	w->t.precise_alloc_s = 1.25e-6;
+	root = frame_json(w, &procs);
+	a = json_object_array_get_idx(procs, 0);
+	assert_json_u64(a, "allocs_total", 12);
+	assert_json_u64(a, "alloc_bytes_total", 10 * 403 + 2 * 4096);
+	assert_json_u64(a, "frees_total", 5);
+	assert_json_u64(a, "reallocs_total", 7);
+	frees = get(a, "free_size_classes");
+	assert_int_equal(json_object_array_length(frees), 33);
+	assert_int_equal(json_object_get_uint64(json_object_array_get_idx(frees, 25)), 4);
+	assert_json_null(a, "pool_refills_total");
+	acc = get(a, "accuracy");
+	assert_json_string(acc, "allocs_total", "exact");
+	assert_json_string(acc, "frees_total", "exact");
+	assert_json_string(get(a, "probes"), "alloc", "uprobe:precise");
+	assert_json_double(get(root, "precise_cost"), "alloc_call_seconds", 0.00000125);
+	json_object_put(root);
+}
+
+/* No refill hook (3.8), or --precise refused: null / reason, never 0. */
+static void test_json_alloc_unavailable_with_reason(void **state)
+{
+	struct world *w = *state;
+	struct json_object *root, *procs, *a, *probes;
+
+	w->gc_ok->heap.heap_ok = true;
+	strcpy(w->gc_ok->heap.refill_reason, "CPython 3.8 inlines its pool refill");
+	strcpy(w->gc_ok->heap.precise_reason, "LTO build: inlined");
+	w->a->precise_err = -ENOTSUP;
+	root = frame_json(w, &procs);
+	a = json_object_array_get_idx(procs, 0);
+	assert_json_null(a, "allocs_total");
+	assert_json_null(a, "alloc_bytes_total");
+	assert_json_null(a, "alloc_size_classes");
+	assert_json_null(get(a, "accuracy"), "allocs_total");
+	assert_json_null(get(a, "rates"), "allocs_per_s");
+	probes = get(a, "probes");
+	assert_json_null(probes, "alloc");
+	assert_json_string(probes, "alloc_reason", "CPython 3.8 inlines its pool refill");
+	assert_json_string(probes, "precise_reason", "LTO build: inlined");
+	assert_json_null(root, "precise_cost");
+	json_object_put(root);
+}
+
 static void test_json_gc_unavailable_is_null_with_reason(void **state)
 {
 	struct world *w = *state;
@@ -921,6 +1016,9 @@ int main(void)
 		WORLD_TEST(test_json_memory_totals),
 		WORLD_TEST(test_json_brk_before_bpf_saw_one),
 		WORLD_TEST(test_json_counters_beyond_2_53),
+		WORLD_TEST(test_json_alloc_flow_estimated),
+		WORLD_TEST(test_json_alloc_precise_exact),
+		WORLD_TEST(test_json_alloc_unavailable_with_reason),
 		WORLD_TEST(test_json_gc_available),
 		WORLD_TEST(test_json_gc_unavailable_is_null_with_reason),
 		WORLD_TEST(test_json_gc_not_attached_generic_reason),
