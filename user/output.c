@@ -335,6 +335,11 @@ static const char *alloc_reason(const struct proc_entry *e)
 {
 	const struct pyheap_layout *l = e->interp ? &e->interp->heap : NULL;
 
+	/* Refills and the probed functions belong to pymalloc: under malloc
+	 * or mimalloc neither happens, and a 0 would be a lie. */
+	if (e->cur.heap_valid && e->cur.heap.allocator != PYHEAP_ALLOC_PYMALLOC &&
+	    e->cur.heap.allocator != PYHEAP_ALLOC_PYMALLOC_HOOKED)
+		return "object allocator is not pymalloc: its allocations are not seen";
 	if (e->precise)
 		return NULL;
 	if (!l)
@@ -345,10 +350,6 @@ static const char *alloc_reason(const struct proc_entry *e)
 		return l->refill_reason[0] ? l->refill_reason : "pool refill not found";
 	if (e->flow_err)
 		return "attaching the pool-refill uprobe failed";
-	/* Refills feed pymalloc only: under malloc or mimalloc there are none. */
-	if (e->cur.heap_valid && e->cur.heap.allocator != PYHEAP_ALLOC_PYMALLOC &&
-	    e->cur.heap.allocator != PYHEAP_ALLOC_PYMALLOC_HOOKED)
-		return "object allocator is not pymalloc: no pool refills";
 	return NULL;
 }
 
@@ -424,7 +425,7 @@ static void put_alloc(struct json_object *o, struct json_object *acc, struct jso
 	put(acc, "alloc_bytes_total", why ? NULL : json_object_new_string(est));
 	put(acc, "alloc_size_classes", why ? NULL : json_object_new_string(est));
 	put(acc, "pool_refills_total", why || e->precise ? NULL : json_object_new_string("exact"));
-	if (e->precise) {
+	if (e->precise && !why) {
 		put(o, "reallocs_total", ju64(pr->reallocs));
 		put(o, "frees_total", ju64(sum_buckets(pr->frees)));
 		put(o, "free_size_classes", u64_array(pr->frees, PMT_NBUCKETS));
@@ -436,7 +437,7 @@ static void put_alloc(struct json_object *o, struct json_object *acc, struct jso
 		put(o, "free_size_classes", NULL);
 		put(rates, "frees_per_s", NULL);
 	}
-	put(acc, "frees_total", e->precise ? json_object_new_string("exact") : NULL);
+	put(acc, "frees_total", e->precise && !why ? json_object_new_string("exact") : NULL);
 	if (e->precise_err)
 		put(probes, "precise_reason",
 		    json_object_new_string(e->precise_err == -ENOTSUP &&

@@ -592,6 +592,27 @@ static void test_json_alloc_unavailable_with_reason(void **state)
 	json_object_put(root);
 }
 
+/* PYTHONMALLOC=malloc: the probed functions are never called; even in
+ * --precise mode the counts are null, not an "exact" 0. */
+static void test_json_alloc_not_pymalloc(void **state)
+{
+	struct world *w = *state;
+	struct json_object *root, *procs, *a;
+
+	w->gc_ok->heap.heap_ok = true;
+	w->a->precise = true;
+	w->a->cur.heap_valid = true;
+	w->a->cur.heap.allocator = PYHEAP_ALLOC_MALLOC;
+	root = frame_json(w, &procs);
+	a = json_object_array_get_idx(procs, 0);
+	assert_json_null(a, "allocs_total");
+	assert_json_null(a, "frees_total");
+	assert_json_null(get(a, "accuracy"), "frees_total");
+	assert_non_null(strstr(json_object_get_string(get(get(a, "probes"), "alloc_reason")),
+			       "not pymalloc"));
+	json_object_put(root);
+}
+
 static void test_json_gc_unavailable_is_null_with_reason(void **state)
 {
 	struct world *w = *state;
@@ -1019,6 +1040,7 @@ int main(void)
 		WORLD_TEST(test_json_alloc_flow_estimated),
 		WORLD_TEST(test_json_alloc_precise_exact),
 		WORLD_TEST(test_json_alloc_unavailable_with_reason),
+		WORLD_TEST(test_json_alloc_not_pymalloc),
 		WORLD_TEST(test_json_gc_available),
 		WORLD_TEST(test_json_gc_unavailable_is_null_with_reason),
 		WORLD_TEST(test_json_gc_not_attached_generic_reason),
