@@ -316,6 +316,14 @@ void collector_forget_heap(struct collector *c, int pid)
 	bpf_map__delete_elem(c->skel->maps.precise_cfg, &key, sizeof(key), 0);
 }
 
+/* pid's value in a tgid-keyed map: 0, or -ENOENT when it has none. */
+static int read_pid(const struct bpf_map *map, int pid, void *out, size_t size)
+{
+	__u32 key = pid;
+
+	return bpf_map__lookup_elem(map, &key, sizeof(key), out, size, 0) ? -errno : 0;
+}
+
 int collector_attach_refill(struct collector *c, int pid, const char *path, uint64_t offset,
 			    int arg, void **link)
 {
@@ -378,38 +386,22 @@ void collector_detach(void **links, int n)
 
 int collector_read_flow(struct collector *c, int pid, struct pmt_heap_flow *out)
 {
-	__u32 key = pid;
-
-	if (bpf_map__lookup_elem(c->skel->maps.heap_flow, &key, sizeof(key), out, sizeof(*out), 0))
-		return -errno;
-	return 0;
+	return read_pid(c->skel->maps.heap_flow, pid, out, sizeof(*out));
 }
 
 int collector_read_precise(struct collector *c, int pid, struct pmt_precise_stats *out)
 {
-	__u32 key = pid;
-
-	if (bpf_map__lookup_elem(c->skel->maps.precise, &key, sizeof(key), out, sizeof(*out), 0))
-		return -errno;
-	return 0;
+	return read_pid(c->skel->maps.precise, pid, out, sizeof(*out));
 }
 
 int collector_read_mm(struct collector *c, int pid, struct pmt_mm_stats *out)
 {
-	__u32 key = pid;
-
-	if (bpf_map__lookup_elem(c->skel->maps.mm_stats, &key, sizeof(key), out, sizeof(*out), 0))
-		return -errno;
-	return 0;
+	return read_pid(c->skel->maps.mm_stats, pid, out, sizeof(*out));
 }
 
 int collector_read_gc(struct collector *c, int pid, struct pmt_gc_stats *out)
 {
-	__u32 key = pid;
-
-	if (bpf_map__lookup_elem(c->skel->maps.gc_stats, &key, sizeof(key), out, sizeof(*out), 0))
-		return -errno;
-	return 0;
+	return read_pid(c->skel->maps.gc_stats, pid, out, sizeof(*out));
 }
 
 void collector_read_drops(struct collector *c, uint64_t out[PMT_DROP_NR])
