@@ -379,6 +379,45 @@ static uint64_t sum_buckets(const __u64 *v)
 	return n;
 }
 
+/* 3.8 has no refill hook; CPython's own count of arena allocations is
+ * its flow, in whole arenas. Bytes since observed, or false. */
+static bool arena_flow(const struct proc_entry *e, const struct proc_sample *s, uint64_t *bytes)
+{
+	if (e->precise || !e->arenas_base_ok || !s->heap_valid || !s->heap.arenas_allocated_ok ||
+	    s->heap.arenas_allocated < e->arenas_base)
+		return false;
+	*bytes = (s->heap.arenas_allocated - e->arenas_base) * e->interp->heap.arena_size;
+	return true;
+}
+
+static void put_arena_flow(struct json_object *o, struct json_object *acc,
+			   struct json_object *probes, struct json_object *rates,
+			   const struct proc_entry *e, uint64_t bytes)
+{
+	uint64_t prev;
+
+	put(o, "allocs_total", NULL);
+	put(o, "alloc_bytes_total", ju64(bytes));
+	put(o, "alloc_size_classes", NULL);
+	put(o, "pool_refills_total", NULL);
+	put(o, "reallocs_total", NULL);
+	put(o, "frees_total", NULL);
+	put(o, "free_size_classes", NULL);
+	put(acc, "allocs_total", NULL);
+	put(acc, "alloc_bytes_total", json_object_new_string("estimated"));
+	put(acc, "alloc_size_classes", NULL);
+	put(acc, "pool_refills_total", NULL);
+	put(acc, "frees_total", NULL);
+	put(probes, "alloc", json_object_new_string("process_vm_readv:ntimes_arena_allocated"));
+	put(probes, "alloc_reason",
+	    json_object_new_string("CPython 3.8 inlines its pool refill: the flow is counted in "
+				   "whole arenas, without counts per allocation or size class"));
+	put(rates, "allocs_per_s", NULL);
+	put(rates, "alloc_bytes_per_s",
+	    e->has_prev && arena_flow(e, &e->prev, &prev) ? jrate(e, bytes, prev) : NULL);
+	put(rates, "frees_per_s", NULL);
+}
+
 static void put_alloc(struct json_object *o, struct json_object *acc, struct json_object *probes,
 		      struct json_object *rates, const struct proc_entry *e)
 {
@@ -389,6 +428,10 @@ static void put_alloc(struct json_object *o, struct json_object *acc, struct jso
 	const struct pmt_precise_stats *pr = &e->cur.precise;
 	struct json_object *a;
 
+	if (why && arena_flow(e, &e->cur, &bytes)) {
+		put_arena_flow(o, acc, probes, rates, e, bytes);
+		goto precise_reason;
+	}
 	if (why) {
 		put(o, "allocs_total", NULL);
 		put(o, "alloc_bytes_total", NULL);
@@ -438,6 +481,7 @@ static void put_alloc(struct json_object *o, struct json_object *acc, struct jso
 		put(rates, "frees_per_s", NULL);
 	}
 	put(acc, "frees_total", e->precise && !why ? json_object_new_string("exact") : NULL);
+precise_reason:
 	if (e->precise_err)
 		put(probes, "precise_reason",
 		    json_object_new_string(e->precise_err == -ENOTSUP &&

@@ -504,9 +504,11 @@ void pyheap_layout_find(const struct elf_file *ef, const struct py_info *pi,
 		out->arenas = sym_addr(ef, "arenas");
 		out->maxarenas = sym_addr(ef, "maxarenas");
 		out->narenas = sym_addr(ef, "narenas_currently_allocated");
-		if (pi->minor == 8)
+		if (pi->minor == 8) {
 			out->total_blocks = sym_addr(ef, "_Py_AllocatedBlocks");
-		else
+			/* no refill hook on 3.8: the arena count is its flow */
+			out->arenas_allocated = sym_addr(ef, "ntimes_arena_allocated");
+		} else
 			out->raw_blocks = sym_addr(ef, "raw_allocated_blocks");
 		out->where = PYHEAP_SYMTAB;
 		if (!out->arenas || !out->maxarenas) {
@@ -684,6 +686,8 @@ struct obstate {
 	bool has_narenas;
 	int64_t blocks; /* raw (3.9+) or total (3.8) */
 	bool has_blocks;
+	uint64_t arenas_allocated; /* ntimes_arena_allocated (3.8) */
+	bool has_arenas_allocated;
 };
 
 static int read_obstate(int pid, uint64_t bias, const struct pyheap_layout *l, struct obstate *s)
@@ -709,7 +713,7 @@ static int read_obstate(int pid, uint64_t bias, const struct pyheap_layout *l, s
 		s->has_narenas = s->has_blocks = true;
 		return 0;
 	} else {
-		struct iovec lo[4], re[4];
+		struct iovec lo[5], re[5];
 		int n = 0;
 
 #define PIECE(addr, field)                                                                         \
@@ -727,6 +731,10 @@ static int read_obstate(int pid, uint64_t bias, const struct pyheap_layout *l, s
 		if (l->raw_blocks || l->total_blocks) {
 			PIECE(l->raw_blocks ? l->raw_blocks : l->total_blocks, s->blocks);
 			s->has_blocks = true;
+		}
+		if (l->arenas_allocated) {
+			PIECE(l->arenas_allocated, s->arenas_allocated);
+			s->has_arenas_allocated = true;
 		}
 #undef PIECE
 		return readv_all(pid, lo, re, n);
@@ -880,6 +888,8 @@ int pyheap_snapshot(int pid, uint64_t bias, const struct pyheap_layout *l,
 			if (out->raw_blocks < 0)
 				out->raw_ok = false;
 		}
+		out->arenas_allocated_ok = after.has_arenas_allocated;
+		out->arenas_allocated = after.arenas_allocated;
 		break;
 	}
 done:

@@ -207,6 +207,10 @@ static void sample_heap(struct table *t, struct proc_entry *e, double now)
 		e->cur.heap = snap;
 		e->cur.heap_valid = true;
 		e->cur.heap_t = now;
+		if (!e->arenas_base_ok && snap.heap_ok && snap.arenas_allocated_ok) {
+			e->arenas_base = snap.arenas_allocated; /* flow since observed */
+			e->arenas_base_ok = true;
+		}
 	} else if (err != -ESRCH && err != -EAGAIN) {
 		t->read_failures++;
 	}

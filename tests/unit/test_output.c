@@ -592,6 +592,34 @@ static void test_json_alloc_unavailable_with_reason(void **state)
 	json_object_put(root);
 }
 
+/* 3.8: no refill hook; bytes in whole arenas from CPython's counter. */
+static void test_json_alloc_arena_flow_38(void **state)
+{
+	struct world *w = *state;
+	struct json_object *root, *procs, *a;
+
+	w->gc_ok->heap.heap_ok = true;
+	w->gc_ok->heap.arena_size = 256 * 1024;
+	strcpy(w->gc_ok->heap.refill_reason, "CPython 3.8 inlines its pool refill");
+	w->a->arenas_base_ok = true;
+	w->a->arenas_base = 10;
+	w->a->cur.heap_valid = w->a->prev.heap_valid = true;
+	w->a->cur.heap.allocator = w->a->prev.heap.allocator = PYHEAP_ALLOC_PYMALLOC;
+	w->a->cur.heap.arenas_allocated_ok = w->a->prev.heap.arenas_allocated_ok = true;
+	w->a->cur.heap.arenas_allocated = 14;
+	w->a->prev.heap.arenas_allocated = 12;
+	root = frame_json(w, &procs);
+	a = json_object_array_get_idx(procs, 0);
+	assert_json_u64(a, "alloc_bytes_total", 4 * 256 * 1024);
+	assert_json_null(a, "allocs_total");
+	assert_json_null(a, "alloc_size_classes");
+	assert_json_string(get(a, "accuracy"), "alloc_bytes_total", "estimated");
+	assert_json_null(get(a, "accuracy"), "allocs_total");
+	assert_json_string(get(a, "probes"), "alloc", "process_vm_readv:ntimes_arena_allocated");
+	assert_json_double(get(a, "rates"), "alloc_bytes_per_s", 2 * 256 * 1024 / 0.5);
+	json_object_put(root);
+}
+
 /* PYTHONMALLOC=malloc: the probed functions are never called; even in
  * --precise mode the counts are null, not an "exact" 0. */
 static void test_json_alloc_not_pymalloc(void **state)
@@ -1041,6 +1069,7 @@ int main(void)
 		WORLD_TEST(test_json_alloc_precise_exact),
 		WORLD_TEST(test_json_alloc_unavailable_with_reason),
 		WORLD_TEST(test_json_alloc_not_pymalloc),
+		WORLD_TEST(test_json_alloc_arena_flow_38),
 		WORLD_TEST(test_json_gc_available),
 		WORLD_TEST(test_json_gc_unavailable_is_null_with_reason),
 		WORLD_TEST(test_json_gc_not_attached_generic_reason),
