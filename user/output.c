@@ -532,6 +532,7 @@ static struct json_object *drops_json(const struct frame *fr)
 		put(d, collector_drop_name(i), ju64(fr->drops[i]));
 	put(d, "proc_read_failed", ju64(t->read_failures));
 	put(d, "gc_attach_failed", ju64(t->attach_failures));
+	put(d, "heap_attach_failed", ju64(t->heap_attach_failures));
 	return d;
 }
 

@@ -114,6 +114,7 @@ static void attach_precise(struct table *t, struct proc_entry *e)
 		err = collector_attach_precise(t->col, e->pid, e->probe_path, l->precise_offset,
 					       &cfg, e->links);
 	if (err) {
+		t->heap_attach_failures++;
 		e->precise_err = err;
 		log_warn("PID %d: --precise: attaching the allocator probes failed: %s; "
 			 "default mode instead",
@@ -142,8 +143,12 @@ void table_attach_probes(struct table *t, struct proc_entry *e, bool precise)
 	}
 	e->flow_err = collector_attach_refill(t->col, e->pid, e->probe_path, l->refill_offset,
 					      l->refill_arg, &e->links[0]);
+	if (e->flow_err == -ESRCH || e->flow_err == -ENOENT) {
+		t->vanished++; /* exited since discovery (its map_files entry too) */
+		return;
+	}
 	if (e->flow_err) {
-		t->attach_failures++;
+		t->heap_attach_failures++;
 		log_warn("PID %d: pool-refill uprobe: %s", e->pid, strerror(-e->flow_err));
 		return;
 	}

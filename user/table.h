@@ -73,6 +73,7 @@ struct table {
 	uint64_t read_failures; /* /proc or map read failed for a live process */
 	uint64_t vanished; /* processes that went away between discovery steps */
 	uint64_t attach_failures; /* interpreter files whose GC probes failed */
+	uint64_t heap_attach_failures; /* processes whose refill/--precise probes failed */
 	struct pyheap_stats heap_stats; /* out-of-process heap snapshots */
 	struct collector *col; /* for per-process probes; NULL in tests */
 	/* --precise: measured cost of one probed allocator call, seconds */

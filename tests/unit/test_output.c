@@ -182,6 +182,7 @@ static int setup(void **state)
 	fill_c(w->c);
 	w->t.read_failures = 7;
 	w->t.attach_failures = 2;
+	w->t.heap_attach_failures = 3;
 
 	w->fr.time = 1700000123.5;
 	w->fr.interval_s = 0.5;
@@ -369,7 +370,7 @@ static void test_json_drops_every_counter(void **state)
 	root = frame_json(w, &procs);
 	drops = get(root, "drops");
 	assert_true(json_object_is_type(drops, json_type_object));
-	assert_int_equal(json_object_object_length(drops), PMT_DROP_NR + 2);
+	assert_int_equal(json_object_object_length(drops), PMT_DROP_NR + 3);
 	for (int i = 0; i < PMT_DROP_NR; i++) {
 		assert_non_null(collector_drop_name(i));
 		assert_json_u64(drops, collector_drop_name(i), 100 + i);
@@ -378,6 +379,7 @@ static void test_json_drops_every_counter(void **state)
 	assert_json_u64(drops, "events_lost", 100 + PMT_DROP_RINGBUF_FULL);
 	assert_json_u64(drops, "proc_read_failed", 7);
 	assert_json_u64(drops, "gc_attach_failed", 2);
+	assert_json_u64(drops, "heap_attach_failed", 3);
 	json_object_put(root);
 }
 
