@@ -296,6 +296,8 @@ static void put_heap(struct json_object *o, struct json_object *acc, struct json
 	put(o, "heap_snapshot_age_seconds",
 	    e->cur.heap_valid ? jdouble(e->cur.t - e->cur.heap_t, "%.3f") : NULL);
 	put(o, "heap_raw_blocks", raw ? json_object_new_int64(h->raw_blocks) : NULL);
+	put(o, "heap_arenas_allocated_total",
+	    ok && h->arenas_allocated_ok ? ju64(h->arenas_allocated) : NULL);
 	if (gc) {
 		a = json_object_new_array_ext(3);
 		for (int i = 0; i < 3; i++)
@@ -316,6 +318,8 @@ static void put_heap(struct json_object *o, struct json_object *acc, struct json
 	put(acc, "heap_live_bytes", ok ? json_object_new_string("exact") : NULL);
 	put(acc, "heap_size_classes", ok ? json_object_new_string("exact") : NULL);
 	put(acc, "heap_raw_blocks", raw ? json_object_new_string("exact") : NULL);
+	put(acc, "heap_arenas_allocated_total",
+	    ok && h->arenas_allocated_ok ? json_object_new_string("exact") : NULL);
 	put(acc, "gc_generation_counts", gc ? json_object_new_string("exact") : NULL);
 	put(probes, "heap", ok ? json_object_new_string(heap_method(e->interp)) : NULL);
 	if (!ok)

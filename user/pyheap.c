@@ -42,6 +42,7 @@
 #define OBMALLOC_ARENAS	 512
 #define OBMALLOC_MAXAR	 520
 #define OBMALLOC_NARENAS 1064
+#define OBMALLOC_NTIMES	 1072 /* mgmt.ntimes_arena_allocated */
 #define OBMALLOC_RAW	 1088
 
 /* Per-version offsets inside _PyRuntime (pyenv and Debian builds alike). */
@@ -504,12 +505,12 @@ void pyheap_layout_find(const struct elf_file *ef, const struct py_info *pi,
 		out->arenas = sym_addr(ef, "arenas");
 		out->maxarenas = sym_addr(ef, "maxarenas");
 		out->narenas = sym_addr(ef, "narenas_currently_allocated");
-		if (pi->minor == 8) {
+		if (pi->minor == 8)
 			out->total_blocks = sym_addr(ef, "_Py_AllocatedBlocks");
-			/* no refill hook on 3.8: the arena count is its flow */
-			out->arenas_allocated = sym_addr(ef, "ntimes_arena_allocated");
-		} else
+		else
 			out->raw_blocks = sym_addr(ef, "raw_allocated_blocks");
+		/* CPython's count of arena allocations (3.8: also its flow) */
+		out->arenas_allocated = sym_addr(ef, "ntimes_arena_allocated");
 		out->where = PYHEAP_SYMTAB;
 		if (!out->arenas || !out->maxarenas) {
 			out->narenas = 0;
@@ -710,7 +711,8 @@ static int read_obstate(int pid, uint64_t bias, const struct pyheap_layout *l, s
 		memcpy(&s->maxarenas, buf + OBMALLOC_MAXAR - OBMALLOC_ARENAS, 4);
 		memcpy(&s->narenas, buf + OBMALLOC_NARENAS - OBMALLOC_ARENAS, 8);
 		memcpy(&s->blocks, buf + OBMALLOC_RAW - OBMALLOC_ARENAS, 8);
-		s->has_narenas = s->has_blocks = true;
+		memcpy(&s->arenas_allocated, buf + OBMALLOC_NTIMES - OBMALLOC_ARENAS, 8);
+		s->has_narenas = s->has_blocks = s->has_arenas_allocated = true;
 		return 0;
 	} else {
 		struct iovec lo[5], re[5];

@@ -53,7 +53,7 @@ struct pyheap_layout {
 	uint64_t arenas, maxarenas, narenas; /* &arenas, &maxarenas, &narenas_currently_allocated */
 	uint64_t raw_blocks; /* &raw_allocated_blocks (3.9+) */
 	uint64_t total_blocks; /* &_Py_AllocatedBlocks (3.8: pymalloc + raw) */
-	uint64_t arenas_allocated; /* &ntimes_arena_allocated (3.8 only: no refill hook) */
+	uint64_t arenas_allocated; /* &ntimes_arena_allocated (.symtab; 3.12+ in the state) */
 	uint64_t obmalloc, obmalloc_ptr;
 	/* allocator tables (PyMemAllocatorEx) and the functions they hold
 	 * by default */
@@ -109,7 +109,7 @@ struct pyheap_snapshot {
 	uint64_t pools; /* carved pools walked */
 	bool raw_ok;
 	int64_t raw_blocks;
-	bool arenas_allocated_ok; /* layout has arenas_allocated */
+	bool arenas_allocated_ok; /* CPython's arena counter was read */
 	uint64_t arenas_allocated; /* arenas ever allocated (CPython's own counter) */
 	bool gc_ok;
 	int gc_enabled;

@@ -23,8 +23,8 @@ ACTION:
   plateaus K    K steps: waits for goI, grows its heap (objects, strings,
                 tuples, dicts of several size classes), writes doneI.json
                 with CPython's own truth: sys.getallocatedblocks() and
-                sys._debugmallocstats()'s current arenas and "bytes in
-                allocated blocks"; stays still until the next goI
+                sys._debugmallocstats()'s current and total arenas and
+                "bytes in allocated blocks"; stays still until the next goI
 """
 import gc
 import json
@@ -76,8 +76,10 @@ def mallocstats():
         tmp.seek(0)
         text = tmp.read().decode()
     arenas = re.search(r"# arenas allocated current\s*=\s*([\d,]+)", text)
+    total = re.search(r"# arenas allocated total\s*=\s*([\d,]+)", text)
     live = re.search(r"# bytes in allocated blocks\s*=\s*([\d,]+)", text)
-    return int(arenas.group(1).replace(",", "")), int(live.group(1).replace(",", ""))
+    return (int(arenas.group(1).replace(",", "")), int(live.group(1).replace(",", "")),
+            int(total.group(1).replace(",", "")))
 
 
 def plateaus(ctl, steps, keep):
@@ -88,10 +90,10 @@ def plateaus(ctl, steps, keep):
         keep.append(["s%08d" % j for j in range(n // 2)])
         keep.append([(j, j + 1, j + 2) for j in range(n // 3)])
         keep.append([{"k": j} for j in range(n // 6)])
-        arenas, live = mallocstats()
+        arenas, live, total = mallocstats()
         blocks = sys.getallocatedblocks()
         put(ctl, "done%d.json" % i, {"arenas": arenas, "live_bytes": live,
-                                     "allocated_blocks": blocks})
+                                     "allocated_blocks": blocks, "arenas_total": total})
 
 
 # Request sizes: sys.getsizeof(bytes(n)) is n + 33 on 3.8-3.13.
