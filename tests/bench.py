@@ -4,7 +4,9 @@
 1. Target slowdown: each workload runs in BLOCKS blocks; a block is, back
    to back, a run of every mode in MODES: two runs without anything
    ("without", the baseline), two runs with a system-wide `pymemtop -d 1`
-   in the background, one run under `pymemtop --precise -p PID` (per-call
+   in the background, two with `pymemtop -d 1 --pool-refills` (a uprobe on
+   pymalloc's pool refill in every process), one run under
+   `pymemtop --precise -p PID` (per-call
    allocator probes; the target waits on stdin until the probes are in,
    so its start-up, ~2% of a run, is not timed: immaterial next to that
    mode's cost; "refused" where the build cannot be hooked per call, as
@@ -37,7 +39,8 @@
    mode, the worst pymemtop ratio, and pymemtop's own cost.
 
 Environment: BENCH_BLOCKS (default 8), BENCH_IDLE (idle processes, 50),
-BENCH_IDLE_SECONDS (30), BENCH_PYTHONS (comma-separated substrings; only
+BENCH_IDLE_SECONDS (30), BENCH_WORKLOADS (comma-separated workload names,
+e.g. "steady leak"; default all), BENCH_PYTHONS (comma-separated substrings; only
 the interpreters whose label or path contains one of them, e.g. "3.12" or
 "debian,3.8"; the first one left also runs the idle processes of part 2).
 
@@ -62,6 +65,7 @@ PYMEMTOP = os.path.join(ROOT, "pymemtop")
 BLOCKS = int(os.environ.get("BENCH_BLOCKS", "8"))
 IDLE_PROCS = int(os.environ.get("BENCH_IDLE", "50"))
 IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "30"))
+ONLY_WORKLOADS = [w.strip() for w in os.environ.get("BENCH_WORKLOADS", "").split(",") if w.strip()]
 PYTHONS = [s for s in os.environ.get("BENCH_PYTHONS", "").split(",") if s]
 
 WORKLOADS = {
@@ -159,8 +163,8 @@ def time_run(argv):
     return t1 - t0, c1 - c0
 
 
-def start_pymemtop():
-    p = subprocess.Popen([PYMEMTOP, "--json", "-d", "1"], stdout=subprocess.PIPE,
+def start_pymemtop(*extra):
+    p = subprocess.Popen([PYMEMTOP, "--json", "-d", "1", *extra], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     if not p.stdout.readline():  # first frame: loaded, attached, scanned
         sys.exit("bench: pymemtop failed to start: " + p.stderr.read())
@@ -232,6 +236,15 @@ def time_precise(python, code):
 
 
 @contextlib.contextmanager
+def env_refills(python, code):
+    pm = start_pymemtop("--pool-refills")
+    try:
+        yield lambda: time_run([python, "-c", code])
+    finally:
+        stop(pm)
+
+
+@contextlib.contextmanager
 def env_precise(python, code):
     yield lambda: time_precise(python, code)
 
@@ -244,6 +257,7 @@ def env_tracemalloc(python, code):
 MODES = [
     Mode("without", 2, env_without, None),
     Mode("pymemtop", 2, env_pymemtop, 1.02),      # system-wide -d 1
+    Mode("refills", 2, env_refills, None),        # the same with --pool-refills
     Mode("precise", 1, env_precise, None),        # --precise -p PID
     Mode("tracemalloc", 1, env_tracemalloc, None),
 ]
@@ -287,6 +301,8 @@ def slowdown():
     rows = []  # (interpreter, workload, {mode name: fastest-run ratio})
     for name, python in interpreters():
         for wname, code in WORKLOADS.items():
+            if ONLY_WORKLOADS and wname not in ONLY_WORKLOADS:
+                continue
             ngc = gcs_per_run(python, code)  # also warms the page cache
             refused = set()
             blocks = [block(python, code, i % 2 == 1, refused) for i in range(BLOCKS)]

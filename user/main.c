@@ -89,7 +89,7 @@ static enum discover_result add_process(struct app *a, int pid, struct interp *i
 	}
 	if (collector_watch(a->col, pid))
 		a->table.read_failures++;
-	table_attach_probes(&a->table, e, a->env.precise);
+	table_attach_probes(&a->table, e, a->env.precise, a->env.pool_refills);
 	log_info("watching %d (%s, Python %s)", pid, e->comm,
 		 in->info.version[0] ? in->info.version : "unknown");
 	return DISC_PYTHON;

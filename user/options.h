@@ -19,6 +19,7 @@ struct env {
 	unsigned int max_procs; /* --max-procs: per-process map entries */
 	unsigned int max_threads; /* --max-threads: in-flight stash entries */
 	bool precise; /* --precise: per-call allocator probes on the -p processes */
+	bool pool_refills; /* --pool-refills: a pool-refill uprobe in every process */
 	bool help, version;
 };
 

@@ -352,6 +352,8 @@ static const char *alloc_reason(const struct proc_entry *e)
 		return l->reason[0] ? l->reason : "heap layout unknown";
 	if (!l->refill_probe)
 		return l->refill_reason[0] ? l->refill_reason : "pool refill not found";
+	if (e->flow_err == -ENOTSUP)
+		return "pool refills are probed only with --pool-refills (about 1 us per pool)";
 	if (e->flow_err)
 		return "attaching the pool-refill uprobe failed";
 	return NULL;
@@ -383,8 +385,9 @@ static uint64_t sum_buckets(const __u64 *v)
 	return n;
 }
 
-/* 3.8 has no refill hook; CPython's own count of arena allocations is
- * its flow, in whole arenas. Bytes since observed, or false. */
+/* Without a refill probe (not asked for; 3.8 has no refill function),
+ * CPython's own count of arena allocations is the flow, in whole arenas.
+ * Bytes since observed, or false. */
 static bool arena_flow(const struct proc_entry *e, const struct proc_sample *s, uint64_t *bytes)
 {
 	if (e->precise || !e->arenas_base_ok || !s->heap_valid || !s->heap.arenas_allocated_ok ||
@@ -396,8 +399,9 @@ static bool arena_flow(const struct proc_entry *e, const struct proc_sample *s, 
 
 static void put_arena_flow(struct json_object *o, struct json_object *acc,
 			   struct json_object *probes, struct json_object *rates,
-			   const struct proc_entry *e, uint64_t bytes)
+			   const struct proc_entry *e, uint64_t bytes, const char *why)
 {
+	char reason[320];
 	uint64_t prev;
 
 	put(o, "allocs_total", NULL);
@@ -413,9 +417,11 @@ static void put_arena_flow(struct json_object *o, struct json_object *acc,
 	put(acc, "pool_refills_total", NULL);
 	put(acc, "frees_total", NULL);
 	put(probes, "alloc", json_object_new_string("process_vm_readv:ntimes_arena_allocated"));
-	put(probes, "alloc_reason",
-	    json_object_new_string("CPython 3.8 inlines its pool refill: the flow is counted in "
-				   "whole arenas, without counts per allocation or size class"));
+	snprintf(reason, sizeof(reason),
+		 "%s: the flow is counted in whole arenas, without counts per allocation or size "
+		 "class",
+		 why);
+	put(probes, "alloc_reason", json_object_new_string(reason));
 	put(rates, "allocs_per_s", NULL);
 	put(rates, "alloc_bytes_per_s",
 	    e->has_prev && arena_flow(e, &e->prev, &prev) ? jrate(e, bytes, prev) : NULL);
@@ -433,7 +439,7 @@ static void put_alloc(struct json_object *o, struct json_object *acc, struct jso
 	struct json_object *a;
 
 	if (why && arena_flow(e, &e->cur, &bytes)) {
-		put_arena_flow(o, acc, probes, rates, e, bytes);
+		put_arena_flow(o, acc, probes, rates, e, bytes, why);
 		goto precise_reason;
 	}
 	if (why) {

@@ -126,7 +126,7 @@ static void attach_precise(struct table *t, struct proc_entry *e)
 	log_info("PID %d: --precise: probes on the object allocator's 4 functions", e->pid);
 }
 
-void table_attach_probes(struct table *t, struct proc_entry *e, bool precise)
+void table_attach_probes(struct table *t, struct proc_entry *e, bool precise, bool refills)
 {
 	const struct pyheap_layout *l = &e->interp->heap;
 
@@ -137,6 +137,8 @@ void table_attach_probes(struct table *t, struct proc_entry *e, bool precise)
 		if (e->precise)
 			return;
 	}
+	if (!refills && !precise)
+		return; /* flow_err stays -ENOTSUP: not asked for */
 	if (!l->heap_ok || !l->refill_probe || !e->probe_path[0]) {
 		e->flow_err = -ENOTSUP;
 		return;

@@ -85,10 +85,11 @@ struct proc_entry *table_find(struct table *t, int pid);
 /* Add a discovered CPython process; reads its identity from /proc.
  * -ESRCH if it is gone. */
 int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **out);
-/* Attach e's per-process uprobes: the pool refill, or with precise the
- * allocator functions (falling back to the refill when the build cannot
- * be hooked per call; e->precise_err says why). */
-void table_attach_probes(struct table *t, struct proc_entry *e, bool precise);
+/* Attach e's per-process uprobes: with precise the allocator functions;
+ * with refills (or when precise is refused, e->precise_err says why) the
+ * pool refill. Neither by default: the flow then comes from CPython's
+ * arena counter, read with the snapshots. */
+void table_attach_probes(struct table *t, struct proc_entry *e, bool precise, bool refills);
 /* Mark pid exited with its final counters (from a BPF event, may be NULL);
  * its uprobes are detached. */
 void table_mark_exited(struct table *t, int pid, const struct pmt_event *ev);

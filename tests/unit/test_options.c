@@ -89,6 +89,7 @@ static void assert_defaults(const struct env *env)
 	assert_false(env->help);
 	assert_false(env->version);
 	assert_false(env->precise);
+	assert_false(env->pool_refills);
 }
 
 /* ---- accepted command lines --------------------------------------------- */
@@ -422,6 +423,17 @@ static void test_precise_with_pids(void **state)
 	assert_int_equal(env.npids, 2);
 }
 
+static void test_pool_refills(void **state)
+{
+	struct env env;
+
+	(void)state;
+	PARSE_OK(&env, "--pool-refills"); /* system-wide is fine: rare events */
+	assert_true(env.pool_refills);
+	assert_false(env.precise);
+	PARSE_ERR("takes no value", "--pool-refills=yes");
+}
+
 static void test_error_precise_without_pid(void **state)
 {
 	(void)state;
@@ -534,6 +546,7 @@ int main(void)
 		cmocka_unit_test(test_max_procs_threads),
 		cmocka_unit_test(test_precise_with_pids),
 		cmocka_unit_test(test_error_precise_without_pid),
+		cmocka_unit_test(test_pool_refills),
 		cmocka_unit_test(test_help_version),
 		cmocka_unit_test(test_everything_together),
 		cmocka_unit_test(test_reparse_starts_fresh),

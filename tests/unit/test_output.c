@@ -622,6 +622,34 @@ static void test_json_alloc_arena_flow_38(void **state)
 	json_object_put(root);
 }
 
+/* Default mode: no refill probe asked for; the arena counter is the flow
+ * and the reason names the option. */
+static void test_json_alloc_default_arena_flow(void **state)
+{
+	struct world *w = *state;
+	struct json_object *root, *procs, *a, *probes;
+
+	w->gc_ok->heap.heap_ok = true;
+	w->gc_ok->heap.arena_size = 1024 * 1024;
+	w->gc_ok->heap.refill_probe = 0x4d0ce0; /* exists, but not attached */
+	w->a->flow_err = -ENOTSUP;
+	w->a->arenas_base_ok = true;
+	w->a->arenas_base = 3;
+	w->a->cur.heap_valid = true;
+	w->a->cur.heap.allocator = PYHEAP_ALLOC_PYMALLOC;
+	w->a->cur.heap.arenas_allocated_ok = true;
+	w->a->cur.heap.arenas_allocated = 5;
+	root = frame_json(w, &procs);
+	a = json_object_array_get_idx(procs, 0);
+	assert_json_u64(a, "alloc_bytes_total", 2 * 1024 * 1024);
+	assert_json_null(a, "allocs_total");
+	assert_json_null(a, "pool_refills_total");
+	probes = get(a, "probes");
+	assert_non_null(
+		strstr(json_object_get_string(get(probes, "alloc_reason")), "--pool-refills"));
+	json_object_put(root);
+}
+
 /* PYTHONMALLOC=malloc: the probed functions are never called; even in
  * --precise mode the counts are null, not an "exact" 0. */
 static void test_json_alloc_not_pymalloc(void **state)
@@ -1072,6 +1100,7 @@ int main(void)
 		WORLD_TEST(test_json_alloc_unavailable_with_reason),
 		WORLD_TEST(test_json_alloc_not_pymalloc),
 		WORLD_TEST(test_json_alloc_arena_flow_38),
+		WORLD_TEST(test_json_alloc_default_arena_flow),
 		WORLD_TEST(test_json_gc_available),
 		WORLD_TEST(test_json_gc_unavailable_is_null_with_reason),
 		WORLD_TEST(test_json_gc_not_attached_generic_reason),
