@@ -377,19 +377,25 @@ def self_cost():
         nprocs = len(json.loads(first)["processes"])
         cpu0, (bpf0, how), t0 = proc_cpu_seconds(p.pid), bpf_run_times(p.pid), time.monotonic()
         deadline = t0 + IDLE_SECONDS
+        last = first
         while time.monotonic() < deadline:
-            p.stdout.readline()
+            last = p.stdout.readline() or last
         cpu1, (bpf1, _), t1 = proc_cpu_seconds(p.pid), bpf_run_times(p.pid), time.monotonic()
         stop(p)
         share = (cpu1 - cpu0) / (t1 - t0)
         bpf_ms = sum(ns - bpf0.get(i, 0) for i, ns in bpf1.items()) / 1e6
-        line = (f"pymemtop CPU {100 * share:.2f}% of one core (target < 1%); "
-                f"BPF programs' run time {bpf_ms:.3f} ms over {t1 - t0:.1f} s")
+        snaps = json.loads(last)["heap_snapshots"]
+        mean = snaps["mean_seconds"]
+        snap = (f"heap snapshots: {snaps['total']} ({snaps['dropped']} dropped), "
+                + (f"{mean * 1e6:.0f} us per process per snapshot" if mean else "none"))
+        line = (f"pymemtop CPU {100 * share:.2f}% of one core (target < 2%); "
+                f"BPF programs' run time {bpf_ms:.3f} ms over {t1 - t0:.1f} s; {snap}")
         print(f"python processes in frame: {nprocs}")
         print(f"pymemtop CPU: {cpu1 - cpu0:.3f} s over {t1 - t0:.1f} s = "
               f"{100 * share:.2f}% of one core")
         print(f"BPF programs held by pymemtop: {len(bpf1)} (found by {how})")
         print(f"BPF programs' run time: {bpf_ms:.3f} ms over {t1 - t0:.1f} s")
+        print(snap)
         return line
     finally:
         with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
