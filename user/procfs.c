@@ -553,7 +553,8 @@ int procfs_foreach_map(int pid, procfs_map_cb cb, void *ctx)
 
 /* ---- cmdline ------------------------------------------------------------- */
 
-static int read_cmdline(int dirfd, const char *name, char *buf, size_t buflen)
+static int read_cmdline_raw(int dirfd, const char *name, char *buf, size_t buflen, size_t *lenp,
+			    bool raw)
 {
 	size_t len = 0, i;
 	int fd, err;
@@ -569,6 +570,11 @@ static int read_cmdline(int dirfd, const char *name, char *buf, size_t buflen)
 	close(fd);
 	if (err)
 		len = 0; /* no half-read argv shown for a process that vanished */
+	if (raw) {
+		buf[len] = '\0';
+		*lenp = len;
+		return err;
+	}
 	while (len && buf[len - 1] == '\0')
 		len--;
 	for (i = 0; i < len; i++)
@@ -576,6 +582,23 @@ static int read_cmdline(int dirfd, const char *name, char *buf, size_t buflen)
 			buf[i] = ' ';
 	buf[len] = '\0';
 	return err;
+}
+
+static int read_cmdline(int dirfd, const char *name, char *buf, size_t buflen)
+{
+	return read_cmdline_raw(dirfd, name, buf, buflen, NULL, false);
+}
+
+int procfs_read_argv(int pid, char *buf, size_t buflen, size_t *len)
+{
+	char path[PID_PATH_LEN];
+	int err;
+
+	*len = 0;
+	if (buf && buflen)
+		buf[0] = '\0';
+	err = pid_path(path, pid, "cmdline");
+	return err ? err : gone(read_cmdline_raw(AT_FDCWD, path, buf, buflen, len, true));
 }
 
 int procfs_read_cmdline_at(int dirfd, char *buf, size_t buflen)

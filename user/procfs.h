@@ -95,6 +95,9 @@ int procfs_foreach_map(int pid, procfs_map_cb cb, void *ctx);
  * truncated to buflen-1. Empty string for kernel threads. */
 int procfs_read_cmdline_at(int dirfd, char *buf, size_t buflen);
 int procfs_read_cmdline(int pid, char *buf, size_t buflen);
+/* The same bytes with their NULs (argv as the process set it), *len of
+ * them, NUL-terminated in buf; for cmdlabel(). */
+int procfs_read_argv(int pid, char *buf, size_t buflen, size_t *len);
 
 /* Seconds since boot, from /proc/uptime; and clock ticks per second. */
 int procfs_uptime(double *secs);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cmdlabel.h"
 #include "log.h"
 #include "procfs.h"
 #include "rate.h"
@@ -57,6 +58,7 @@ int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **o
 	struct proc_stat st;
 	struct maps_scan ms;
 	struct proc_entry *e;
+	size_t argv_len;
 	int err;
 
 	err = procfs_read_stat(pid, &st);
@@ -73,8 +75,21 @@ int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **o
 	e->start_time = boot_time() + (double)st.start_time_ticks / procfs_clk_tck();
 	e->uid = status.uid;
 	snprintf(e->comm, sizeof(e->comm), "%s", st.comm);
-	if (procfs_read_cmdline(pid, e->cmdline, sizeof(e->cmdline)) || !e->cmdline[0])
+	if (!procfs_read_argv(pid, e->cmdline, sizeof(e->cmdline), &argv_len))
+		cmdlabel(e->cmdline, argv_len, st.comm, e->command, sizeof(e->command));
+	else
+		argv_len = 0;
+	/* the same bytes as one line: NULs between arguments become spaces */
+	while (argv_len && !e->cmdline[argv_len - 1])
+		argv_len--;
+	for (size_t i = 0; i < argv_len; i++)
+		if (!e->cmdline[i])
+			e->cmdline[i] = ' ';
+	e->cmdline[argv_len] = '\0';
+	if (!e->cmdline[0])
 		snprintf(e->cmdline, sizeof(e->cmdline), "[%s]", st.comm);
+	if (!e->command[0])
+		snprintf(e->command, sizeof(e->command), "[%s]", st.comm);
 	e->interp = in;
 	ms = (struct maps_scan){ .e = e };
 	procfs_foreach_map(pid, maps_cb, &ms);

@@ -39,6 +39,7 @@ struct proc_entry {
 	uid_t uid;
 	char comm[64];
 	char cmdline[TABLE_CMDLINE_LEN];
+	char command[256]; /* what the process is: cmdlabel() of its argv */
 	struct interp *interp;
 	uint64_t heap_at_discovery; /* [heap] mapping size, bytes, before BPF saw a brk */
 	bool exited; /* reported once more in the next frame, then reaped */

@@ -188,6 +188,8 @@ def t_running_before_gc_exact(python):
         check(p["python_version"] == wl.ready["version"],
               f"python_version {p['python_version']!r}, interpreter says {wl.ready['version']!r}")
         check(p["probes"]["gc"] is not None, f"no GC probe: {p['probes'].get('gc_reason')}")
+        # what the process is: the script and its arguments, not "python3"
+        check(p["command"] == f"{WORKLOAD} {wl.ctl} gc {k}", f"command {p['command']!r}")
         t0 = time.time()
         p0 = pm.wait_proc(wl.pid, after=t0)
         done, t_done = wl.step()
