@@ -500,11 +500,25 @@ precise_reason:
 						   : "attaching the allocator probes failed"));
 }
 
+static struct json_object *growth_json(const struct growth *g, double now)
+{
+	struct growth_verdict v;
+	struct json_object *o;
+
+	if (!growth_eval(g, now, TABLE_GROWTH_WINDOW_S, &v))
+		return NULL;
+	o = json_object_new_object();
+	put(o, "window_seconds", jdouble(v.window_s, "%.3f"));
+	put(o, "bytes_per_s", jdouble(v.bytes_per_s, "%.1f"));
+	put(o, "steady", json_object_new_boolean(v.steady));
+	return o;
+}
+
 struct json_object *output_process_json(const struct proc_entry *e)
 {
 	struct json_object *o = json_object_new_object();
 	const struct interp *in = e->interp;
-	struct json_object *acc, *probes, *rates;
+	struct json_object *acc, *probes, *rates, *growth;
 	char user[64];
 
 	put(o, "pid", json_object_new_int(e->pid));
@@ -530,6 +544,10 @@ struct json_object *output_process_json(const struct proc_entry *e)
 	put_alloc(o, acc, probes, rates, e);
 	put(o, "accuracy", acc);
 	put(o, "rates", rates);
+	growth = json_object_new_object();
+	put(growth, "heap_live_bytes", growth_json(&e->heap_growth, e->cur.t));
+	put(growth, "rss_bytes", growth_json(&e->rss_growth, e->cur.t));
+	put(o, "growth", growth);
 	put(o, "probes", probes);
 	return o;
 }
@@ -673,7 +691,8 @@ static void text_row(FILE *f, const struct proc_entry *e)
 		procfs_user_name(e->uid, user, sizeof(user)),
 		e->interp && e->interp->info.version[0] ? e->interp->info.version : "-", rss, anon,
 		swap, brk, mm, mu, gcs, gcp, gen[0], gen[1], gen[2], e->exited ? "<exited> " : "",
-		output_clean_string(e->cmdline, true, cmd, sizeof(cmd)));
+		output_clean_string(e->command[0] ? e->command : e->cmdline, true, cmd,
+				    sizeof(cmd)));
 }
 
 int output_text(FILE *f, const struct frame *fr)

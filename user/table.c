@@ -273,6 +273,10 @@ static void sample(struct table *t, struct proc_entry *e, struct collector *c, d
 	if (err && err != -ENOENT)
 		t->read_failures++;
 	sample_heap(t, e, now);
+	if (e->cur.has_status)
+		growth_add(&e->rss_growth, now, e->cur.rss_bytes);
+	if (e->cur.heap_valid && e->cur.heap.heap_ok) /* a repeated snapshot is ignored */
+		growth_add(&e->heap_growth, e->cur.heap_t, e->cur.heap.live_bytes);
 }
 
 bool table_still_alive(const struct proc_entry *e)

@@ -13,9 +13,11 @@
 #include <sys/types.h>
 #include "collector.h"
 #include "discover.h"
+#include "growth.h"
 #include "pymemtop.h"
 
-#define TABLE_CMDLINE_LEN 4096
+#define TABLE_CMDLINE_LEN     4096
+#define TABLE_GROWTH_WINDOW_S 60.0 /* window of the growth verdicts */
 
 struct proc_sample {
 	double t; /* CLOCK_MONOTONIC seconds */
@@ -47,6 +49,8 @@ struct proc_entry {
 	struct pmt_mm_stats final_mm;
 	struct pmt_gc_stats final_gc;
 	struct proc_sample cur, prev;
+	/* size over the last minute: heap_live_bytes (per new snapshot), RSS */
+	struct growth heap_growth, rss_growth;
 	bool has_prev;
 	uint64_t bias; /* load bias of the interpreter file in this process */
 	int bias_err; /* 0 once bias is known */

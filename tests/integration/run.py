@@ -447,6 +447,33 @@ def t_precise_exact(python):
           f"no LTO warning on stderr: {err.strip()}")
 
 
+def t_growth_marks_a_steady_leak():
+    """A process growing its heap steadily for 40 s is marked as steady
+    growth with about its real rate; an idle one beside it is not."""
+    pythons = [p for n, p, why in interpreters() if p and n in ("pyenv-3.12", "debian-3.11")]
+    if not pythons:
+        raise Skip("neither pyenv 3.12 nor Debian's python3.11 present")
+    leak = Workload(pythons[0], "leak", 40)
+    idle = Workload(pythons[0], "idle")
+    pm = Pymemtop("-d", "1", "-p", f"{leak.pid},{idle.pid}")
+    try:
+        pm.wait_proc(leak.pid, what="first frame")
+        open(os.path.join(leak.ctl, "go"), "w").close()
+        p = pm.wait_proc(leak.pid, lambda p: (p["growth"]["heap_live_bytes"] or {}).get(
+            "steady"), timeout=45, what="steady heap growth marked")
+        rate = p["growth"]["heap_live_bytes"]["bytes_per_s"]
+        # 1456 x 144-byte blocks per 0.1 s (plus the list), a little less
+        # with the loop's own time
+        check(1.0e6 <= rate <= 2.6e6, f"heap growth {rate:.0f} B/s, made ~2.1e6 B/s")
+        q = pm.wait_proc(idle.pid)
+        g = q["growth"]["heap_live_bytes"]
+        check(g is None or not g["steady"], f"idle process marked as growing: {g}")
+    finally:
+        leak.finish()
+        idle.finish()
+        pm.stop()
+
+
 def t_allocator_recognised():
     """PYTHONMALLOC=malloc: heap metrics null with the reason; tracemalloc and
     debug hooks in front of pymalloc: still read, allocator says hooked."""
@@ -752,7 +779,7 @@ def main():
     for fn in (t_cli_help_version, t_cli_bad_input, t_pid_not_running, t_pid_not_python,
                t_not_root, t_no_btf, t_clean_detach_on_sigterm, t_exits_when_selected_pids_exit,
                t_deleted_interpreter, t_mount_namespace_gc, t_mmap_mremap_munmap_exact,
-               t_map_full_drops_are_counted, t_allocator_recognised,
+               t_map_full_drops_are_counted, t_allocator_recognised, t_growth_marks_a_steady_leak,
                t_hostile_elf_via_proc):
         tests.append((fn.__name__[2:], fn, None, None))
     for name, fn, arg, why in tests:

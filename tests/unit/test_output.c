@@ -650,6 +650,23 @@ static void test_json_alloc_default_arena_flow(void **state)
 	json_object_put(root);
 }
 
+/* COMMAND shows what the process is; JSON keeps the raw cmdline too. */
+static void test_command_label_in_text_and_json(void **state)
+{
+	struct world *w = *state;
+	struct json_object *root, *procs, *a;
+
+	strcpy(w->a->command, "gunicorn app:app -w 4");
+	write_text(w);
+	assert_non_null(strstr(w->out, " gunicorn app:app -w 4\n"));
+	assert_null(strstr(w->out, "python3 app.py --port 8080"));
+	root = frame_json(w, &procs);
+	a = json_object_array_get_idx(procs, 0);
+	assert_json_string(a, "command", "gunicorn app:app -w 4");
+	assert_json_string(a, "cmdline", "python3 app.py --port 8080");
+	json_object_put(root);
+}
+
 /* PYTHONMALLOC=malloc: the probed functions are never called; even in
  * --precise mode the counts are null, not an "exact" 0. */
 static void test_json_alloc_not_pymalloc(void **state)
@@ -1101,6 +1118,7 @@ int main(void)
 		WORLD_TEST(test_json_alloc_not_pymalloc),
 		WORLD_TEST(test_json_alloc_arena_flow_38),
 		WORLD_TEST(test_json_alloc_default_arena_flow),
+		WORLD_TEST(test_command_label_in_text_and_json),
 		WORLD_TEST(test_json_gc_available),
 		WORLD_TEST(test_json_gc_unavailable_is_null_with_reason),
 		WORLD_TEST(test_json_gc_not_attached_generic_reason),

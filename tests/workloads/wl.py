@@ -20,6 +20,9 @@ ACTION:
                 size class 25) and N/2 of 450 bytes (class 30), writes
                 done0.json with those counts; at go1 frees them all and
                 writes done1.json
+  leak S        after go: keeps 1456 more bytes(100) objects (~200 KiB of
+                144-byte blocks) every 0.1 s for S seconds, then writes
+                done.json and idles
   plateaus K    K steps: waits for goI, grows its heap (objects, strings,
                 tuples, dicts of several size classes), writes doneI.json
                 with CPython's own truth: sys.getallocatedblocks() and
@@ -156,6 +159,12 @@ def main():
         keep = bytearray(arg << 20)
         for i in range(0, len(keep), 4096):
             keep[i] = 1
+    elif action == "leak":
+        keep = []
+        end = time.time() + arg
+        while time.time() < end:
+            keep.append([bytes(100) for _ in range(1456)])
+            time.sleep(0.1)
     elif action == "remap":
         m = mmap.mmap(-1, 10 << 20)
         m.resize(30 << 20)
