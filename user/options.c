@@ -44,7 +44,8 @@ void options_usage(FILE *out)
 {
 	fputs("Usage: pymemtop [-b] [--json] [-n N] [-d SECS] [-p PID[,PID...] [--precise]] "
 	      "[--once]\n"
-	      "                [-v] [--max-procs N] [--max-threads N] [--help] [--version]\n"
+	      "                [--pool-refills] [-v] [--max-procs N] [--max-threads N] [--help]\n"
+	      "                [--version]\n"
 	      "\n"
 	      "Memory and garbage-collector activity of every CPython process on the host,\n"
 	      "observed with eBPF; nothing is injected into or stops the processes.\n"
@@ -73,7 +74,8 @@ void options_usage(FILE *out)
 	      "      --version        version\n"
 	      "\n"
 	      "Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_SYS_ADMIN) and a kernel\n"
-	      "with BTF. Every JSON field and column is described in docs/metrics.md.\n"
+	      "with BTF. Every JSON field and column is described in docs/metrics.md and\n"
+	      "pymemtop(8).\n"
 	      "Exit status: 0 ok, 1 runtime error, 2 bad command line.\n",
 	      out);
 }

@@ -519,6 +519,11 @@ def t_allocator_recognised():
 def t_cli_help_version():
     rc, out, err = run_cli("--help")
     check(rc == 0 and "Usage: pymemtop" in out and "--json" in out, f"--help: {rc} {err}")
+    # the man page documents every long option --help lists (roff escapes '-' as '\-')
+    with open(os.path.join(ROOT, "docs", "pymemtop.8")) as f:
+        man = f.read().replace("\\-", "-")
+    missing = sorted(set(re.findall(r"--[a-z][a-z-]+", out)) - set(re.findall(r"--[a-z][a-z-]+", man)))
+    check(not missing, f"options in --help but not in docs/pymemtop.8: {missing}")
     rc, out, err = run_cli("--version")
     check(rc == 0 and out.startswith("pymemtop "), f"--version: {rc} {out!r}")
 
