@@ -120,15 +120,20 @@ def interpreters():
     return found
 
 
+# The loop ends by itself when the bench is gone (checked every 2^22
+# counts, a few times a second), so a killed bench never leaves a core busy.
 SPEEDOMETER = r"""
-import signal, sys
+import os, signal, sys
 n = 0
+parent = os.getppid()
 def report(sig, frame):
     sys.stdout.write("%d\n" % n)
     sys.stdout.flush()
 signal.signal(signal.SIGUSR1, report)
 while True:
     n += 1
+    if not n & 0x3fffff and os.getppid() != parent:
+        sys.exit(0)
 """
 
 
@@ -431,6 +436,10 @@ def main():
         sys.exit("bench: needs root")
     if not interpreters():
         sys.exit("bench: no interpreter found (or none matches BENCH_PYTHONS)")
+    # SIGTERM/SIGHUP unwind like Ctrl-C: the finally blocks stop the
+    # speedometer and every pymemtop started
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda s, f: sys.exit(f"bench: signal {s}"))
     global SPEEDO
     SPEEDO = Speedometer()
     try:
