@@ -397,101 +397,112 @@ static bool arena_flow(const struct proc_entry *e, const struct proc_sample *s, 
 	return true;
 }
 
-static void put_arena_flow(struct json_object *o, struct json_object *acc,
-			   struct json_object *probes, struct json_object *rates,
-			   const struct proc_entry *e, uint64_t bytes, const char *why)
-{
-	char reason[320];
-	uint64_t prev;
+/* Where a process's allocation flow comes from (docs/metrics.md,
+ * "Allocation flow"). */
+enum alloc_mode {
+	ALLOC_NONE, /* unavailable: alloc_reason() says why */
+	ALLOC_ARENAS, /* bytes in whole arenas, CPython's counter */
+	ALLOC_REFILLS, /* pool-refill uprobe, per size class */
+	ALLOC_PRECISE, /* every allocator call */
+};
 
-	put(o, "allocs_total", NULL);
-	put(o, "alloc_bytes_total", ju64(bytes));
-	put(o, "alloc_size_classes", NULL);
-	put(o, "pool_refills_total", NULL);
-	put(o, "reallocs_total", NULL);
-	put(o, "frees_total", NULL);
-	put(o, "free_size_classes", NULL);
-	put(acc, "allocs_total", NULL);
-	put(acc, "alloc_bytes_total", json_object_new_string("estimated"));
-	put(acc, "alloc_size_classes", NULL);
-	put(acc, "pool_refills_total", NULL);
-	put(acc, "frees_total", NULL);
-	put(probes, "alloc", json_object_new_string("process_vm_readv:ntimes_arena_allocated"));
-	snprintf(reason, sizeof(reason),
-		 "%s: the flow is counted in whole arenas, without counts per allocation or size "
-		 "class",
-		 why);
-	put(probes, "alloc_reason", json_object_new_string(reason));
-	put(rates, "allocs_per_s", NULL);
-	put(rates, "alloc_bytes_per_s",
-	    e->has_prev && arena_flow(e, &e->prev, &prev) ? jrate(e, bytes, prev) : NULL);
-	put(rates, "frees_per_s", NULL);
+static const char *const alloc_source[] = {
+	[ALLOC_ARENAS] = "process_vm_readv:ntimes_arena_allocated",
+	[ALLOC_REFILLS] = "uprobe:pool_refill",
+	[ALLOC_PRECISE] = "uprobe:precise",
+};
+
+static enum alloc_mode alloc_mode(const struct proc_entry *e, const char *why)
+{
+	uint64_t bytes;
+
+	if (!why)
+		return e->precise ? ALLOC_PRECISE : ALLOC_REFILLS;
+	return arena_flow(e, &e->cur, &bytes) ? ALLOC_ARENAS : ALLOC_NONE;
+}
+
+/* The sample's allocation and byte totals in mode m; false when s has
+ * none (allocs is 0 in arena mode: not counted). */
+static bool alloc_totals(const struct proc_entry *e, const struct proc_sample *s, enum alloc_mode m,
+			 uint64_t *allocs, uint64_t *bytes)
+{
+	*allocs = 0;
+	switch (m) {
+	case ALLOC_PRECISE:
+		*allocs = sum_buckets(s->precise.allocs);
+		*bytes = s->precise.alloc_bytes;
+		return true;
+	case ALLOC_REFILLS:
+		flow_estimate(e, &s->flow, allocs, bytes, NULL);
+		return true;
+	case ALLOC_ARENAS:
+		return arena_flow(e, s, bytes);
+	default:
+		return false;
+	}
+}
+
+static struct json_object *alloc_classes_json(const struct proc_entry *e, enum alloc_mode m)
+{
+	__u64 cls[PMT_NCLASSES];
+	uint64_t blocks, bytes;
+	struct json_object *a;
+
+	if (m == ALLOC_PRECISE)
+		return u64_array(e->cur.precise.allocs, PMT_NBUCKETS);
+	if (m != ALLOC_REFILLS)
+		return NULL;
+	flow_estimate(e, &e->cur.flow, &blocks, &bytes, cls);
+	a = u64_array(cls, PMT_NCLASSES);
+	json_object_array_add(a, NULL); /* raw-allocator requests: not seen */
+	return a;
+}
+
+static struct json_object *jstr_if(bool cond, const char *s)
+{
+	return cond ? json_object_new_string(s) : NULL;
 }
 
 static void put_alloc(struct json_object *o, struct json_object *acc, struct json_object *probes,
 		      struct json_object *rates, const struct proc_entry *e)
 {
 	const char *why = alloc_reason(e);
-	const char *est = e->precise ? "exact" : "estimated";
-	uint64_t blocks = 0, bytes = 0, pblocks = 0, pbytes = 0;
-	__u64 cls[PMT_NCLASSES];
-	const struct pmt_precise_stats *pr = &e->cur.precise;
-	struct json_object *a;
+	enum alloc_mode m = alloc_mode(e, why);
+	const char *est = m == ALLOC_PRECISE ? "exact" : "estimated";
+	const struct pmt_precise_stats *pr = &e->cur.precise, *pp = &e->prev.precise;
+	bool counts = m == ALLOC_PRECISE || m == ALLOC_REFILLS, precise = m == ALLOC_PRECISE;
+	uint64_t allocs, bytes, pallocs, pbytes;
+	bool ok = alloc_totals(e, &e->cur, m, &allocs, &bytes);
+	bool pok = e->has_prev && alloc_totals(e, &e->prev, m, &pallocs, &pbytes);
+	char reason[320];
 
-	if (why && arena_flow(e, &e->cur, &bytes)) {
-		put_arena_flow(o, acc, probes, rates, e, bytes, why);
-		goto precise_reason;
+	put(o, "allocs_total", counts ? ju64(allocs) : NULL);
+	put(o, "alloc_bytes_total", ok ? ju64(bytes) : NULL);
+	put(o, "alloc_size_classes", alloc_classes_json(e, m));
+	put(o, "pool_refills_total",
+	    m == ALLOC_REFILLS ? u64_array(e->cur.flow.refills, PMT_NCLASSES) : NULL);
+	put(o, "reallocs_total", precise ? ju64(pr->reallocs) : NULL);
+	put(o, "frees_total", precise ? ju64(sum_buckets(pr->frees)) : NULL);
+	put(o, "free_size_classes", precise ? u64_array(pr->frees, PMT_NBUCKETS) : NULL);
+	put(acc, "allocs_total", jstr_if(counts, est));
+	put(acc, "alloc_bytes_total", jstr_if(ok, est));
+	put(acc, "alloc_size_classes", jstr_if(counts, est));
+	put(acc, "pool_refills_total", jstr_if(m == ALLOC_REFILLS, "exact"));
+	put(acc, "frees_total", jstr_if(precise, "exact"));
+	put(rates, "allocs_per_s", counts && pok ? jrate(e, allocs, pallocs) : NULL);
+	put(rates, "alloc_bytes_per_s", ok && pok ? jrate(e, bytes, pbytes) : NULL);
+	put(rates, "frees_per_s",
+	    precise ? jrate(e, sum_buckets(pr->frees), sum_buckets(pp->frees)) : NULL);
+	put(probes, "alloc", m == ALLOC_NONE ? NULL : json_object_new_string(alloc_source[m]));
+	if (m == ALLOC_ARENAS) {
+		snprintf(reason, sizeof(reason),
+			 "%s: the flow is counted in whole arenas, without counts per allocation "
+			 "or size class",
+			 why);
+		why = reason;
 	}
-	if (why) {
-		put(o, "allocs_total", NULL);
-		put(o, "alloc_bytes_total", NULL);
-		put(o, "alloc_size_classes", NULL);
-		put(o, "pool_refills_total", NULL);
-		put(probes, "alloc", NULL);
+	if (why)
 		put(probes, "alloc_reason", json_object_new_string(why));
-		put(rates, "allocs_per_s", NULL);
-		put(rates, "alloc_bytes_per_s", NULL);
-	} else if (e->precise) {
-		put(o, "allocs_total", ju64(sum_buckets(pr->allocs)));
-		put(o, "alloc_bytes_total", ju64(pr->alloc_bytes));
-		put(o, "alloc_size_classes", u64_array(pr->allocs, PMT_NBUCKETS));
-		put(o, "pool_refills_total", NULL);
-		put(probes, "alloc", json_object_new_string("uprobe:precise"));
-		put(rates, "allocs_per_s",
-		    jrate(e, sum_buckets(pr->allocs), sum_buckets(e->prev.precise.allocs)));
-		put(rates, "alloc_bytes_per_s",
-		    jrate(e, pr->alloc_bytes, e->prev.precise.alloc_bytes));
-	} else {
-		flow_estimate(e, &e->cur.flow, &blocks, &bytes, cls);
-		flow_estimate(e, &e->prev.flow, &pblocks, &pbytes, NULL);
-		put(o, "allocs_total", ju64(blocks));
-		put(o, "alloc_bytes_total", ju64(bytes));
-		a = u64_array(cls, PMT_NCLASSES);
-		json_object_array_add(a, NULL); /* raw-allocator requests: not seen */
-		put(o, "alloc_size_classes", a);
-		put(o, "pool_refills_total", u64_array(e->cur.flow.refills, PMT_NCLASSES));
-		put(probes, "alloc", json_object_new_string("uprobe:pool_refill"));
-		put(rates, "allocs_per_s", jrate(e, blocks, pblocks));
-		put(rates, "alloc_bytes_per_s", jrate(e, bytes, pbytes));
-	}
-	put(acc, "allocs_total", why ? NULL : json_object_new_string(est));
-	put(acc, "alloc_bytes_total", why ? NULL : json_object_new_string(est));
-	put(acc, "alloc_size_classes", why ? NULL : json_object_new_string(est));
-	put(acc, "pool_refills_total", why || e->precise ? NULL : json_object_new_string("exact"));
-	if (e->precise && !why) {
-		put(o, "reallocs_total", ju64(pr->reallocs));
-		put(o, "frees_total", ju64(sum_buckets(pr->frees)));
-		put(o, "free_size_classes", u64_array(pr->frees, PMT_NBUCKETS));
-		put(rates, "frees_per_s",
-		    jrate(e, sum_buckets(pr->frees), sum_buckets(e->prev.precise.frees)));
-	} else {
-		put(o, "reallocs_total", NULL);
-		put(o, "frees_total", NULL);
-		put(o, "free_size_classes", NULL);
-		put(rates, "frees_per_s", NULL);
-	}
-	put(acc, "frees_total", e->precise && !why ? json_object_new_string("exact") : NULL);
-precise_reason:
 	if (e->precise_err)
 		put(probes, "precise_reason",
 		    json_object_new_string(e->precise_err == -ENOTSUP &&
