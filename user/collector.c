@@ -302,9 +302,6 @@ void collector_forget(struct collector *c, int pid)
 	bpf_map__delete_elem(c->skel->maps.watched, &key, sizeof(key), 0);
 	bpf_map__delete_elem(c->skel->maps.mm_stats, &key, sizeof(key), 0);
 	bpf_map__delete_elem(c->skel->maps.gc_stats, &key, sizeof(key), 0);
-	bpf_map__delete_elem(c->skel->maps.heap_flow, &key, sizeof(key), 0);
-	bpf_map__delete_elem(c->skel->maps.precise, &key, sizeof(key), 0);
-	bpf_map__delete_elem(c->skel->maps.precise_cfg, &key, sizeof(key), 0);
 }
 
 void collector_forget_heap(struct collector *c, int pid)

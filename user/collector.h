@@ -25,11 +25,12 @@ void collector_close(struct collector *c); /* NULL-safe; detaches everything */
  * Failure is recorded in in->attach_err/gc_reason and returned. */
 int collector_attach_gc(struct collector *c, struct interp *in, const char *path);
 
-/* Track pid: its exit sends final counters. Untrack also frees its map
- * entries (used when userspace notices an exit the BPF side did not). */
+/* Track pid: its exit sends final counters. Untrack also frees its
+ * watched, mm and GC entries (used when userspace notices an exit the BPF
+ * side did not); its heap entries go with its probes. */
 int collector_watch(struct collector *c, int pid);
 void collector_forget(struct collector *c, int pid);
-/* Free only pid's heap_flow and --precise entries (its probes are gone). */
+/* Free pid's heap_flow and --precise entries (once its probes are gone). */
 void collector_forget_heap(struct collector *c, int pid);
 
 /* Per-process uprobes (the pid filter keeps other processes that map the

@@ -553,12 +553,13 @@ int procfs_foreach_map(int pid, procfs_map_cb cb, void *ctx)
 
 /* ---- cmdline ------------------------------------------------------------- */
 
-static int read_cmdline_raw(int dirfd, const char *name, char *buf, size_t buflen, size_t *lenp,
-			    bool raw)
+/* argv as the process set it (NULs kept), NUL-terminated, *lenp bytes. */
+static int read_argv(int dirfd, const char *name, char *buf, size_t buflen, size_t *lenp)
 {
-	size_t len = 0, i;
+	size_t len = 0;
 	int fd, err;
 
+	*lenp = 0;
 	if (!buf || !buflen)
 		return -EINVAL;
 	buf[0] = '\0';
@@ -570,23 +571,29 @@ static int read_cmdline_raw(int dirfd, const char *name, char *buf, size_t bufle
 	close(fd);
 	if (err)
 		len = 0; /* no half-read argv shown for a process that vanished */
-	if (raw) {
-		buf[len] = '\0';
-		*lenp = len;
-		return err;
-	}
+	buf[len] = '\0';
+	*lenp = len;
+	return err;
+}
+
+void procfs_argv_to_line(char *buf, size_t len)
+{
 	while (len && buf[len - 1] == '\0')
 		len--;
-	for (i = 0; i < len; i++)
+	for (size_t i = 0; i < len; i++)
 		if (buf[i] == '\0')
 			buf[i] = ' ';
 	buf[len] = '\0';
-	return err;
 }
 
 static int read_cmdline(int dirfd, const char *name, char *buf, size_t buflen)
 {
-	return read_cmdline_raw(dirfd, name, buf, buflen, NULL, false);
+	size_t len;
+	int err = read_argv(dirfd, name, buf, buflen, &len);
+
+	if (buf && buflen)
+		procfs_argv_to_line(buf, len);
+	return err;
 }
 
 int procfs_read_argv(int pid, char *buf, size_t buflen, size_t *len)
@@ -598,7 +605,7 @@ int procfs_read_argv(int pid, char *buf, size_t buflen, size_t *len)
 	if (buf && buflen)
 		buf[0] = '\0';
 	err = pid_path(path, pid, "cmdline");
-	return err ? err : gone(read_cmdline_raw(AT_FDCWD, path, buf, buflen, len, true));
+	return err ? err : gone(read_argv(AT_FDCWD, path, buf, buflen, len));
 }
 
 int procfs_read_cmdline_at(int dirfd, char *buf, size_t buflen)

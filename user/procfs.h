@@ -98,6 +98,9 @@ int procfs_read_cmdline(int pid, char *buf, size_t buflen);
 /* The same bytes with their NULs (argv as the process set it), *len of
  * them, NUL-terminated in buf; for cmdlabel(). */
 int procfs_read_argv(int pid, char *buf, size_t buflen, size_t *len);
+/* Turn len bytes of argv (buf has room for len + 1) into the one line
+ * procfs_read_cmdline() gives: trailing NULs dropped, NULs as spaces. */
+void procfs_argv_to_line(char *buf, size_t len);
 
 /* Seconds since boot, from /proc/uptime; and clock ticks per second. */
 int procfs_uptime(double *secs);

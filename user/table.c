@@ -75,21 +75,12 @@ int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **o
 	e->start_time = boot_time() + (double)st.start_time_ticks / procfs_clk_tck();
 	e->uid = status.uid;
 	snprintf(e->comm, sizeof(e->comm), "%s", st.comm);
-	if (!procfs_read_argv(pid, e->cmdline, sizeof(e->cmdline), &argv_len))
-		cmdlabel(e->cmdline, argv_len, st.comm, e->command, sizeof(e->command));
-	else
-		argv_len = 0;
-	/* the same bytes as one line: NULs between arguments become spaces */
-	while (argv_len && !e->cmdline[argv_len - 1])
-		argv_len--;
-	for (size_t i = 0; i < argv_len; i++)
-		if (!e->cmdline[i])
-			e->cmdline[i] = ' ';
-	e->cmdline[argv_len] = '\0';
+	/* one read of argv: the label, then the same bytes as one line */
+	procfs_read_argv(pid, e->cmdline, sizeof(e->cmdline), &argv_len);
+	cmdlabel(e->cmdline, argv_len, st.comm, e->command, sizeof(e->command));
+	procfs_argv_to_line(e->cmdline, argv_len);
 	if (!e->cmdline[0])
 		snprintf(e->cmdline, sizeof(e->cmdline), "[%s]", st.comm);
-	if (!e->command[0])
-		snprintf(e->command, sizeof(e->command), "[%s]", st.comm);
 	e->interp = in;
 	ms = (struct maps_scan){ .e = e };
 	procfs_foreach_map(pid, maps_cb, &ms);
@@ -154,10 +145,8 @@ void table_attach_probes(struct table *t, struct proc_entry *e, bool precise, bo
 	}
 	if (!refills && !precise)
 		return; /* flow_err stays -ENOTSUP: not asked for */
-	if (!l->heap_ok || !l->refill_probe || !e->probe_path[0]) {
-		e->flow_err = -ENOTSUP;
-		return;
-	}
+	if (!l->heap_ok || !l->refill_probe || !e->probe_path[0])
+		return; /* flow_err stays -ENOTSUP: no refill to probe */
 	e->flow_err = collector_attach_refill(t->col, e->pid, e->probe_path, l->refill_offset,
 					      l->refill_arg, &e->links[0]);
 	if (e->flow_err == -ESRCH || e->flow_err == -ENOENT) {
