@@ -32,6 +32,7 @@ struct collector {
 	collector_event_cb cb;
 	void *cb_ctx;
 	int handled;
+	int stats_fd; /* BPF_ENABLE_STATS: run-time stats on while held; -1 */
 };
 
 static const char *const drop_names[PMT_DROP_NR] = {
@@ -65,10 +66,17 @@ const char *collector_drop_hint(int i)
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	/* libbpf is chatty on expected failures; show it with -vv only. */
+	char buf[512];
+	size_t n;
+
 	if (log_get_level() < LOG_DEBUG || level == LIBBPF_DEBUG)
 		return 0;
-	fputs("pymemtop: libbpf: ", stderr);
-	return vfprintf(stderr, fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	log_debug("libbpf: %s", buf); /* through the log: never over the screen */
+	return 0;
 }
 
 static bool has_cap(const struct __user_cap_data_struct *d, int cap)
@@ -164,6 +172,7 @@ int collector_open(const struct env *env, struct collector **out)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	c->stats_fd = -1;
 	c->skel = pymemtop_bpf__open();
 	if (!c->skel) {
 		err = -errno;
@@ -212,7 +221,48 @@ void collector_close(struct collector *c)
 	}
 	ring_buffer__free(c->rb);
 	pymemtop_bpf__destroy(c->skel);
+	if (c->stats_fd >= 0)
+		close(c->stats_fd);
 	free(c);
+}
+
+int collector_enable_stats(struct collector *c)
+{
+	int fd;
+
+	if (c->stats_fd >= 0)
+		return 0;
+	fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (fd < 0)
+		return fd;
+	c->stats_fd = fd;
+	return 0;
+}
+
+int collector_bpf_runtime(struct collector *c, uint64_t *run_ns, uint64_t *run_cnt)
+{
+	struct bpf_program *p;
+
+	*run_ns = *run_cnt = 0;
+	if (c->stats_fd < 0)
+		return -ENODATA;
+	bpf_object__for_each_program(p, c->skel->obj)
+	{
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(p);
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		*run_ns += info.run_time_ns;
+		*run_cnt += info.run_cnt;
+	}
+	return 0;
+}
+
+int collector_fd(struct collector *c)
+{
+	return ring_buffer__epoll_fd(c->rb);
 }
 
 static int add_link(struct interp *in, struct bpf_link *l)

@@ -61,6 +61,17 @@ typedef void (*collector_event_cb)(const struct pmt_event *ev, void *ctx);
  * number handled, or -EINTR when a signal arrived. */
 int collector_poll(struct collector *c, int timeout_ms, collector_event_cb cb, void *ctx);
 
+/* The fd to poll(2) for events (then collector_poll with timeout 0). */
+int collector_fd(struct collector *c);
+
+/* Kernel BPF run-time statistics (BPF_ENABLE_STATS), on until
+ * collector_close; they cost every BPF program on the host two clock
+ * reads per run, so only the live display, which shows them, asks. */
+int collector_enable_stats(struct collector *c);
+/* Run time and runs of pymemtop's programs since they were loaded (only
+ * runs while stats were on are counted). -ENODATA when stats are off. */
+int collector_bpf_runtime(struct collector *c, uint64_t *run_ns, uint64_t *run_cnt);
+
 /* Names of the drop counters for output ("mm_map_full", ...). */
 const char *collector_drop_name(int i);
 /* The option that would avoid this drop, or NULL. */

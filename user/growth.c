@@ -58,3 +58,28 @@ bool growth_eval(const struct growth *g, double now, double window_s, struct gro
 		      max_step * 2 < rise;
 	return true;
 }
+
+void history_add(struct history *h, double t, double heap, double rss)
+{
+	h->t[h->head] = t;
+	h->heap[h->head] = heap;
+	h->rss[h->head] = rss;
+	h->head = (h->head + 1) % HISTORY_SAMPLES;
+	if (h->n < HISTORY_SAMPLES)
+		h->n++;
+}
+
+int history_get(const struct history *h, double *t, double *heap, double *rss)
+{
+	for (int k = 0; k < h->n; k++) {
+		int i = (h->head - h->n + k + HISTORY_SAMPLES) % HISTORY_SAMPLES;
+
+		if (t)
+			t[k] = h->t[i];
+		if (heap)
+			heap[k] = h->heap[i];
+		if (rss)
+			rss[k] = h->rss[i];
+	}
+	return h->n;
+}

@@ -36,4 +36,19 @@ void growth_add(struct growth *g, double t, double v);
  * come in one step. */
 bool growth_eval(const struct growth *g, double now, double window_s, struct growth_verdict *out);
 
+/* The last HISTORY_SAMPLES frames of a process's heap and RSS, for the
+ * live display's sparklines (one sample per frame; NAN = unavailable). */
+#define HISTORY_SAMPLES 240
+
+struct history {
+	double t[HISTORY_SAMPLES]; /* CLOCK_MONOTONIC seconds */
+	double heap[HISTORY_SAMPLES], rss[HISTORY_SAMPLES]; /* bytes or NAN */
+	int n, head; /* head: next slot to write */
+};
+
+void history_add(struct history *h, double t, double heap, double rss);
+/* Copy the samples oldest first into t/heap/rss (each HISTORY_SAMPLES
+ * long; any may be NULL). Returns how many. */
+int history_get(const struct history *h, double *t, double *heap, double *rss);
+
 #endif

@@ -7,6 +7,10 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(int level);
 int log_get_level(void);
+/* While a sink is set (the live display), messages go to it instead of
+ * stderr: nothing may be printed over a curses screen. NULL restores. */
+typedef void (*log_sink_fn)(int level, const char *msg);
+void log_set_sink(log_sink_fn fn);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)

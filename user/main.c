@@ -6,10 +6,13 @@
  * per interval.
  */
 #include <errno.h>
+#include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include "collector.h"
 #include "discover.h"
@@ -19,6 +22,7 @@
 #include "procfs.h"
 #include "rate.h"
 #include "table.h"
+#include "tui.h"
 
 #define PENDING_MAX	1024
 #define PENDING_WAIT_S	2.0 /* how long an exec'd binary may take to map libpython */
@@ -46,6 +50,12 @@ struct app {
 	int nforked;
 	uint64_t events_lost_seen; /* drop counter value at the last rescan */
 	uint64_t drops_reported[PMT_DROP_NR]; /* values already warned about */
+	struct tui *tui; /* the live display, or NULL (batch, JSON) */
+	double next; /* when the next frame is due (CLOCK_MONOTONIC) */
+	/* pymemtop's own cost at the last frame, for the live display */
+	double self_t, self_cpu_s;
+	uint64_t bpf_ns, bpf_runs;
+	bool bpf_ok;
 };
 
 static volatile sig_atomic_t exiting;
@@ -283,13 +293,88 @@ static void warn_new_drops(struct app *a, const uint64_t drops[PMT_DROP_NR])
 	}
 }
 
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return NAN;
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
+}
+
+/* pymemtop's CPU and its BPF programs' run time since the last frame. */
+static void self_cost(struct app *a, const struct frame *fr, struct tui_self *s)
+{
+	double now = rate_now(), cpu = cpu_seconds(), dt = now - a->self_t;
+	uint64_t ns, runs;
+	bool bpf = !collector_bpf_runtime(a->col, &ns, &runs);
+
+	memset(s, 0, sizeof(*s));
+	if (a->self_t > 0 && dt > 0) {
+		s->cpu = (struct view_val){ isfinite(cpu - a->self_cpu_s),
+					    (cpu - a->self_cpu_s) / dt };
+		if (bpf && a->bpf_ok && ns >= a->bpf_ns && runs >= a->bpf_runs) {
+			s->bpf = (struct view_val){ true, (ns - a->bpf_ns) / 1e9 / dt };
+			s->bpf_runs = (struct view_val){ true, (runs - a->bpf_runs) / dt };
+		}
+	}
+	a->self_t = now;
+	a->self_cpu_s = cpu;
+	a->bpf_ok = bpf;
+	a->bpf_ns = ns;
+	a->bpf_runs = runs;
+	s->drops = a->table.read_failures;
+	for (int i = 0; i < PMT_DROP_NR; i++)
+		s->drops += fr->drops[i];
+}
+
 static int emit_frame(struct app *a, double interval_s)
 {
 	struct frame fr = { .time = rate_wall_now(), .interval_s = interval_s, .table = &a->table };
+	struct tui_self self;
 
 	collector_read_drops(a->col, fr.drops);
 	warn_new_drops(a, fr.drops);
+	if (a->tui) {
+		self_cost(a, &fr, &self);
+		tui_frame(a->tui, &fr, &self);
+		tui_draw(a->tui);
+		return 0;
+	}
 	return a->env.json ? output_json(stdout, &fr) : output_text(stdout, &fr);
+}
+
+/* Wait up to timeout_ms for BPF events and, in the live display, keys.
+ * -EINTR: time to stop (signal or q). */
+static int wait_events(struct app *a, int timeout_ms)
+{
+	struct pollfd p[2] = { { collector_fd(a->col), POLLIN, 0 }, { STDIN_FILENO, POLLIN, 0 } };
+	int err;
+
+	if (!a->tui)
+		return collector_poll(a->col, timeout_ms, on_event, a);
+	if (poll(p, 2, timeout_ms) < 0 && errno != EINTR) /* EINTR: SIGWINCH, or exiting */
+		return -errno;
+	if (exiting)
+		return -EINTR;
+	err = collector_poll(a->col, 0, on_event, a);
+	if (err < 0 && err != -EINTR)
+		return err;
+	if (p[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+		log_info("terminal closed");
+		return -EINTR;
+	}
+	switch (tui_keys(a->tui, &a->env.interval_s)) {
+	case TUI_QUIT:
+		return -EINTR;
+	case TUI_INTERVAL:
+		a->next = rate_now() + a->env.interval_s;
+		break;
+	default:
+		break;
+	}
+	return 0;
 }
 
 /* Lost exec events mean processes we may not know: scan /proc again. */
@@ -307,17 +392,27 @@ static void rescan_if_events_lost(struct app *a)
 
 static int run(struct app *a)
 {
-	double start = rate_now(), last = start, next = start + a->env.interval_s;
+	double start = rate_now(), last = start;
 	long frames = 0;
 	int err = 0;
 
+	a->next = start + a->env.interval_s;
+	if (a->tui) {
+		/* Rows at once (rates need one interval and show "-" until
+		 * then); not a frame for -n. */
+		table_refresh(&a->table, a->col, start);
+		err = emit_frame(a, 0);
+		if (err)
+			return err;
+		table_reap(&a->table);
+	}
 	while (!exiting) {
 		double now = rate_now();
-		int timeout_ms = next > now ? (int)((next - now) * 1000) + 1 : 0;
+		int timeout_ms = a->next > now ? (int)((a->next - now) * 1000) + 1 : 0;
 
 		if (a->npending && timeout_ms > PENDING_POLL_MS)
 			timeout_ms = PENDING_POLL_MS;
-		err = collector_poll(a->col, timeout_ms, on_event, a);
+		err = wait_events(a, timeout_ms);
 		if (err == -EINTR)
 			break;
 		if (err < 0) {
@@ -326,7 +421,7 @@ static int run(struct app *a)
 		}
 		now = rate_now();
 		retry_pending(a, now);
-		if (now < next)
+		if (now < a->next)
 			continue;
 		/* Events that arrived since the poll: the final counters of a
 		 * process that just exited must be in before it is sampled. */
@@ -343,9 +438,9 @@ static int run(struct app *a)
 			return err == -EPIPE ? 0 : err;
 		table_reap(&a->table);
 		last = now;
-		next += a->env.interval_s;
-		if (next < now)
-			next = now + a->env.interval_s;
+		a->next += a->env.interval_s;
+		if (a->next < now)
+			a->next = now + a->env.interval_s;
 		if (a->env.frames && ++frames >= a->env.frames)
 			break;
 		if (all_selected_gone(a)) {
@@ -354,6 +449,25 @@ static int run(struct app *a)
 		}
 	}
 	return 0;
+}
+
+/* top's rule: the live display needs a terminal on both ends; anything
+ * else (a pipe, a file, cron) gets batch text. */
+static void start_display(struct app *a)
+{
+	int err;
+
+	if (a->env.batch || a->env.json || !isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO))
+		return;
+	err = tui_start(&a->tui, !a->env.no_color, a->env.interval_s);
+	if (err) {
+		log_warn("cannot set up the terminal (TERM=%s): falling back to text frames",
+			 getenv("TERM") ? getenv("TERM") : "");
+		return;
+	}
+	err = collector_enable_stats(a->col);
+	if (err)
+		log_info("BPF run-time stats unavailable: %s", strerror(-err));
 }
 
 /* --precise slows what it watches: say by how much, measured here. */
@@ -412,8 +526,11 @@ int main(int argc, char **argv)
 	if (a.env.precise)
 		measure_precise(&a);
 	err = a.env.npids ? check_selected_pids(&a) : procfs_foreach_pid(scan_cb, &a);
-	if (!err)
+	if (!err) {
+		start_display(&a);
 		err = run(&a);
+	}
+	tui_stop(a.tui); /* the terminal back first: later messages must be seen */
 	table_free(&a.table);
 	collector_close(a.col);
 	discover_free_all();

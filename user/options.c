@@ -21,6 +21,7 @@ enum {
 	OPT_MAX_THREADS,
 	OPT_PRECISE,
 	OPT_POOL_REFILLS,
+	OPT_NO_COLOR,
 };
 
 static const struct option long_opts[] = {
@@ -37,6 +38,7 @@ static const struct option long_opts[] = {
 	{ "max-threads", required_argument, NULL, OPT_MAX_THREADS },
 	{ "precise", no_argument, NULL, OPT_PRECISE },
 	{ "pool-refills", no_argument, NULL, OPT_POOL_REFILLS },
+	{ "no-color", no_argument, NULL, OPT_NO_COLOR },
 	{},
 };
 
@@ -44,11 +46,13 @@ void options_usage(FILE *out)
 {
 	fputs("Usage: pymemtop [-b] [--json] [-n N] [-d SECS] [-p PID[,PID...] [--precise]] "
 	      "[--once]\n"
-	      "                [--pool-refills] [-v] [--max-procs N] [--max-threads N] [--help]\n"
-	      "                [--version]\n"
+	      "                [--pool-refills] [--no-color] [-v] [--max-procs N]\n"
+	      "                [--max-threads N] [--help] [--version]\n"
 	      "\n"
 	      "Memory and garbage-collector activity of every CPython process on the host,\n"
 	      "observed with eBPF; nothing is injected into or stops the processes.\n"
+	      "On a terminal: a live display, one row per process (h there for help);\n"
+	      "when stdout or stdin is not a terminal, plain-text frames as with -b.\n"
 	      "\n"
 	      "  -b, --batch          plain-text frames on stdout (like top -b)\n"
 	      "      --json           NDJSON: one JSON object per line per frame\n"
@@ -67,11 +71,19 @@ void options_usage(FILE *out)
 	      "                       (4 KiB before 3.10), i.e. a few percent for processes that\n"
 	      "                       grow by hundreds of MB/s (default: whole arenas, free)\n"
 	      "      --once           one frame after one interval (= -n 1)\n"
+	      "      --no-color       live display without colors (also: NO_COLOR set)\n"
 	      "  -v, --verbose        more diagnostics on stderr (repeat for debug)\n"
 	      "      --max-procs N    per-process BPF map entries (default 32768)\n"
 	      "      --max-threads N  BPF map entries for threads inside the GC (default 16384)\n"
 	      "  -h, --help           this help\n"
 	      "      --version        version\n"
+	      "\n"
+	      "Live display columns: PID USER PY RSS HEAP (pymalloc arenas) LIVE (bytes in live\n"
+	      "blocks) GROWTH (heap per second over 60 s, ! = steady growth: suspected leak)\n"
+	      "ALLOC/s GC/s GC% COMMAND; - = unavailable (Enter on the row says why).\n"
+	      "Keys: q/Esc quit, h/? help, M R P G N sort by heap/RSS/alloc/GC/PID, < > sort\n"
+	      "column, I invert, Up/Down/j/k select, Enter details, / filter, Space pause,\n"
+	      "d interval, E units, c full command line.\n"
 	      "\n"
 	      "Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_SYS_ADMIN) and a kernel\n"
 	      "with BTF. Every JSON field and column is described in docs/metrics.md and\n"
@@ -143,6 +155,8 @@ static void set_defaults(struct env *env)
 	env->interval_s = 1.0;
 	env->max_procs = PMT_DEFAULT_MAX_PROCS;
 	env->max_threads = PMT_DEFAULT_MAX_THREADS;
+	/* no-color.org: set and not empty */
+	env->no_color = getenv("NO_COLOR") && *getenv("NO_COLOR");
 }
 
 /* Apply one parsed option. 0, or -EINVAL after one line on err. */
@@ -191,6 +205,9 @@ static int apply_option(struct env *env, int c, const char *arg, FILE *err)
 		break;
 	case OPT_POOL_REFILLS:
 		env->pool_refills = true;
+		break;
+	case OPT_NO_COLOR:
+		env->no_color = true;
 		break;
 	case OPT_MAX_PROCS:
 	case OPT_MAX_THREADS:

@@ -20,6 +20,7 @@ struct env {
 	unsigned int max_threads; /* --max-threads: in-flight stash entries */
 	bool precise; /* --precise: per-call allocator probes on the -p processes */
 	bool pool_refills; /* --pool-refills: a pool-refill uprobe in every process */
+	bool no_color; /* --no-color, or NO_COLOR set: attributes only */
 	bool help, version;
 };
 

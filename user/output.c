@@ -178,6 +178,12 @@ static struct json_object *jrate(const struct proc_entry *e, uint64_t cur, uint6
 	return jdouble(r, "%.3f");
 }
 
+/* Memory system calls of every kind pymemtop counts. */
+static uint64_t mm_calls(const struct pmt_mm_stats *mm)
+{
+	return mm->mmap_calls + mm->munmap_calls + mm->mremap_calls + mm->brk_calls;
+}
+
 static struct json_object *rates_json(const struct proc_entry *e)
 {
 	struct json_object *r = json_object_new_object();
@@ -192,6 +198,7 @@ static struct json_object *rates_json(const struct proc_entry *e)
 		    : NULL);
 	put(r, "mmap_bytes_per_s", jrate(e, c->mm.mmap_bytes, p->mm.mmap_bytes));
 	put(r, "munmap_bytes_per_s", jrate(e, c->mm.munmap_bytes, p->mm.munmap_bytes));
+	put(r, "mm_calls_per_s", jrate(e, mm_calls(&c->mm), mm_calls(&p->mm)));
 	if (gc_available(e)) {
 		put(r, "gc_collections_per_s",
 		    jrate(e, gc_sum(c->gc.collections), gc_sum(p->gc.collections)));

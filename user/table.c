@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cmdlabel.h"
@@ -266,6 +267,10 @@ static void sample(struct table *t, struct proc_entry *e, struct collector *c, d
 		growth_add(&e->rss_growth, now, e->cur.rss_bytes);
 	if (e->cur.heap_valid && e->cur.heap.heap_ok) /* a repeated snapshot is ignored */
 		growth_add(&e->heap_growth, e->cur.heap_t, e->cur.heap.live_bytes);
+	history_add(&e->hist, now,
+		    e->cur.heap_valid && e->cur.heap.heap_ok ? (double)e->cur.heap.arena_bytes
+							     : NAN,
+		    e->cur.has_status ? (double)e->cur.rss_bytes : NAN);
 }
 
 bool table_still_alive(const struct proc_entry *e)

@@ -51,6 +51,7 @@ struct proc_entry {
 	struct proc_sample cur, prev;
 	/* size over the last minute: heap_live_bytes (per new snapshot), RSS */
 	struct growth heap_growth, rss_growth;
+	struct history hist; /* heap arena bytes and RSS per frame */
 	bool has_prev;
 	uint64_t bias; /* load bias of the interpreter file in this process */
 	int bias_err; /* 0 once bias is known */

@@ -93,6 +93,8 @@ class Workload:
         return done, os.path.getmtime(os.path.join(self.ctl, "done.json"))
 
     def finish(self):
+        if not os.path.isdir(self.ctl):  # finished already
+            return
         # a workload not stepped to the end waits for its next go first
         for name in ("go", "go0", "go1", "exit"):
             open(os.path.join(self.ctl, name), "w").close()
@@ -765,6 +767,260 @@ def t_hostile_elf_via_proc():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# --- the live display in a real terminal (tmux) --------------------------------
+
+TMUX_SOCKET = f"pmt-test-{os.getpid()}"  # our own server: the user's tmux is untouched
+
+
+def tmux(*args, check_rc=True):
+    p = subprocess.run(["tmux", "-L", TMUX_SOCKET, "-f", "/dev/null", *args],
+                       capture_output=True, text=True, timeout=10)
+    if check_rc and p.returncode:
+        raise Fail(f"tmux {' '.join(args)}: {p.stderr.strip()}")
+    return p.stdout
+
+
+class Screen:
+    """./pymemtop ARGS on a detached tmux pane of a fixed size. A wrapper
+    shell prints a marker, records the tty modes (stty -g) before and after
+    and pymemtop's exit status in a file (tmux may miss the status), then
+    stays so the restored screen can be read."""
+
+    count = 0
+
+    def __init__(self, args, width=100, height=30, env=None):
+        if not shutil.which("tmux"):
+            raise Skip("tmux not installed (make deps installs it)")
+        Screen.count += 1
+        self.name = f"s{Screen.count}"
+        self.dir = tempfile.mkdtemp(prefix="pmt-tui-")
+        st = os.path.join(self.dir, "status")
+        envs = " ".join(f"{k}={v}" for k, v in (env or {}).items())
+        # trap: Ctrl-C must not end the wrapper (the child gets SIGINT's
+        # default disposition back at exec, as from an interactive shell)
+        script = (f"trap : INT; echo BEFORE-PYMEMTOP; stty -g > {st}.before; "
+                  f"env {envs} {PYMEMTOP} {' '.join(args)}; rc=$?; "
+                  f"stty -g > {st}.after; echo $rc > {st}; exec sleep 600")
+        tmux("new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height),
+             "sh", "-c", script)
+        self.status_file = st
+
+    def text(self, escapes=False):
+        return tmux("capture-pane", "-p", *(["-e"] if escapes else []), "-t", self.name)
+
+    def wait(self, pred, what, timeout=15):
+        """The screen once pred(text) holds (polled; never a fixed sleep)."""
+        end = time.time() + timeout
+        while True:
+            text = self.text()
+            if pred(text):
+                return text
+            if os.path.exists(self.status_file):
+                raise Fail(f"pymemtop exited ({open(self.status_file).read().strip()}) "
+                           f"waiting for {what}; screen:\n{text}")
+            if time.time() > end:
+                raise Fail(f"no {what} within {timeout}s; screen:\n{text}")
+            time.sleep(0.1)
+
+    def keys(self, *keys):
+        tmux("send-keys", "-t", self.name, *keys)
+
+    def pymemtop_pid(self):
+        shell = tmux("display-message", "-p", "-t", self.name, "#{pane_pid}").strip()
+        out = subprocess.run(["pgrep", "-P", shell, "-x", "pymemtop"], capture_output=True,
+                             text=True).stdout.split()
+        check(out, f"no pymemtop child of the pane's shell {shell}")
+        return int(out[0])
+
+    def exit_status(self, timeout=10):
+        end = time.time() + timeout
+        while not os.path.exists(self.status_file) or not os.path.getsize(self.status_file):
+            if time.time() > end:
+                raise Fail(f"pymemtop still running {timeout}s after quit; screen:\n{self.text()}")
+            time.sleep(0.05)
+        time.sleep(0.1)  # the wrapper writes stty -g before the status; be sure
+        return int(open(self.status_file).read())
+
+    def check_restored(self):
+        """After pymemtop: same tty modes, normal screen, visible cursor."""
+        before = open(self.status_file + ".before").read()
+        after = open(self.status_file + ".after").read()
+        check(before == after, f"tty modes not restored: {before.strip()} -> {after.strip()}")
+        flags = tmux("display-message", "-p", "-t", self.name,
+                     "#{alternate_on} #{cursor_flag}").split()
+        check(flags == ["0", "1"], f"alternate screen / cursor after exit: {flags} (want 0 1)")
+        check("BEFORE-PYMEMTOP" in self.text(), "the shell's screen was not given back")
+
+    def close(self):
+        # the whole (private) server, and wait until it is gone: a session
+        # created while it shuts down would die with it
+        tmux("kill-server", check_rc=False)
+        sock = os.path.join(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}",
+                            TMUX_SOCKET)
+        end = time.time() + 5
+        while os.path.exists(sock) and time.time() < end:
+            time.sleep(0.05)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def table_of(text):
+    """Rows of the process table on a screen: {pid: {column: value}}, in
+    screen order, and the column names."""
+    lines = text.splitlines()
+    hdr = next((i for i, l in enumerate(lines) if l.split()[:1] == ["PID"]
+                and "COMMAND" in l), None)
+    if hdr is None:
+        return [], []
+    cols = lines[hdr].split()
+    rows = []
+    for l in lines[hdr + 1:]:
+        w = l.split()
+        if not w or not w[0].isdigit():
+            break
+        row = dict(zip(cols[:-1], w))
+        row["COMMAND"] = " ".join(w[len(cols) - 1:])
+        rows.append(row)
+    return rows, cols
+
+
+def order(text):
+    return [int(r["PID"]) for r in table_of(text)[0]]
+
+
+def tui_pythons():
+    found = {n: p for n, p, why in interpreters() if p}
+    leak = found.get("pyenv-3.12") or found.get("pyenv-3.13")
+    others = [found[n] for n in ("debian-3.11", "pyenv-3.8", "pyenv-3.10") if n in found][:2]
+    if not leak or not others:
+        raise Skip("needs pyenv 3.12 or 3.13 and one of Debian 3.11 / pyenv 3.8 / 3.10")
+    return leak, others
+
+
+def t_tui_end_to_end():
+    """The live display in a 100x30 tmux pane: rows with the right versions;
+    sorting by heap puts the growing workload first (PID order does not);
+    / filters; Enter opens the detail view and Esc closes it; h shows help;
+    resizing to 70x20 drops columns and keeps rows; 80x24 is usable; an
+    exited process is marked then removed; q exits 0 with the terminal restored."""
+    leak_py, other_pys = tui_pythons()
+    idle = [Workload(p, "idle") for p in other_pys]
+    leak = Workload(leak_py, "leak", 120)  # started last: the highest PID
+    open(os.path.join(leak.ctl, "go"), "w").close()
+    wls = idle + [leak]
+    pids = ",".join(str(w.pid) for w in wls)
+    scr = Screen(["-d", "0.5", "-p", pids])
+    try:
+        text = scr.wait(lambda t: all(w.pid in order(t) for w in wls), "rows of every workload")
+        rows, cols = table_of(text)
+        check(cols == ["PID", "USER", "PY", "RSS", "HEAP", "LIVE", "GROWTH", "ALLOC/s", "GC/s",
+                       "GC%", "COMMAND"], f"columns at 100 wide: {cols}")
+        for w in wls:
+            r = next(r for r in rows if int(r["PID"]) == w.pid)
+            check(r["PY"] == w.ready["version"], f"pid {w.pid}: PY {r['PY']}, "
+                  f"interpreter says {w.ready['version']}")
+            # what the process is (the script, not "python3"), cut to the pane
+            check(len(r["COMMAND"]) >= 10 and f"{WORKLOAD} {w.ctl}".startswith(r["COMMAND"]),
+                  f"COMMAND {r['COMMAND']!r}")
+            check(r["HEAP"] != "-" or w.ready["version"].startswith("3.11"),
+                  f"pid {w.pid}: HEAP unavailable: {r}")
+        scr.keys("N")
+        scr.wait(lambda t: order(t) == sorted(w.pid for w in wls), "PID order after N")
+        # the leak grows ~2 MB/s from a heap like the idle ones'
+        scr.keys("M")
+        text = scr.wait(lambda t: order(t)[:1] == [leak.pid] and "sort HEAP desc" in t,
+                        "the growing workload first after M")
+        scr.keys("I")
+        scr.wait(lambda t: order(t)[-1:] == [leak.pid] and "sort HEAP asc" in t,
+                 "the growing workload last after I")
+        scr.keys("I")
+        # filter: only the matching row, then Esc gives all back
+        scr.keys("/")
+        scr.wait(lambda t: "Filter" in t, "the filter prompt")
+        scr.keys("-l", f"{leak.ctl} leak")
+        scr.wait(lambda t: order(t) == [leak.pid], "only the leak row while typing the filter")
+        scr.keys("Enter")
+        scr.wait(lambda t: order(t) == [leak.pid] and 'filter "' in t, "the filter kept")
+        scr.keys("/")
+        scr.keys("Escape")
+        scr.wait(lambda t: len(order(t)) == len(wls) and 'filter "' not in t,
+                 "all rows after Esc clears the filter")
+        # detail view of the selected (first) row
+        scr.keys("Home", "Enter")
+        text = scr.wait(lambda t: f"PID {leak.pid}" in t and "Python heap" in t,
+                        "the detail view of the leak")
+        check("Memory" in text and "RSS" in text and "exact" in text, f"detail:\n{text}")
+        scr.keys("NPage")
+        scr.wait(lambda t: "Garbage collector" in t and "Python heap" not in t,
+                 "the detail view scrolled to its GC section")
+        scr.keys("Escape")
+        scr.wait(lambda t: order(t)[:1] == [leak.pid], "the table back after Esc")
+        scr.keys("h")
+        scr.wait(lambda t: "Keys" in t and "Columns" in t and "filter" in t, "the help screen")
+        scr.keys("x")
+        scr.wait(lambda t: order(t), "the table back after a key in help")
+        # narrow and short: columns go, rows stay, nothing wider than the pane
+        tmux("resize-window", "-t", scr.name, "-x", "70", "-y", "20")
+        text = scr.wait(lambda t: table_of(t)[1] and "USER" not in table_of(t)[1]
+                        and len(order(t)) == len(wls), "rows at 70x20 without USER")
+        cols = table_of(text)[1]
+        check({"PID", "HEAP", "RSS", "GROWTH", "COMMAND"} <= set(cols), f"columns at 70: {cols}")
+        check(max(len(l) for l in text.splitlines()) <= 70, "a line wider than 70 columns")
+        tmux("resize-window", "-t", scr.name, "-x", "80", "-y", "24")
+        text = scr.wait(lambda t: "PY" in table_of(t)[1] and len(order(t)) == len(wls),
+                        "rows with PY at 80x24")
+        # an exiting process: marked for one interval, then gone
+        gone = idle[0]
+        gone.finish()
+        scr.wait(lambda t: any(int(r["PID"]) == gone.pid and "<exited>" in r["COMMAND"]
+                               for r in table_of(t)[0]), "the exited row marked", timeout=10)
+        scr.wait(lambda t: gone.pid not in order(t) and order(t), "the exited row removed")
+        scr.keys("q")
+        rc = scr.exit_status()
+        check(rc == 0, f"q: exit status {rc}")
+        scr.check_restored()
+    finally:
+        for w in wls:
+            w.finish()
+        scr.close()
+
+
+def t_tui_signals_and_color():
+    """SIGTERM and Ctrl-C end the display with status 0 and the terminal
+    restored; colors are used by default and not with --no-color or NO_COLOR."""
+    leak_py, _ = tui_pythons()
+    wl = Workload(leak_py, "idle")
+    color_sgr = re.compile(r"\x1b\[[0-9;]*(3[0-7]|4[0-7]|38;|48;)")
+    try:
+        for how, args, env, colored in (("SIGTERM", [], None, True),
+                                        ("C-c", ["--no-color"], None, False),
+                                        ("C-c", [], {"NO_COLOR": "1"}, False)):
+            scr = Screen(["-d", "0.5", "-p", str(wl.pid), *args], env=env)
+            try:
+                scr.wait(lambda t: wl.pid in order(t), f"the row ({how} {args} {env})")
+                esc = scr.text(escapes=True)
+                check(bool(color_sgr.search(esc)) == colored,
+                      f"{args} {env}: colors {'missing' if colored else 'used'}")
+                if how == "SIGTERM":
+                    os.kill(scr.pymemtop_pid(), signal.SIGTERM)
+                else:
+                    scr.keys("C-c")
+                rc = scr.exit_status()
+                check(rc == 0, f"{how}: exit status {rc}")
+                scr.check_restored()
+            finally:
+                scr.close()
+    finally:
+        wl.finish()
+
+
+def t_tui_not_a_tty_is_batch():
+    """Without a terminal, pymemtop writes text frames instead (as BSD top)."""
+    rc, out, err = run_cli("-n", "1", "-d", "0.2")
+    check(rc == 0, f"exit {rc}: {err.strip()}")
+    check(out.startswith("pymemtop - ") and "\x1b" not in out, f"not batch text: {out[:200]!r}")
+    check(re.search(r"^\s+PID USER\s+PY", out, re.M), f"no column header: {out[:300]!r}")
+
+
 def main():
     only = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv else ""
     results = {"PASS": 0, "FAIL": 0, "SKIP": 0}
@@ -785,7 +1041,8 @@ def main():
                t_not_root, t_no_btf, t_clean_detach_on_sigterm, t_exits_when_selected_pids_exit,
                t_deleted_interpreter, t_mount_namespace_gc, t_mmap_mremap_munmap_exact,
                t_map_full_drops_are_counted, t_allocator_recognised, t_growth_marks_a_steady_leak,
-               t_hostile_elf_via_proc):
+               t_hostile_elf_via_proc, t_tui_end_to_end, t_tui_signals_and_color,
+               t_tui_not_a_tty_is_batch):
         tests.append((fn.__name__[2:], fn, None, None))
     for name, fn, arg, why in tests:
         if only and only not in name:
