@@ -954,6 +954,23 @@ def t_tui_end_to_end():
                  "the detail view scrolled to its GC section")
         scr.keys("Escape")
         scr.wait(lambda t: order(t)[:1] == [leak.pid], "the table back after Esc")
+        # interval, units, full command line
+        scr.keys("d")
+        scr.wait(lambda t: "Interval in seconds" in t, "the interval prompt")
+        scr.keys("-l", "0.7")
+        scr.keys("Enter")
+        scr.wait(lambda t: "every 0.7s" in t, "the new interval in the header")
+        scr.keys("E", "E")
+        text = scr.wait(lambda t: "units MiB" in t, "sizes in MiB after E E")
+        r = next(r for r in table_of(text)[0] if int(r["PID"]) == leak.pid)
+        check(re.fullmatch(r"\d+(\.\d)?M", r["HEAP"]), f"HEAP in MiB: {r['HEAP']!r}")
+        scr.keys("E", "E")
+        scr.keys("c")
+        # the command line starts with the interpreter (cut to the pane)
+        scr.wait(lambda t: any(int(r["PID"]) == leak.pid and len(r["COMMAND"]) >= 10
+                               and f"{leak_py} {WORKLOAD}".startswith(r["COMMAND"])
+                               for r in table_of(t)[0]), "the full command line after c")
+        scr.keys("c")
         scr.keys("h")
         scr.wait(lambda t: "Keys" in t and "Columns" in t and "filter" in t, "the help screen")
         scr.keys("x")
@@ -986,26 +1003,29 @@ def t_tui_end_to_end():
 
 def t_tui_signals_and_color():
     """SIGTERM and Ctrl-C end the display with status 0 and the terminal
-    restored; colors are used by default and not with --no-color or NO_COLOR."""
+    restored; a fatal signal (SIGABRT) restores it too before pymemtop dies
+    of it; colors are used by default and not with --no-color or NO_COLOR."""
     leak_py, _ = tui_pythons()
     wl = Workload(leak_py, "idle")
     color_sgr = re.compile(r"\x1b\[[0-9;]*(3[0-7]|4[0-7]|38;|48;)")
     try:
         for how, args, env, colored in (("SIGTERM", [], None, True),
                                         ("C-c", ["--no-color"], None, False),
-                                        ("C-c", [], {"NO_COLOR": "1"}, False)):
+                                        ("C-c", [], {"NO_COLOR": "1"}, False),
+                                        ("SIGABRT", [], None, True)):
             scr = Screen(["-d", "0.5", "-p", str(wl.pid), *args], env=env)
             try:
                 scr.wait(lambda t: wl.pid in order(t), f"the row ({how} {args} {env})")
                 esc = scr.text(escapes=True)
                 check(bool(color_sgr.search(esc)) == colored,
                       f"{args} {env}: colors {'missing' if colored else 'used'}")
-                if how == "SIGTERM":
-                    os.kill(scr.pymemtop_pid(), signal.SIGTERM)
+                if how.startswith("SIG"):
+                    os.kill(scr.pymemtop_pid(), getattr(signal, how))
                 else:
                     scr.keys("C-c")
                 rc = scr.exit_status()
-                check(rc == 0, f"{how}: exit status {rc}")
+                want = 128 + signal.SIGABRT if how == "SIGABRT" else 0
+                check(rc == want, f"{how}: exit status {rc}, want {want}")
                 scr.check_restored()
             finally:
                 scr.close()
