@@ -364,6 +364,38 @@ def bpf_run_times(pid):
     return {p["id"]: p.get("run_time_ns", 0) for p in mine}, how
 
 
+def live_display_cost(nprocs):
+    """The live display's own CPU over the same time, in a detached tmux pane
+    (it needs a terminal), beside the header's figure of it."""
+    if not shutil.which("tmux"):
+        return "live display: not measured (tmux not installed)"
+    tmux = ["tmux", "-L", f"pmt-bench-{os.getpid()}", "-f", "/dev/null"]
+    subprocess.run(tmux + ["new-session", "-d", "-x", "120", "-y", "40", PYMEMTOP, "-d", "1"],
+                   check=True)
+    try:
+        pid = int(subprocess.run(tmux + ["display-message", "-p", "#{pane_pid}"],
+                                 capture_output=True, text=True, check=True).stdout)
+        end = time.monotonic() + 30
+        screen = ""
+        while f"Python: {nprocs} processes" not in screen:  # start-up done
+            if time.monotonic() > end:
+                return f"live display: no screen with {nprocs} processes: {screen[:300]!r}"
+            time.sleep(0.2)
+            screen = subprocess.run(tmux + ["capture-pane", "-p"], capture_output=True,
+                                    text=True).stdout
+        cpu0, t0 = proc_cpu_seconds(pid), time.monotonic()
+        time.sleep(IDLE_SECONDS)
+        cpu1, t1 = proc_cpu_seconds(pid), time.monotonic()
+        screen = subprocess.run(tmux + ["capture-pane", "-p"], capture_output=True,
+                                text=True).stdout
+        own = next((l.strip() for l in screen.splitlines() if l.startswith("pymemtop itself")),
+                   "?")
+        return (f"live display CPU {100 * (cpu1 - cpu0) / (t1 - t0):.2f}% of one core over "
+                f"{t1 - t0:.1f} s (same processes; target < 2%); its header said: {own}")
+    finally:
+        subprocess.run(tmux + ["kill-server"])
+
+
 def self_cost():
     py = next((p for _, p in interpreters()), sys.executable)
     print(f"\n== pymemtop's own cost: {IDLE_PROCS} idle Python processes ({py}), -d 1, "
@@ -401,7 +433,9 @@ def self_cost():
         print(f"BPF programs held by pymemtop: {len(bpf1)} (found by {how})")
         print(f"BPF programs' run time: {bpf_ms:.3f} ms over {t1 - t0:.1f} s")
         print(snap)
-        return line
+        live = live_display_cost(nprocs)
+        print(live)
+        return line + "\n" + live
     finally:
         with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
             f.write(stats_was)
