@@ -67,7 +67,7 @@ bool view_match(const struct view_row *r, const char *filter);
 /* Columns shown at this width, in order, COMMAND last with the rest of
  * the line (at least VIEW_COMMAND_MIN). Low-priority columns are dropped
  * first on narrow terminals. Returns the count; widths in width[]. */
-#define VIEW_COMMAND_MIN 12
+#define VIEW_COMMAND_MIN 16
 int view_layout(int term_width, enum view_col cols[COL_NR], int width[COL_NR]);
 /* The column header (right-aligned like the cells) of c. */
 int view_col_width(enum view_col c);
