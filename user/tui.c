@@ -96,9 +96,10 @@ static void restore_at_exit(void)
 		endwin();
 }
 
+static const int fatal_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
+
 static void install_restore(void)
 {
-	static const int fatal[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
 	static bool registered;
 	struct sigaction sa = { .sa_handler = on_fatal };
 
@@ -108,18 +109,16 @@ static void install_restore(void)
 	append_cap("sgr0");
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESETHAND;
-	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
-		sigaction(fatal[i], &sa, NULL);
+	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
+		sigaction(fatal_signals[i], &sa, NULL);
 	if (!registered && !atexit(restore_at_exit))
 		registered = true;
 }
 
 static void remove_restore(void)
 {
-	static const int fatal[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
-
-	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
-		signal(fatal[i], SIG_DFL);
+	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
+		signal(fatal_signals[i], SIG_DFL);
 }
 
 /* ---- messages --------------------------------------------------------------- */
