@@ -444,7 +444,8 @@ static int run(struct app *a)
 		if (a->env.frames && ++frames >= a->env.frames)
 			break;
 		if (all_selected_gone(a)) {
-			log_info("all selected processes have exited");
+			/* the screen closes: say why */
+			log_msg(a->tui ? LOG_WARN : LOG_INFO, "all selected processes have exited");
 			break;
 		}
 	}

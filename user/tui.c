@@ -126,6 +126,9 @@ static void remove_restore(void)
 static void on_log(int level, const char *msg)
 {
 	struct tui *t = active;
+	time_t now = time(NULL);
+	char hms[16] = "";
+	struct tm tm;
 	int slot;
 
 	if (!t)
@@ -134,7 +137,9 @@ static void on_log(int level, const char *msg)
 	snprintf(t->msgs[slot], sizeof(t->msgs[slot]), "%s", msg);
 	t->msg_levels[slot] = level;
 	t->nmsgs++;
-	snprintf(t->status, sizeof(t->status), "%s", msg);
+	if (localtime_r(&now, &tm))
+		strftime(hms, sizeof(hms), "%H:%M:%S ", &tm);
+	snprintf(t->status, sizeof(t->status), "%s%s", hms, msg); /* when it happened */
 	t->status_level = level;
 }
 
