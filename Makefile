@@ -21,13 +21,13 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libcmocka-dev pkg-config libjson-c-dev python3 python3.11 \
 	systemtap-sdt-dev binutils util-linux procps libcapstone-dev \
-	libncurses-dev tmux
+	libncurses-dev libmicrohttpd-dev tmux
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	    -Iinclude -Iuser -I$(OUTPUT) -DPYMEMTOP_VERSION='"$(VERSION)"' \
 	    -D_FILE_OFFSET_BITS=64
-LDLIBS   += -lbpf -lelf -lz -ljson-c -lcapstone -lncursesw -ltinfo -lm
+LDLIBS   += -lbpf -lelf -lz -ljson-c -lcapstone -lncursesw -ltinfo -lmicrohttpd -lm
 ifneq ($(SAN),)
 CFLAGS   += -fsanitize=$(SAN) -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=$(SAN)
