@@ -20,6 +20,9 @@
 #include "options.h"
 #include "output.h"
 #include "procfs.h"
+#include "prom.h"
+#include "promfile.h"
+#include "httpd.h"
 #include "rate.h"
 #include "table.h"
 #include "tui.h"
@@ -51,6 +54,10 @@ struct app {
 	uint64_t events_lost_seen; /* drop counter value at the last rescan */
 	uint64_t drops_reported[PMT_DROP_NR]; /* values already warned about */
 	struct tui *tui; /* the live display, or NULL (batch, JSON) */
+	struct prom *prom; /* --prom-file / --listen */
+	struct httpd *httpd; /* --listen */
+	uint64_t write_errors; /* --prom-file writes that failed */
+	char last_write_err[256]; /* said once until it changes or clears */
 	double next; /* when the next frame is due (CLOCK_MONOTONIC) */
 	/* pymemtop's own cost at the last frame, for the live display */
 	double self_t, self_cpu_s;
@@ -329,6 +336,79 @@ static void self_cost(struct app *a, const struct frame *fr, struct tui_self *s)
 		s->drops += fr->drops[i];
 }
 
+/* pymemtop's own health for the Prometheus families. */
+static void prom_self_fill(struct app *a, const struct frame *fr, struct prom_self *s)
+{
+	const struct table *t = &a->table;
+	uint64_t ns, runs;
+
+	memset(s, 0, sizeof(*s));
+	s->version = PYMEMTOP_VERSION;
+	s->last_update = fr->time;
+	for (int i = 0;
+	     i < PMT_DROP_NR && s->ndrops < (int)(sizeof(s->drops) / sizeof(s->drops[0])); i++)
+		s->drops[s->ndrops++] =
+			(struct prom_counter){ collector_drop_name(i), fr->drops[i] };
+	s->gc_attach_failures = t->attach_failures;
+	s->heap_attach_failures = t->heap_attach_failures;
+	s->proc_read_failures = t->read_failures;
+	s->snapshots = t->heap_stats.snapshots;
+	s->snapshots_dropped = t->heap_stats.dropped;
+	s->bpf_ok = !collector_bpf_runtime(a->col, &ns, &runs);
+	s->bpf_seconds = ns / 1e9;
+	s->has_write_errors = a->env.prom_file != NULL;
+	s->write_errors = a->write_errors;
+	s->has_http_errors = a->httpd != NULL;
+	s->http_errors = a->httpd ? httpd_errors(a->httpd) : 0;
+}
+
+static void write_prom_file(struct app *a, const char *text, size_t len)
+{
+	char err[256];
+
+	if (!promfile_write(a->env.prom_file, text, len, err, sizeof(err))) {
+		if (a->last_write_err[0])
+			log_warn("%s written again", a->env.prom_file);
+		a->last_write_err[0] = '\0';
+		return;
+	}
+	a->write_errors++;
+	/* keep running and retry every interval; say it once per new reason */
+	if (strcmp(err, a->last_write_err))
+		log_warn("%s (the previous file stays; retrying every interval)", err);
+	snprintf(a->last_write_err, sizeof(a->last_write_err), "%s", err);
+}
+
+/* --prom-file / --listen: fold the frame in, render, write and publish. */
+static void export_frame(struct app *a, const struct frame *fr)
+{
+	struct json_object **procs = calloc(a->table.count ? a->table.count : 1, sizeof(*procs));
+	char *text = NULL, *om = NULL;
+	size_t tlen = 0, olen = 0;
+	struct prom_self self;
+	int n = 0;
+
+	if (!procs)
+		return;
+	for (const struct proc_entry *e = a->table.head; e && n < a->table.count; e = e->next)
+		procs[n++] = output_process_json(e);
+	prom_update(a->prom, procs, n, fr->time);
+	for (int i = 0; i < n; i++)
+		json_object_put(procs[i]);
+	free(procs);
+	prom_self_fill(a, fr, &self);
+	if (prom_render(a->prom, &self, false, &text, &tlen)) {
+		log_warn("Prometheus metrics: out of memory");
+		return;
+	}
+	if (a->env.prom_file)
+		write_prom_file(a, text, tlen);
+	if (a->httpd && !prom_render(a->prom, &self, true, &om, &olen))
+		httpd_publish(a->httpd, text, tlen, om, olen);
+	free(text);
+	free(om);
+}
+
 static int emit_frame(struct app *a, double interval_s)
 {
 	struct frame fr = { .time = rate_wall_now(), .interval_s = interval_s, .table = &a->table };
@@ -336,6 +416,10 @@ static int emit_frame(struct app *a, double interval_s)
 
 	collector_read_drops(a->col, fr.drops);
 	warn_new_drops(a, fr.drops);
+	if (a->prom)
+		export_frame(a, &fr);
+	if (a->env.quiet)
+		return 0;
 	if (a->tui) {
 		self_cost(a, &fr, &self);
 		tui_frame(a->tui, &fr, &self);
@@ -452,13 +536,49 @@ static int run(struct app *a)
 	return 0;
 }
 
+/* --prom-file / --listen. The listener is opened before anything is
+ * attached: a port in use is a clear error at once. */
+static int start_exports(struct app *a)
+{
+	char err[256];
+	const char *base;
+	int rc;
+
+	if (!a->env.prom_file && !a->env.listen)
+		return 0;
+	a->prom = prom_new(a->env.prom_pids);
+	if (!a->prom)
+		return -ENOMEM;
+	if (a->env.prom_file) {
+		base = strrchr(a->env.prom_file, '/');
+		base = base ? base + 1 : a->env.prom_file;
+		if (strlen(base) < 6 || strcmp(base + strlen(base) - 5, ".prom"))
+			log_warn("--prom-file %s: node_exporter's textfile collector reads only "
+				 "*.prom files",
+				 a->env.prom_file);
+	}
+	if (a->env.listen) {
+		rc = httpd_start(a->env.listen, false, &a->httpd, err, sizeof(err));
+		if (rc) {
+			log_error("--listen: %s", err);
+			return rc;
+		}
+	}
+	/* BPF run time is one of the exported health metrics */
+	rc = collector_enable_stats(a->col);
+	if (rc)
+		log_info("BPF run-time stats unavailable: %s", strerror(-rc));
+	return 0;
+}
+
 /* top's rule: the live display needs a terminal on both ends; anything
  * else (a pipe, a file, cron) gets batch text. */
 static void start_display(struct app *a)
 {
 	int err;
 
-	if (a->env.batch || a->env.json || !isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO))
+	if (a->env.batch || a->env.json || a->env.quiet || !isatty(STDOUT_FILENO) ||
+	    !isatty(STDIN_FILENO))
 		return;
 	err = tui_start(&a->tui, !a->env.no_color, a->env.interval_s);
 	if (err) {
@@ -524,6 +644,11 @@ int main(int argc, char **argv)
 	if (err)
 		return 1;
 	a.table.col = a.col;
+	err = start_exports(&a);
+	if (err) {
+		collector_close(a.col);
+		return 1;
+	}
 	if (a.env.precise)
 		measure_precise(&a);
 	err = a.env.npids ? check_selected_pids(&a) : procfs_foreach_pid(scan_cb, &a);
@@ -532,6 +657,8 @@ int main(int argc, char **argv)
 		err = run(&a);
 	}
 	tui_stop(a.tui); /* the terminal back first: later messages must be seen */
+	httpd_stop(a.httpd);
+	prom_free(a.prom);
 	table_free(&a.table);
 	collector_close(a.col);
 	discover_free_all();

@@ -22,6 +22,10 @@ enum {
 	OPT_PRECISE,
 	OPT_POOL_REFILLS,
 	OPT_NO_COLOR,
+	OPT_PROM_FILE,
+	OPT_LISTEN,
+	OPT_PROM_PIDS,
+	OPT_QUIET,
 };
 
 static const struct option long_opts[] = {
@@ -39,6 +43,10 @@ static const struct option long_opts[] = {
 	{ "precise", no_argument, NULL, OPT_PRECISE },
 	{ "pool-refills", no_argument, NULL, OPT_POOL_REFILLS },
 	{ "no-color", no_argument, NULL, OPT_NO_COLOR },
+	{ "prom-file", required_argument, NULL, OPT_PROM_FILE },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "prom-pids", required_argument, NULL, OPT_PROM_PIDS },
+	{ "quiet", no_argument, NULL, OPT_QUIET },
 	{},
 };
 
@@ -47,7 +55,8 @@ void options_usage(FILE *out)
 	fputs("Usage: pymemtop [-b] [--json] [-n N] [-d SECS] [-p PID[,PID...] [--precise]] "
 	      "[--once]\n"
 	      "                [--pool-refills] [--no-color] [-v] [--max-procs N]\n"
-	      "                [--max-threads N] [--help] [--version]\n"
+	      "                [--max-threads N] [--prom-file PATH] [--listen [ADDR:]PORT]\n"
+	      "                [--prom-pids N] [--quiet] [--help] [--version]\n"
 	      "\n"
 	      "Memory and garbage-collector activity of every CPython process on the host,\n"
 	      "observed with eBPF; nothing is injected into or stops the processes.\n"
@@ -72,6 +81,14 @@ void options_usage(FILE *out)
 	      "                       grow by hundreds of MB/s (default: whole arenas, free)\n"
 	      "      --once           one frame after one interval (= -n 1)\n"
 	      "      --no-color       live display without colors (also: NO_COLOR set)\n"
+	      "      --prom-file PATH write Prometheus metrics to PATH every interval, "
+	      "atomically,\n"
+	      "                       for node_exporter's textfile collector (PATH ends in .prom)\n"
+	      "      --listen [ADDR:]PORT  serve Prometheus /metrics over HTTP (127.0.0.1 when\n"
+	      "                       only a port is given)\n"
+	      "      --prom-pids N    also per-PID series for the N largest processes\n"
+	      "      --quiet          no frames on stdout (implied by --prom-file/--listen\n"
+	      "                       unless -b or --json is given)\n"
 	      "  -v, --verbose        more diagnostics on stderr (repeat for debug)\n"
 	      "      --max-procs N    per-process BPF map entries (default 32768)\n"
 	      "      --max-threads N  BPF map entries for threads inside the GC (default 16384)\n"
@@ -209,6 +226,31 @@ static int apply_option(struct env *env, int c, const char *arg, FILE *err)
 	case OPT_NO_COLOR:
 		env->no_color = true;
 		break;
+	case OPT_PROM_FILE:
+		if (!*arg) {
+			fprintf(err, "pymemtop: --prom-file: empty path\n");
+			return -EINVAL;
+		}
+		env->prom_file = arg;
+		break;
+	case OPT_LISTEN:
+		if (!*arg) {
+			fprintf(err, "pymemtop: --listen: empty address\n");
+			return -EINVAL;
+		}
+		env->listen = arg;
+		break;
+	case OPT_PROM_PIDS:
+		if (parse_ulong(arg, 1, 10000, &v)) {
+			fprintf(err, "pymemtop: --prom-pids: '%s' is not a number in [1, 10000]\n",
+				arg);
+			return -EINVAL;
+		}
+		env->prom_pids = (int)v;
+		break;
+	case OPT_QUIET:
+		env->quiet = true;
+		break;
 	case OPT_MAX_PROCS:
 	case OPT_MAX_THREADS:
 		if (parse_ulong(arg, 64, 4194304, &v)) {
@@ -268,6 +310,12 @@ int options_parse(int argc, char **argv, struct env *env, FILE *err)
 		fprintf(err, "pymemtop: unexpected argument '%s' (see --help)\n", argv[optind]);
 		return -EINVAL;
 	}
+	if (env->prom_pids && !env->prom_file && !env->listen) {
+		fprintf(err, "pymemtop: --prom-pids needs --prom-file or --listen\n");
+		return -EINVAL;
+	}
+	if ((env->prom_file || env->listen) && !env->batch && !env->json)
+		env->quiet = true; /* a service: the exports, no frames on stdout */
 	if (env->precise && !env->npids) {
 		fprintf(err,
 			"pymemtop: --precise needs -p PID: it slows the processes it watches\n");

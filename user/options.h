@@ -21,6 +21,10 @@ struct env {
 	bool precise; /* --precise: per-call allocator probes on the -p processes */
 	bool pool_refills; /* --pool-refills: a pool-refill uprobe in every process */
 	bool no_color; /* --no-color, or NO_COLOR set: attributes only */
+	const char *prom_file; /* --prom-file: textfile for node_exporter */
+	const char *listen; /* --listen: serve /metrics */
+	int prom_pids; /* --prom-pids: per-PID series for the N largest */
+	bool quiet; /* --quiet: no frames on stdout (implied by the two above) */
 	bool help, version;
 };
 

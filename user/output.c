@@ -547,6 +547,7 @@ struct json_object *output_process_json(const struct proc_entry *e)
 	put(o, "comm", jclean(e->comm));
 	put(o, "cmdline", jclean(e->cmdline));
 	put(o, "command", jclean(e->command[0] ? e->command : e->cmdline));
+	put(o, "container", json_object_new_string(e->container));
 	put(o, "python_version", in ? jstr_or_null(in->info.version) : NULL);
 	put(o, "python_build", in ? build_json(in) : NULL);
 	put(o, "exited", json_object_new_boolean(e->exited));

@@ -624,6 +624,49 @@ int procfs_read_cmdline(int pid, char *buf, size_t buflen)
 	return err ? err : gone(read_cmdline(AT_FDCWD, path, buf, buflen));
 }
 
+/* ---- cgroup ---------------------------------------------------------------- */
+
+static bool is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+void procfs_container_id(const char *cgroup, char *out, size_t outlen)
+{
+	const char *id = NULL;
+
+	if (outlen)
+		out[0] = '\0';
+	/* the last run of exactly 64 hex digits: docker-<id>.scope,
+	 * /docker/<id>, cri-containerd-<id>.scope, crio-<id>, libpod-<id> */
+	for (const char *p = cgroup; *p;) {
+		size_t n = 0;
+
+		while (is_hex(p[n]))
+			n++;
+		if (n == 64)
+			id = p;
+		p += n ? n : 1;
+	}
+	if (id && outlen)
+		snprintf(out, outlen, "%.12s", id);
+}
+
+int procfs_read_container(int pid, char *out, size_t outlen)
+{
+	char path[PID_PATH_LEN], buf[4096];
+	int err;
+
+	if (outlen)
+		out[0] = '\0';
+	err = pid_path(path, pid, "cgroup");
+	if (!err)
+		err = gone(read_text_at(AT_FDCWD, path, buf, sizeof(buf)));
+	if (!err)
+		procfs_container_id(buf, out, outlen);
+	return err;
+}
+
 /* ---- system -------------------------------------------------------------- */
 
 /* "12345.67 23456.78\n". By hand, not strtod: the UI may setlocale() and

@@ -116,4 +116,10 @@ int procfs_foreach_pid(procfs_pid_cb cb, void *ctx);
  * from one thread. */
 const char *procfs_user_name(uid_t uid, char *buf, size_t buflen);
 
+/* The container a process runs in, from /proc/PID/cgroup: the first 12
+ * hex digits of the last 64-digit ID in the cgroup path (Docker,
+ * containerd, CRI-O, Podman), "" on the host. */
+void procfs_container_id(const char *cgroup, char *out, size_t outlen);
+int procfs_read_container(int pid, char *out, size_t outlen);
+
 #endif /* PMT_PROCFS_H */

@@ -82,6 +82,7 @@ int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **o
 	procfs_argv_to_line(e->cmdline, argv_len);
 	if (!e->cmdline[0])
 		snprintf(e->cmdline, sizeof(e->cmdline), "[%s]", st.comm);
+	procfs_read_container(pid, e->container, sizeof(e->container));
 	e->interp = in;
 	ms = (struct maps_scan){ .e = e };
 	procfs_foreach_map(pid, maps_cb, &ms);

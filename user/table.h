@@ -42,6 +42,7 @@ struct proc_entry {
 	char comm[64];
 	char cmdline[TABLE_CMDLINE_LEN];
 	char command[256]; /* what the process is: cmdlabel() of its argv */
+	char container[16]; /* container ID (12 hex digits), "" on the host */
 	struct interp *interp;
 	uint64_t heap_at_discovery; /* [heap] mapping size, bytes, before BPF saw a brk */
 	bool exited; /* reported once more in the next frame, then reaped */

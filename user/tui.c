@@ -152,7 +152,7 @@ int tui_start(struct tui **out, bool color, double interval_s)
 
 	if (!t)
 		return -ENOMEM;
-	setlocale(LC_ALL, "");
+	setlocale(LC_CTYPE, ""); /* UTF-8 for ncursesw; numbers stay "C" (LC_NUMERIC) */
 	cs = nl_langinfo(CODESET);
 	t->utf8 = cs && !strcmp(cs, "UTF-8");
 	saved_tio_ok = !tcgetattr(STDIN_FILENO, &saved_tio);

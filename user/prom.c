@@ -1,0 +1,715 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define _GNU_SOURCE /* open_memstream */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "prom.h"
+
+/* Per-process values, summed per group: counters first. */
+enum val {
+	V_ALLOC_BYTES,
+	V_ALLOCS,
+	V_GC_COLL, /* 3 generations each */
+	V_GC_OBJ = V_GC_COLL + 3,
+	V_GC_SEC = V_GC_OBJ + 3,
+	V_MMAP = V_GC_SEC + 3,
+	V_MUNMAP,
+	V_NCOUNTERS,
+	V_RSS = V_NCOUNTERS,
+	V_HEAP,
+	V_LIVE,
+	V_BLOCKS,
+	V_BRK,
+	V_NR,
+};
+
+/* Where each value is in a process object (idx: array element, or -1). */
+static const struct src {
+	const char *key;
+	int idx;
+} srcs[V_NR] = {
+	[V_ALLOC_BYTES] = { "alloc_bytes_total", -1 },
+	[V_ALLOCS] = { "allocs_total", -1 },
+	[V_GC_COLL] = { "gc_collections_total", 0 },
+	[V_GC_COLL + 1] = { "gc_collections_total", 1 },
+	[V_GC_COLL + 2] = { "gc_collections_total", 2 },
+	[V_GC_OBJ] = { "gc_collected_total", 0 },
+	[V_GC_OBJ + 1] = { "gc_collected_total", 1 },
+	[V_GC_OBJ + 2] = { "gc_collected_total", 2 },
+	[V_GC_SEC] = { "gc_seconds_total", 0 },
+	[V_GC_SEC + 1] = { "gc_seconds_total", 1 },
+	[V_GC_SEC + 2] = { "gc_seconds_total", 2 },
+	[V_MMAP] = { "mmap_bytes_total", -1 },
+	[V_MUNMAP] = { "munmap_bytes_total", -1 },
+	[V_RSS] = { "rss_bytes", -1 },
+	[V_HEAP] = { "heap_arena_bytes", -1 },
+	[V_LIVE] = { "heap_live_bytes", -1 },
+	[V_BLOCKS] = { "heap_live_blocks", -1 },
+	[V_BRK] = { "brk_bytes", -1 },
+};
+
+struct group {
+	char name[PROM_GROUP_LEN], container[16];
+	double gone[V_NCOUNTERS]; /* last values of processes that have gone */
+	bool gone_has[V_NCOUNTERS];
+	double out[V_NCOUNTERS]; /* what was exported: never goes down */
+	bool out_has[V_NCOUNTERS];
+	double sum[V_NR]; /* this frame */
+	bool has[V_NR];
+	int procs, steady;
+	double last_seen; /* unix seconds a process of it was last seen */
+};
+
+/* A process seen before: its last value of each counter (a value that
+ * becomes null later keeps counting as its last one). */
+struct pstate {
+	int pid;
+	double start;
+	int group;
+	double last[V_NCOUNTERS];
+	bool has[V_NCOUNTERS];
+	bool seen;
+};
+
+struct prom {
+	int max_pids;
+	struct group *g;
+	int ng;
+	struct pstate *ps;
+	int nps;
+	struct json_object **top; /* this frame's largest processes (references) */
+	int ntop;
+};
+
+struct prom *prom_new(int max_pids)
+{
+	struct prom *p = calloc(1, sizeof(*p));
+
+	if (p)
+		p->max_pids = max_pids > 0 ? max_pids : 0;
+	return p;
+}
+
+static void release_top(struct prom *p)
+{
+	for (int i = 0; i < p->ntop; i++)
+		json_object_put(p->top[i]);
+	p->ntop = 0;
+}
+
+void prom_free(struct prom *p)
+{
+	if (!p)
+		return;
+	release_top(p);
+	free(p->top);
+	free(p->g);
+	free(p->ps);
+	free(p);
+}
+
+/* ---- groups ---------------------------------------------------------------- */
+
+static const char *base_name(const char *s, size_t n, size_t *outn)
+{
+	const char *b = s;
+
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '/')
+			b = s + i + 1;
+	*outn = n - (b - s);
+	return b;
+}
+
+void prom_group(const char *command, char *out, size_t outlen)
+{
+	const char *s = command ? command : "";
+	size_t n, bn;
+	const char *b;
+
+	if (!outlen)
+		return;
+	while (*s == ' ')
+		s++;
+	if (!strncmp(s, "-m ", 3)) /* -m module: the module */
+		for (s += 3; *s == ' '; s++)
+			;
+	n = strcspn(s, " ");
+	if (n && s[n - 1] == ':') /* setproctitle: "gunicorn: worker [app]" */
+		n--;
+	b = base_name(s, n, &bn);
+	if (!bn) {
+		snprintf(out, outlen, "%s", "unknown");
+		return;
+	}
+	if (bn >= outlen)
+		bn = outlen - 1;
+	if (bn >= PROM_GROUP_LEN)
+		bn = PROM_GROUP_LEN - 1;
+	/* never cut inside a UTF-8 sequence */
+	while (bn && ((unsigned char)b[bn] & 0xc0) == 0x80)
+		bn--;
+	memcpy(out, b, bn);
+	out[bn] = '\0';
+}
+
+static int find_group(struct prom *p, const char *name, const char *container)
+{
+	struct group *g;
+
+	for (int i = 0; i < p->ng; i++)
+		if (!strcmp(p->g[i].name, name) && !strcmp(p->g[i].container, container))
+			return i;
+	g = realloc(p->g, (p->ng + 1) * sizeof(*g));
+	if (!g)
+		return -1;
+	p->g = g;
+	g = &p->g[p->ng];
+	memset(g, 0, sizeof(*g));
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	snprintf(g->container, sizeof(g->container), "%s", container);
+	return p->ng++;
+}
+
+/* ---- folding frames in -------------------------------------------------- */
+
+static bool jval(struct json_object *o, const struct src *s, double *v)
+{
+	struct json_object *x;
+
+	if (!json_object_object_get_ex(o, s->key, &x) || !x)
+		return false;
+	if (s->idx >= 0) {
+		if (!json_object_is_type(x, json_type_array) ||
+		    (size_t)s->idx >= json_object_array_length(x))
+			return false;
+		x = json_object_array_get_idx(x, s->idx);
+		if (!x)
+			return false;
+	}
+	if (!json_object_is_type(x, json_type_int) && !json_object_is_type(x, json_type_double))
+		return false;
+	*v = json_object_get_double(x);
+	return isfinite(*v);
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *x;
+
+	if (!json_object_object_get_ex(o, key, &x) || !json_object_is_type(x, json_type_string))
+		return NULL;
+	return json_object_get_string(x);
+}
+
+static bool jsteady(struct json_object *o, const char *which)
+{
+	struct json_object *g, *x;
+
+	return json_object_object_get_ex(o, "growth", &g) &&
+	       json_object_object_get_ex(g, which, &x) &&
+	       json_object_object_get_ex(x, "steady", &x) && json_object_get_boolean(x);
+}
+
+static struct pstate *find_ps(struct prom *p, int pid, double start, int group)
+{
+	struct pstate *ps;
+
+	for (int i = 0; i < p->nps; i++)
+		if (p->ps[i].pid == pid && p->ps[i].start == start)
+			return &p->ps[i];
+	ps = realloc(p->ps, (p->nps + 1) * sizeof(*ps));
+	if (!ps)
+		return NULL;
+	p->ps = ps;
+	ps = &p->ps[p->nps++];
+	memset(ps, 0, sizeof(*ps));
+	ps->pid = pid;
+	ps->start = start;
+	ps->group = group;
+	return ps;
+}
+
+/* The process has gone: its last values stay in its group. */
+static void retire(struct prom *p, int i)
+{
+	struct pstate *ps = &p->ps[i];
+	struct group *g = &p->g[ps->group];
+
+	for (int v = 0; v < V_NCOUNTERS; v++)
+		if (ps->has[v]) {
+			g->gone[v] += ps->last[v];
+			g->gone_has[v] = true;
+		}
+	p->ps[i] = p->ps[--p->nps];
+}
+
+static int cmp_rss(const void *a, const void *b)
+{
+	static const struct src rss = { "rss_bytes", -1 };
+	double x = 0, y = 0;
+
+	jval(*(struct json_object *const *)a, &rss, &x);
+	jval(*(struct json_object *const *)b, &rss, &y);
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void pick_top(struct prom *p, struct json_object *const *procs, int n)
+{
+	struct json_object **live;
+	int nl = 0;
+
+	release_top(p);
+	if (!p->max_pids || !n)
+		return;
+	live = malloc(n * sizeof(*live));
+	if (!live)
+		return;
+	for (int i = 0; i < n; i++) {
+		struct json_object *x;
+
+		if (!json_object_object_get_ex(procs[i], "exited", &x) ||
+		    !json_object_get_boolean(x))
+			live[nl++] = procs[i];
+	}
+	qsort(live, nl, sizeof(*live), cmp_rss);
+	if (nl > p->max_pids)
+		nl = p->max_pids;
+	free(p->top);
+	p->top = live;
+	for (int i = 0; i < nl; i++)
+		json_object_get(live[i]);
+	p->ntop = nl;
+}
+
+void prom_update(struct prom *p, struct json_object *const *procs, int n, double now)
+{
+	int kept = 0;
+
+	for (int i = 0; i < p->ng; i++) {
+		memset(p->g[i].sum, 0, sizeof(p->g[i].sum));
+		memset(p->g[i].has, 0, sizeof(p->g[i].has));
+		p->g[i].procs = p->g[i].steady = 0;
+	}
+	for (int i = 0; i < p->nps; i++)
+		p->ps[i].seen = false;
+	for (int i = 0; i < n; i++) {
+		struct json_object *o = procs[i], *x;
+		char name[PROM_GROUP_LEN];
+		const char *container = jstr(o, "container");
+		bool exited =
+			json_object_object_get_ex(o, "exited", &x) && json_object_get_boolean(x);
+		double start = 0, v;
+		struct pstate *ps;
+		struct group *g;
+		int gi;
+
+		prom_group(jstr(o, "command"), name, sizeof(name));
+		gi = find_group(p, name, container ? container : "");
+		if (gi < 0)
+			continue;
+		g = &p->g[gi];
+		if (json_object_object_get_ex(o, "start_time", &x))
+			start = json_object_get_double(x);
+		ps = find_ps(p, json_object_get_int(json_object_object_get(o, "pid")), start, gi);
+		if (!ps)
+			continue;
+		ps->seen = true;
+		g->last_seen = now;
+		for (int k = 0; k < V_NCOUNTERS; k++)
+			if (jval(o, &srcs[k], &v)) {
+				ps->last[k] = v;
+				ps->has[k] = true;
+			}
+		if (exited) {
+			retire(p, (int)(ps - p->ps));
+			continue;
+		}
+		g->procs++;
+		g->steady += jsteady(o, "heap_live_bytes") ||
+			     (!jval(o, &srcs[V_LIVE], &v) && jsteady(o, "rss_bytes"));
+		for (int k = V_NCOUNTERS; k < V_NR; k++)
+			if (jval(o, &srcs[k], &v)) {
+				g->sum[k] += v;
+				g->has[k] = true;
+			}
+	}
+	/* missing from the frame without an exit report: gone all the same */
+	for (int i = 0; i < p->nps;)
+		if (!p->ps[i].seen)
+			retire(p, i);
+		else
+			i++;
+	for (int i = 0; i < p->nps; i++) {
+		struct pstate *ps = &p->ps[i];
+
+		for (int k = 0; k < V_NCOUNTERS; k++)
+			if (ps->has[k]) {
+				p->g[ps->group].sum[k] += ps->last[k];
+				p->g[ps->group].has[k] = true;
+			}
+	}
+	for (int i = 0; i < p->ng; i++) {
+		struct group *g = &p->g[i];
+
+		for (int k = 0; k < V_NCOUNTERS; k++) {
+			double v = g->sum[k] + g->gone[k];
+
+			if (!g->has[k] && !g->gone_has[k])
+				continue;
+			if (!g->out_has[k] || v > g->out[k]) /* monotonic, whatever happens */
+				g->out[k] = v;
+			g->out_has[k] = true;
+		}
+	}
+	pick_top(p, procs, n);
+	/* forget groups empty for a while (their series end) */
+	for (int i = 0; i < p->ng; i++) {
+		bool live = p->g[i].procs > 0;
+
+		for (int k = 0; k < p->nps && !live; k++)
+			live = p->ps[k].group == i;
+		if (live || now - p->g[i].last_seen < PROM_GROUP_KEEP_S) {
+			for (int k = 0; k < p->nps; k++)
+				if (p->ps[k].group == i)
+					p->ps[k].group = kept;
+			if (kept != i)
+				p->g[kept] = p->g[i];
+			kept++;
+		}
+	}
+	p->ng = kept;
+}
+
+/* ---- rendering ------------------------------------------------------------ */
+
+static void put_escaped(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\\\", f);
+		else if (*s == '"')
+			fputs("\\\"", f);
+		else if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+static void put_num(FILE *f, double v)
+{
+	if (v == floor(v) && fabs(v) < 1e15)
+		fprintf(f, "%.0f", v);
+	else
+		fprintf(f, "%.17g", v);
+}
+
+/* HELP/TYPE (and UNIT) of a family. name excludes _total for counters. */
+static void family(FILE *f, bool om, const char *name, const char *type, const char *help)
+{
+	const char *unit = NULL;
+	size_t n = strlen(name);
+	bool counter = !strcmp(type, "counter");
+
+	if (n > 6 && !strcmp(name + n - 6, "_bytes"))
+		unit = "bytes";
+	else if (n > 8 && !strcmp(name + n - 8, "_seconds"))
+		unit = "seconds";
+	fprintf(f, "# HELP %s%s %s\n", name, counter && !om ? "_total" : "", help);
+	fprintf(f, "# TYPE %s%s %s\n", name, counter && !om ? "_total" : "", type);
+	if (om && unit)
+		fprintf(f, "# UNIT %s %s\n", name, unit);
+}
+
+static void sample_start(FILE *f, const char *name, bool counter, const struct group *g)
+{
+	fprintf(f, "%s%s{group=\"", name, counter ? "_total" : "");
+	put_escaped(f, g->name);
+	fputs("\",container=\"", f);
+	put_escaped(f, g->container);
+	fputc('"', f);
+}
+
+static const struct gfam {
+	const char *name;
+	bool counter;
+	int val; /* first value; gens: one per generation */
+	bool gens;
+	const char *help;
+} gfams[] = {
+	{ "pymemtop_resident_memory_bytes", false, V_RSS, false,
+	  "Resident memory (VmRSS) of the CPython processes of the group" },
+	{ "pymemtop_heap_bytes", false, V_HEAP, false,
+	  "Bytes in pymalloc arenas (the Python heap), read out of process" },
+	{ "pymemtop_heap_live_bytes", false, V_LIVE, false, "Bytes in live pymalloc blocks" },
+	{ "pymemtop_heap_live_blocks", false, V_BLOCKS, false, "Live pymalloc blocks" },
+	{ "pymemtop_brk_bytes", false, V_BRK, false, "Size of the brk heaps" },
+	{ "pymemtop_allocated_bytes", true, V_ALLOC_BYTES, false,
+	  "Bytes the Python allocator put into service (whole arenas by default: estimated)" },
+	{ "pymemtop_allocations", true, V_ALLOCS, false,
+	  "Object-allocator allocations (--pool-refills: estimated; --precise: exact)" },
+	{ "pymemtop_gc_collections", true, V_GC_COLL, true,
+	  "Completed garbage collections per generation" },
+	{ "pymemtop_gc_collected_objects", true, V_GC_OBJ, true,
+	  "Objects the garbage collector found unreachable, per generation" },
+	{ "pymemtop_gc_seconds", true, V_GC_SEC, true,
+	  "Wall time inside the garbage collector, per generation" },
+	{ "pymemtop_mmap_bytes", true, V_MMAP, false, "Bytes mapped by successful mmap(2) calls" },
+	{ "pymemtop_munmap_bytes", true, V_MUNMAP, false,
+	  "Bytes unmapped by successful munmap(2) calls" },
+};
+
+static bool gval(const struct group *g, const struct gfam *fm, int k, double *v)
+{
+	if (fm->counter) {
+		*v = g->out[k];
+		return g->out_has[k];
+	}
+	*v = g->sum[k];
+	return g->has[k] && g->procs > 0;
+}
+
+static void render_groups(FILE *f, const struct group *const *gs, int ng, bool om)
+{
+	const struct group *g;
+	double v;
+
+	family(f, om, "pymemtop_python_processes", "gauge",
+	       "CPython processes of the group (what they run: script, -m module, entry point)");
+	for (int i = 0; i < ng; i++) {
+		sample_start(f, "pymemtop_python_processes", false, gs[i]);
+		fprintf(f, "} %d\n", gs[i]->procs);
+	}
+	family(f, om, "pymemtop_steady_growth_processes", "gauge",
+	       "Processes whose heap (or RSS when the heap is unreadable) grew steadily over the "
+	       "last 60 s: suspected leaks");
+	for (int i = 0; i < ng; i++) {
+		sample_start(f, "pymemtop_steady_growth_processes", false, gs[i]);
+		fprintf(f, "} %d\n", gs[i]->steady);
+	}
+	for (size_t fi = 0; fi < sizeof(gfams) / sizeof(gfams[0]); fi++) {
+		const struct gfam *fm = &gfams[fi];
+		bool any = false;
+
+		for (int i = 0; i < ng && !any; i++)
+			for (int gen = 0; gen < (fm->gens ? 3 : 1) && !any; gen++)
+				any = gval(gs[i], fm, fm->val + gen, &v);
+		if (!any)
+			continue; /* unavailable everywhere: absent, not 0 */
+		family(f, om, fm->name, fm->counter ? "counter" : "gauge", fm->help);
+		for (int i = 0; i < ng; i++)
+			for (int gen = 0; gen < (fm->gens ? 3 : 1); gen++) {
+				g = gs[i];
+				if (!gval(g, fm, fm->val + gen, &v))
+					continue;
+				sample_start(f, fm->name, fm->counter, g);
+				if (fm->gens)
+					fprintf(f, ",generation=\"%d\"", gen);
+				fputs("} ", f);
+				put_num(f, v);
+				fputc('\n', f);
+			}
+	}
+}
+
+/* ---- per-PID series (--prom-pids) ------------------------------------------- */
+
+static void pid_labels(FILE *f, struct json_object *o)
+{
+	struct json_object *x = NULL;
+
+	json_object_object_get_ex(o, "start_time", &x);
+	fprintf(f, "{pid=\"%d\",start_time=\"%.0f\"",
+		json_object_get_int(json_object_object_get(o, "pid")),
+		x ? json_object_get_double(x) : 0.0);
+}
+
+static void render_pids(FILE *f, const struct prom *p, bool om)
+{
+	static const struct {
+		const char *name;
+		bool counter;
+		struct src src;
+		bool gens;
+		const char *help;
+	} pf[] = {
+		{ "pymemtop_process_resident_memory_bytes",
+		  false,
+		  { "rss_bytes", -1 },
+		  false,
+		  "Resident memory of one process (--prom-pids)" },
+		{ "pymemtop_process_heap_bytes",
+		  false,
+		  { "heap_arena_bytes", -1 },
+		  false,
+		  "Bytes in pymalloc arenas of one process" },
+		{ "pymemtop_process_heap_live_bytes",
+		  false,
+		  { "heap_live_bytes", -1 },
+		  false,
+		  "Bytes in live pymalloc blocks of one process" },
+		{ "pymemtop_process_allocated_bytes",
+		  true,
+		  { "alloc_bytes_total", -1 },
+		  false,
+		  "Bytes the Python allocator of one process put into service since observed" },
+		{ "pymemtop_process_gc_collections",
+		  true,
+		  { "gc_collections_total", 0 },
+		  true,
+		  "Garbage collections of one process per generation since observed" },
+		{ "pymemtop_process_gc_seconds",
+		  true,
+		  { "gc_seconds_total", 0 },
+		  true,
+		  "Wall time in the garbage collector of one process per generation" },
+	};
+	double v;
+
+	if (!p->ntop)
+		return;
+	family(f, om, "pymemtop_process_info", "gauge",
+	       "One per process with per-PID series: its group, container, version, user");
+	for (int i = 0; i < p->ntop; i++) {
+		struct json_object *o = p->top[i];
+		char group[PROM_GROUP_LEN];
+		const char *s;
+
+		prom_group(jstr(o, "command"), group, sizeof(group));
+		fputs("pymemtop_process_info", f);
+		pid_labels(f, o);
+		fputs(",group=\"", f);
+		put_escaped(f, group);
+		fputs("\",container=\"", f);
+		put_escaped(f, (s = jstr(o, "container")) ? s : "");
+		fputs("\",python_version=\"", f);
+		put_escaped(f, (s = jstr(o, "python_version")) ? s : "");
+		fputs("\",user=\"", f);
+		put_escaped(f, (s = jstr(o, "user")) ? s : "");
+		fputs("\"} 1\n", f);
+	}
+	for (size_t fi = 0; fi < sizeof(pf) / sizeof(pf[0]); fi++) {
+		bool any = false;
+
+		for (int i = 0; i < p->ntop && !any; i++)
+			any = jval(p->top[i], &pf[fi].src, &v);
+		if (!any)
+			continue;
+		family(f, om, pf[fi].name, pf[fi].counter ? "counter" : "gauge", pf[fi].help);
+		for (int i = 0; i < p->ntop; i++)
+			for (int gen = 0; gen < (pf[fi].gens ? 3 : 1); gen++) {
+				struct src s = pf[fi].src;
+
+				s.idx = pf[fi].gens ? gen : -1;
+				if (!jval(p->top[i], &s, &v))
+					continue;
+				fprintf(f, "%s%s", pf[fi].name, pf[fi].counter ? "_total" : "");
+				pid_labels(f, p->top[i]);
+				if (pf[fi].gens)
+					fprintf(f, ",generation=\"%d\"", gen);
+				fputs("} ", f);
+				put_num(f, v);
+				fputc('\n', f);
+			}
+	}
+}
+
+/* ---- pymemtop's own health -------------------------------------------------- */
+
+static void self_counter(FILE *f, bool om, const char *name, const char *help, double v)
+{
+	family(f, om, name, "counter", help);
+	fprintf(f, "%s_total ", name);
+	put_num(f, v);
+	fputc('\n', f);
+}
+
+static void render_self(FILE *f, const struct prom_self *s, bool om)
+{
+	family(f, om, "pymemtop_build_info", "gauge", "pymemtop's version");
+	fputs("pymemtop_build_info{version=\"", f);
+	put_escaped(f, s->version ? s->version : "");
+	fputs("\"} 1\n", f);
+	family(f, om, "pymemtop_last_update_timestamp_seconds", "gauge",
+	       "When pymemtop last updated these metrics (unix time): alert when it stops moving");
+	fputs("pymemtop_last_update_timestamp_seconds ", f);
+	fprintf(f, "%.3f\n", s->last_update);
+	if (s->ndrops) {
+		family(f, om, "pymemtop_dropped_events", "counter",
+		       "Events and map updates pymemtop's BPF programs lost, by reason");
+		for (int i = 0; i < s->ndrops; i++) {
+			fputs("pymemtop_dropped_events_total{reason=\"", f);
+			put_escaped(f, s->drops[i].label);
+			fprintf(f, "\"} %llu\n", (unsigned long long)s->drops[i].value);
+		}
+	}
+	family(f, om, "pymemtop_attach_failures", "counter",
+	       "Interpreter files whose GC probes, or processes whose heap probes, failed to "
+	       "attach");
+	fprintf(f, "pymemtop_attach_failures_total{probe=\"gc\"} %llu\n",
+		(unsigned long long)s->gc_attach_failures);
+	fprintf(f, "pymemtop_attach_failures_total{probe=\"heap\"} %llu\n",
+		(unsigned long long)s->heap_attach_failures);
+	self_counter(f, om, "pymemtop_proc_read_failures",
+		     "Failed /proc or map reads of live processes", (double)s->proc_read_failures);
+	self_counter(f, om, "pymemtop_heap_snapshots", "Out-of-process heap snapshots taken",
+		     (double)s->snapshots);
+	self_counter(f, om, "pymemtop_heap_snapshots_dropped",
+		     "Heap snapshots dropped because the heap changed under the read",
+		     (double)s->snapshots_dropped);
+	if (s->bpf_ok)
+		self_counter(f, om, "pymemtop_bpf_run_seconds",
+			     "Run time of pymemtop's BPF programs (kernel BPF statistics)",
+			     s->bpf_seconds);
+	if (s->has_write_errors)
+		self_counter(f, om, "pymemtop_textfile_write_errors",
+			     "Failed writes of the --prom-file textfile (the previous file stays)",
+			     (double)s->write_errors);
+	if (s->has_http_errors)
+		self_counter(f, om, "pymemtop_http_errors",
+			     "/metrics responses that could not be built or sent",
+			     (double)s->http_errors);
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+	const struct group *x = *(const struct group *const *)a,
+			   *y = *(const struct group *const *)b;
+	int d = strcmp(x->name, y->name);
+
+	return d ? d : strcmp(x->container, y->container);
+}
+
+int prom_render(const struct prom *p, const struct prom_self *self, bool openmetrics, char **out,
+		size_t *len)
+{
+	const struct group **gs = malloc((p->ng ? p->ng : 1) * sizeof(*gs));
+	FILE *f;
+
+	if (!gs)
+		return -ENOMEM;
+	/* sorted output: stable for diffs and tests */
+	for (int i = 0; i < p->ng; i++)
+		gs[i] = &p->g[i];
+	qsort(gs, p->ng, sizeof(*gs), cmp_group);
+	f = open_memstream(out, len);
+	if (!f) {
+		free(gs);
+		return -ENOMEM;
+	}
+	render_groups(f, gs, p->ng, openmetrics);
+	free(gs);
+	render_pids(f, p, openmetrics);
+	render_self(f, self, openmetrics);
+	if (openmetrics)
+		fputs("# EOF\n", f);
+	if (fclose(f)) {
+		free(*out);
+		*out = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}

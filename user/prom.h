@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Prometheus exposition: series summed per group (what the process is,
+ * prom_group()) and container, so sum() over them means something;
+ * counters kept monotonic while processes come and go (an exited
+ * process's last values stay in its group); optional per-PID series for
+ * the largest processes; pymemtop's own health. Classic text format (the
+ * textfile collector, /metrics) and OpenMetrics. Fed the same process
+ * objects --json prints; pure, unit-tested (tests/unit/test_prom.c).
+ * Every family is documented in docs/prometheus.md.
+ */
+#ifndef PMT_PROM_H
+#define PMT_PROM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <json-c/json.h>
+
+#define PROM_GROUP_LEN	  64
+#define PROM_GROUP_KEEP_S 600.0 /* a group without processes is kept this long */
+
+struct prom;
+
+/* max_pids: per-PID series for this many processes, largest RSS first
+ * (--prom-pids; 0: none). NULL on ENOMEM. */
+struct prom *prom_new(int max_pids);
+void prom_free(struct prom *p);
+
+/* The group of a process from its command label (JSON `command`): the
+ * script's file name ("manage.py"), the module of -m ("celery"), the
+ * entry point or renamed process ("gunicorn" from "gunicorn: worker
+ * [app]"), "-c" for code, the interpreter's name for a REPL; never the
+ * arguments, at most PROM_GROUP_LEN-1 bytes. */
+void prom_group(const char *command, char *out, size_t outlen);
+
+/* Fold in one frame at unix time now: every process object of the frame.
+ * Exited processes (and ones missing from the frame) leave their last
+ * counter values in their group. */
+void prom_update(struct prom *p, struct json_object *const *procs, int n, double now);
+
+struct prom_counter {
+	const char *label; /* value of the family's label */
+	uint64_t value;
+};
+
+/* pymemtop's own state for the health families. */
+struct prom_self {
+	const char *version;
+	double last_update; /* unix seconds */
+	struct prom_counter drops[24]; /* by reason */
+	int ndrops;
+	uint64_t gc_attach_failures, heap_attach_failures, proc_read_failures;
+	uint64_t snapshots, snapshots_dropped;
+	bool bpf_ok;
+	double bpf_seconds; /* run time of pymemtop's BPF programs */
+	bool has_write_errors, has_http_errors;
+	uint64_t write_errors, http_errors;
+};
+
+/* The exposition, malloc'd into *out (NUL-terminated, *len bytes). 0 or
+ * -ENOMEM. openmetrics: counter families without _total in TYPE/HELP,
+ * UNIT lines, "# EOF" at the end. */
+int prom_render(const struct prom *p, const struct prom_self *self, bool openmetrics, char **out,
+		size_t *len);
+
+#endif
