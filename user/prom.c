@@ -51,7 +51,7 @@ static const struct src {
 };
 
 struct group {
-	char name[PROM_GROUP_LEN], container[16];
+	char name[PROM_GROUP_LEN], container[PROM_CONTAINER_LEN];
 	double gone[V_NCOUNTERS]; /* last values of processes that have gone */
 	bool gone_has[V_NCOUNTERS];
 	double out[V_NCOUNTERS]; /* what was exported: never goes down */
@@ -137,6 +137,11 @@ void prom_group(const char *command, char *out, size_t outlen)
 		for (s += 3; *s == ' '; s++)
 			;
 	n = strcspn(s, " ");
+	/* a title such as "[celeryd: celery@web1:MainProcess]": not "[comm]" */
+	if (n > 1 && s[0] == '[' && s[n - 1] != ']') {
+		s++;
+		n--;
+	}
 	if (n && s[n - 1] == ':') /* setproctitle: "gunicorn: worker [app]" */
 		n--;
 	b = base_name(s, n, &bn);
@@ -155,10 +160,13 @@ void prom_group(const char *command, char *out, size_t outlen)
 	out[bn] = '\0';
 }
 
-static int find_group(struct prom *p, const char *name, const char *container)
+static int find_group(struct prom *p, const char *name, const char *full_container)
 {
+	char container[PROM_CONTAINER_LEN];
 	struct group *g;
 
+	/* compared as stored: a longer label must not make a new group per frame */
+	snprintf(container, sizeof(container), "%s", full_container);
 	for (int i = 0; i < p->ng; i++)
 		if (!strcmp(p->g[i].name, name) && !strcmp(p->g[i].container, container))
 			return i;

@@ -17,8 +17,9 @@
 #include <stdint.h>
 #include <json-c/json.h>
 
-#define PROM_GROUP_LEN	  64
-#define PROM_GROUP_KEEP_S 600.0 /* a group without processes is kept this long */
+#define PROM_GROUP_LEN	   64
+#define PROM_CONTAINER_LEN 72 /* a full 64-digit container ID fits */
+#define PROM_GROUP_KEEP_S  600.0 /* a group without processes is kept this long */
 
 struct prom;
 
