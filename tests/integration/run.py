@@ -272,7 +272,7 @@ def check_plateau(pm, wl, i, python):
     """Step the plateaus workload once; pymemtop's heap must match CPython's."""
     open(os.path.join(wl.ctl, f"go{i}"), "w").close()
     truth = wl._wait_json(f"done{i}.json")
-    t_done = os.path.getmtime(os.path.join(wl.ctl, f"done{i}.json"))
+    t_done = time.time()
     # a snapshot taken after the plateau was reached (they are rate-limited)
     frame = pm.wait(lambda f: pm.proc_in(f, wl.pid) is not None
                     and pm.proc_in(f, wl.pid)["heap_arena_bytes"] is not None
