@@ -65,10 +65,11 @@ def interpreters():
 class Workload:
     """tests/workloads/wl.py under one interpreter, stepped through files."""
 
-    def __init__(self, python, action, arg=None, exe=None, launcher=None):
-        """launcher: argv that runs the interpreter with the rest appended."""
+    def __init__(self, python, action, arg=None, exe=None, launcher=None, script=WORKLOAD):
+        """launcher: argv that runs the interpreter with the rest appended;
+        script: a copy of wl.py under another name."""
         self.ctl = tempfile.mkdtemp(prefix="pmt-wl-")
-        argv = (launcher or [exe or python]) + [WORKLOAD, self.ctl, action]
+        argv = (launcher or [exe or python]) + [script, self.ctl, action]
         argv += [str(arg)] if arg is not None else []
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
         self.ready = self._wait_json("ready.json")
@@ -1041,6 +1042,583 @@ def t_tui_not_a_tty_is_batch():
     check(re.search(r"^\s+PID USER\s+PY", out, re.M), f"no column header: {out[:300]!r}")
 
 
+# --- Prometheus export (issue 5) ----------------------------------------------
+
+PROMETHEUS = "/usr/bin/prometheus"
+NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
+PROMTOOL = "/usr/bin/promtool"
+SYS_PYTHON = "/usr/bin/python3"  # Debian's, where python3-prometheus-client is
+# Prometheus' own parsers check what pymemtop serves: the classic text one and
+# the OpenMetrics one (stricter: # EOF, _total, UNIT).
+PARSE_PY = r"""
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as om
+text = sys.stdin.read()
+n = sum(len(f.samples) for f in (om if sys.argv[1] == "om" else
+                                 text_string_to_metric_families)(text))
+print(n)
+"""
+
+
+def prom_python():
+    """An interpreter whose default mode has the arena counter (not the
+    stripped Debian build): pyenv 3.12, else any pyenv 3.9+."""
+    found = {n: p for n, p, why in interpreters() if p}
+    for n in ("pyenv-3.12", "pyenv-3.13", "pyenv-3.11", "pyenv-3.10", "pyenv-3.9"):
+        if n in found:
+            return found[n]
+    raise Skip("needs a pyenv 3.9-3.13 (the arena counter for allocated bytes)")
+
+
+def need(*paths):
+    for p in paths:
+        if not os.access(p, os.X_OK):
+            raise Skip(f"{p} not installed (make deps installs it)")
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, accept=None, timeout=5):
+    """(status, content type, body) of one GET; HTTP errors are answers too."""
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.headers.get("Content-Type"), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read().decode()
+
+
+def prom_samples(text):
+    """{(name, ((label, value), ...)): value} of an exposition; fails on a
+    duplicate series, which promtool does not catch."""
+    out = {}
+    line_re = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+    label_re = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = line_re.match(line)
+        check(m, f"unparsable sample line {line!r}")
+        labels = [(k, re.sub(r"\\(.)", lambda e: {"n": "\n"}.get(e.group(1), e.group(1)), v))
+                  for k, v in label_re.findall(m.group(2) or "")]
+        key = (m.group(1), tuple(sorted(labels)))
+        check(key not in out, f"duplicate series {line!r}")
+        out[key] = float(m.group(3))
+    return out
+
+
+def sample(samples, name, **labels):
+    """The value of the series with exactly these labels, or None."""
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+def wait_for(pred, what, timeout=25, every=0.2):
+    end = time.time() + timeout
+    while True:
+        got = pred()
+        if got is not None and got is not False:
+            return got
+        if time.time() > end:
+            raise Fail(f"no {what} within {timeout}s")
+        time.sleep(every)
+
+
+def read_prom_file(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+class Server:
+    """A Debian prometheus or node_exporter on a loopback ephemeral port."""
+
+    def __init__(self, argv, port, ready_path):
+        self.port = port
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        end = time.time() + 20
+        while True:
+            if self.proc.poll() is not None:
+                raise Fail(f"{argv[0]} exited ({self.proc.returncode}): {self.output()}")
+            try:
+                if http_get(f"http://127.0.0.1:{port}{ready_path}", timeout=1)[0] == 200:
+                    return
+            except OSError:
+                pass
+            if time.time() > end:
+                raise Fail(f"{argv[0]} not ready within 20s: {self.output()}")
+            time.sleep(0.1)
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-600:]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def node_exporter(textfile_dir):
+    port = free_port()
+    return Server([NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{port}",
+                   "--collector.disable-defaults", "--collector.textfile",
+                   f"--collector.textfile.directory={textfile_dir}",
+                   "--web.disable-exporter-metrics"], port, "/metrics")
+
+
+class Prometheus(Server):
+    """Prometheus scraping one target every second, queried over its API."""
+
+    def __init__(self, workdir, job, target_port):
+        cfg = os.path.join(workdir, "prometheus.yml")
+        with open(cfg, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                    f"scrape_configs:\n  - job_name: {job}\n    static_configs:\n"
+                    f"      - targets: ['127.0.0.1:{target_port}']\n")
+        port = free_port()
+        super().__init__([PROMETHEUS, f"--config.file={cfg}",
+                          f"--storage.tsdb.path={os.path.join(workdir, 'tsdb')}",
+                          f"--web.listen-address=127.0.0.1:{port}",
+                          "--log.level=warn"], port, "/-/ready")
+
+    def query(self, expr):
+        """The single value of an instant query, or None when it is empty."""
+        import urllib.parse
+        st, _, body = http_get(f"http://127.0.0.1:{self.port}/api/v1/query?"
+                               + urllib.parse.urlencode({"query": expr}))
+        check(st == 200, f"query {expr!r}: HTTP {st} {body[:200]}")
+        res = json.loads(body)["data"]["result"]
+        check(len(res) <= 1, f"query {expr!r}: {len(res)} series, want one: {res}")
+        return float(res[0]["value"][1]) if res else None
+
+    def wait_value(self, expr, pred=lambda v: True, timeout=25, what=None):
+        def ok():
+            v = self.query(expr)
+            return v if v is not None and pred(v) else None
+        return wait_for(ok, what or f"Prometheus value for {expr}", timeout)
+
+
+def vm_rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def t_prom_textfile_node_exporter_prometheus():
+    """--prom-file read by Debian's node_exporter (textfile collector only)
+    and scraped every second by Debian's prometheus: the workload's group
+    appears with its RSS (vs /proc) and growing allocated bytes,
+    node_textfile_scrape_error is 0; on SIGTERM the file stays, with its
+    last-update time, and no temporary file is left."""
+    need(PROMETHEUS, NODE_EXPORTER)
+    python = prom_python()
+    work = tempfile.mkdtemp(prefix="pmt-prom-")
+    textdir = os.path.join(work, "textfile")
+    os.mkdir(textdir)
+    path = os.path.join(textdir, "pymemtop.prom")
+    wl = Workload(python, "leak", 4)
+    pm = Pymemtop("--prom-file", path, "-d", "0.5")
+    ne = prom = None
+    try:
+        ne = node_exporter(textdir)
+        prom = Prometheus(work, "node", ne.port)
+        sel = '{job="node",group="wl.py",container=""}'
+        prom.wait_value(f"pymemtop_python_processes{sel}", lambda v: v == 1,
+                        what="wl.py's group in Prometheus")
+        check(prom.query('node_textfile_scrape_error{job="node"}') == 0,
+              "node_textfile_scrape_error is not 0")
+        rss = prom.query(f"pymemtop_resident_memory_bytes{sel}")
+        truth = vm_rss(wl.pid)
+        check(rss is not None and abs(rss - truth) <= 0.1 * truth,
+              f"RSS in Prometheus {rss}, /proc VmRSS {truth}")
+        heap = prom.query(f"pymemtop_heap_bytes{sel}")
+        check(heap is not None and 0 < heap <= truth, f"heap {heap} B, RSS {truth} B")
+        a0 = prom.wait_value(f"pymemtop_allocated_bytes_total{sel}",
+                             what="allocated bytes in Prometheus")
+        done, _ = wl.step()  # ~8 MB kept in 144-byte blocks
+        a1 = prom.wait_value(f"pymemtop_allocated_bytes_total{sel}",
+                             lambda v: v >= a0 + 4 * MIB,
+                             what=f"allocated bytes grown by 4 MiB from {a0:.0f}")
+        gen2 = prom.query(f'pymemtop_gc_collections_total{{job="node",group="wl.py",'
+                          f'container="",generation="2"}}')
+        check(gen2 is not None and gen2 >= 0, f"gen-2 collections {gen2}")
+        last = prom.query('pymemtop_last_update_timestamp_seconds{job="node"}')
+        check(last is not None and abs(time.time() - last) < 10,
+              f"last update {last}, now {time.time():.0f}")
+        check(prom.query('up{job="node"}') == 1, "node_exporter target not up")
+        rc, err = pm.stop()
+        check(rc == 0, f"pymemtop exit {rc}: {err.strip()}")
+        check(os.listdir(textdir) == ["pymemtop.prom"],
+              f"textfile directory after SIGTERM: {os.listdir(textdir)}")
+        s = prom_samples(read_prom_file(path))
+        check(sample(s, "pymemtop_last_update_timestamp_seconds") is not None,
+              "the file left on exit has no last-update time")
+        check(sample(s, "pymemtop_allocated_bytes_total", group="wl.py", container="")
+              >= a1, "the file left on exit is older than the last scrape")
+    finally:
+        wl.finish()
+        pm.stop()
+        for s in (prom, ne):
+            if s:
+                s.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def t_prom_listen_scraped_directly():
+    """--listen scraped every second by Debian's prometheus: up is 1 and the
+    group's values match pymemtop's own JSON; classic text by default,
+    OpenMetrics ending in # EOF when asked, both accepted by
+    prometheus_client's parsers; 404 elsewhere."""
+    need(PROMETHEUS)
+    python = prom_python()
+    work = tempfile.mkdtemp(prefix="pmt-prom-")
+    port = free_port()
+    wl = Workload(python, "idle")
+    pm = Pymemtop("--listen", str(port), "-d", "0.5")
+    prom = None
+    try:
+        pm.wait_proc(wl.pid, lambda p: p["heap_arena_bytes"] is not None,
+                         what="the workload's heap in JSON")
+        base = f"http://127.0.0.1:{port}"
+        st, ctype, text = http_get(base + "/metrics")
+        check(st == 200 and ctype == "text/plain; version=0.0.4; charset=utf-8",
+              f"classic: HTTP {st} {ctype!r}")
+        check("# EOF" not in text, "classic text with an OpenMetrics # EOF")
+        prom_samples(text)
+        st, ctype, om = http_get(base + "/metrics",
+                                 accept="application/openmetrics-text;version=1.0.0,"
+                                 "text/plain;version=0.0.4;q=0.5")
+        check(st == 200 and ctype.startswith("application/openmetrics-text; version=1.0.0"),
+              f"OpenMetrics: HTTP {st} {ctype!r}")
+        check(om.endswith("# EOF\n"), f"OpenMetrics does not end in # EOF: {om[-40:]!r}")
+        if os.access(SYS_PYTHON, os.X_OK):
+            for kind, body in (("text", text), ("om", om)):
+                r = subprocess.run([SYS_PYTHON, "-c", PARSE_PY, kind], input=body,
+                                   capture_output=True, text=True, timeout=30)
+                if "No module named" in r.stderr:
+                    print(f"SKIP prom_listen_scraped_directly: prometheus_client parser "
+                          f"check: python3-prometheus-client not installed", flush=True)
+                    break
+                check(r.returncode == 0 and int(r.stdout) > 10,
+                      f"prometheus_client {kind} parser: {r.stderr.strip()[-300:]}")
+        st, _, body = http_get(base + "/")
+        check(st == 200 and "/metrics" in body, f"/: HTTP {st} {body!r}")
+        check(http_get(base + "/nope")[0] == 404, "/nope is not 404")
+        prom = Prometheus(work, "pymemtop", port)
+        sel = '{job="pymemtop",group="wl.py",container=""}'
+        prom.wait_value(f"pymemtop_python_processes{sel}", lambda v: v == 1,
+                        what="wl.py's group scraped from --listen")
+        check(prom.query('up{job="pymemtop"}') == 1, "pymemtop target not up")
+        # the workload idles: its heap is steady, the scrape equals JSON
+        heap = prom.query(f"pymemtop_heap_bytes{sel}")
+        last = pm.wait_proc(wl.pid)
+        check(heap == last["heap_arena_bytes"],
+              f"heap in Prometheus {heap}, JSON {last['heap_arena_bytes']}")
+        check(prom.query(f"pymemtop_heap_live_blocks{sel}") > 1000, "few live blocks")
+        check(prom.query('pymemtop_http_errors_total{job="pymemtop"}') == 0, "HTTP errors")
+        rc, err = pm.stop()
+        check(rc == 0, f"pymemtop exit {rc}: {err.strip()}")
+    finally:
+        wl.finish()
+        pm.stop()
+        if prom:
+            prom.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def t_prom_promtool_and_no_duplicates():
+    """Real output with two processes of one group, one of another whose
+    script name has a quote, a backslash, a newline and invalid UTF-8, and
+    --prom-pids: promtool check metrics is clean; no duplicate series; HELP
+    and TYPE for every family; the hostile name escaped (U+FFFD for the bad
+    bytes); the group's series are the sums of its processes; per-PID
+    series for the two largest only, with start_time."""
+    need(PROMTOOL)
+    python = prom_python()
+    work = tempfile.mkdtemp(prefix="pmt-prom-")
+    path = os.path.join(work, "pymemtop.prom")
+    other = os.fsencode(work) + b'/we"ird\\na\nme\xff\xfe.py'
+    other_group = 'we"ird\\na\nme\ufffd\ufffd.py'
+    shutil.copy(WORKLOAD, other)
+    wls = []
+    pm = Pymemtop("--prom-file", path, "--prom-pids", "2", "-d", "0.3")
+    try:
+        wls.append(Workload(python, "touch", 32))
+        wls.append(Workload(python, "idle"))
+        wls.append(Workload(python, "idle", script=other))
+        wls[0].step()  # the largest: 32 MiB touched
+        want = {w.pid for w in wls}
+        frame = pm.wait(lambda f: want <= {p["pid"] for p in f["processes"]}
+                        and all(p["heap_arena_bytes"] is not None for p in f["processes"]
+                                if p["pid"] in want)
+                        and os.path.exists(path), what="all three with heaps, and the file")
+        # the file written after that frame
+        t = frame["time"]
+        text = wait_for(lambda: (lambda x: x if x and sample(prom_samples(x),
+                        "pymemtop_last_update_timestamp_seconds") > t else None)(
+                        read_prom_file(path)), "a file written after the frame", 5)
+        r = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=30)
+        check(r.returncode == 0 and not (r.stdout + r.stderr).strip(),
+              f"promtool check metrics: {(r.stdout + r.stderr).strip()[:500]}")
+        s = prom_samples(text)
+        families = {n for n, _ in s}
+        for fam in families:
+            base = re.sub(r"_(bucket|sum|count)$", "", fam)
+            check(f"# HELP {base} " in text and f"# TYPE {base} " in text,
+                  f"{fam}: no HELP or TYPE")
+            check(fam.startswith("pymemtop_"), f"{fam}: not pymemtop_")
+        check(sample(s, "pymemtop_python_processes", group="wl.py", container="") == 2,
+              "wl.py group does not count 2 processes")
+        check(sample(s, "pymemtop_python_processes", group=other_group,
+                     container="") == 1, f"group {other_group!r} missing")
+        check('group="we\\"ird\\\\na\\nme\ufffd\ufffd.py"' in text, "hostile name escaping")
+        check("python3" not in {dict(l).get("group") for _, l in s}, "a group named python3")
+        # the file is written after the frame: a second frame may differ a
+        # little, so compare with the JSON frame whose time is in the file
+        upd = sample(s, "pymemtop_last_update_timestamp_seconds")
+        fr = wait_for(lambda: next((f for f in pm.frames if abs(f["time"] - upd) < 1e-3),
+                                   None), "the JSON frame of the file", 5)
+        procs = [p for p in fr["processes"] if p["pid"] in want]
+        for fam, key in (("pymemtop_resident_memory_bytes", "rss_bytes"),
+                         ("pymemtop_heap_bytes", "heap_arena_bytes")):
+            got = sample(s, fam, group="wl.py", container="")
+            sum_ = sum(p[key] for p in procs if p["pid"] != wls[2].pid)
+            check(got == sum_, f"{fam}{{group=wl.py}} {got}, sum of its processes {sum_}")
+        info = [dict(l) for n, l in s if n == "pymemtop_process_info"]
+        top2 = sorted(fr["processes"], key=lambda p: -(p["rss_bytes"] or 0))[:2]
+        check(sorted(int(i["pid"]) for i in info) == sorted(p["pid"] for p in top2),
+              f"per-PID series for {[i['pid'] for i in info]}, want the 2 largest "
+              f"{[p['pid'] for p in top2]}")
+        for i in info:
+            check(i.get("start_time") and i.get("python_version") and i.get("group"),
+                  f"process_info labels {i}")
+    finally:
+        for w in wls:
+            w.finish()
+        pm.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def t_prom_counters_survive_exits():
+    """Two processes of one group make exactly K gen-2 collections each: the
+    group's counter rises by exactly 2K. One exits (collecting again while
+    shutting down) and a third comes and makes K: the counter must rise by K
+    more over the exited one's contribution, never fall in any file written,
+    and stay once the group is empty."""
+    k = 6
+    python = prom_python()
+    work = tempfile.mkdtemp(prefix="pmt-prom-")
+    path = os.path.join(work, "pymemtop.prom")
+    pm = Pymemtop("--prom-file", path, "-d", "0.25")
+    key = dict(group="wl.py", container="", generation="2")
+    a = b = c = None
+    seen = []  # the counter in every file read
+
+    def now():
+        text = read_prom_file(path)
+        s = prom_samples(text) if text else {}
+        v = sample(s, "pymemtop_gc_collections_total", **key)
+        if v is not None:
+            seen.append(v)
+        return s
+
+    def group_of(n):
+        return wait_for(lambda: (lambda s: s if sample(s, "pymemtop_python_processes",
+                                                       group="wl.py", container="") == n
+                                 else None)(now()), f"the group with {n} processes", 10, 0.05)
+
+    try:
+        a, b = Workload(python, "gc", k), Workload(python, "gc", k)
+        c0 = sample(group_of(2), "pymemtop_gc_collections_total", **key)
+        a.step()
+        b.step()
+        wait_for(lambda: sample(now(), "pymemtop_gc_collections_total", **key) == c0 + 2 * k,
+                 f"gen-2 collections {c0} + {2 * k}", 10, 0.05)
+        a.finish()
+        group_of(1)
+        c = Workload(python, "gc", k)
+        c1 = sample(group_of(2), "pymemtop_gc_collections_total", **key)
+        c.step()
+        wait_for(lambda: sample(now(), "pymemtop_gc_collections_total", **key) >= c1 + k,
+                 f"gen-2 collections {c1} + {k} after one exit", 10, 0.05)
+        check(c1 >= c0 + 2 * k, f"{c1} after the exit, want >= {c0 + 2 * k}")
+        b.finish()
+        c.finish()
+        group_of(0)
+        end = time.time() + 1.0  # a few more writes of the empty group
+        while time.time() < end:
+            now()
+            time.sleep(0.05)
+        check(all(x <= y for x, y in zip(seen, seen[1:])), f"the counter fell: {seen}")
+        check(seen[-1] >= c0 + 3 * k, f"after the exits {seen[-1]}, want >= {c0 + 3 * k}")
+        check(sample(now(), "pymemtop_heap_bytes", group="wl.py", container="") is None,
+              "an empty group still has a heap gauge")
+    finally:
+        for w in (a, b, c):
+            if w:
+                w.finish()
+        pm.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def mount_tmpfs(where, size):
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", where],
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise Skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
+
+
+class StderrLines:
+    """pymemtop's stderr lines, read by a thread (--json keeps stdout)."""
+
+    def __init__(self, pm):
+        self.lines = []
+        self.pm = pm
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.pm.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait(self, needle, timeout=10):
+        return wait_for(lambda: next((l for l in self.lines if needle in l), None),
+                        f"stderr line with {needle!r} (got {self.lines})", timeout, 0.05)
+
+
+def t_prom_file_faults():
+    """A symlink or a directory at PATH, a full filesystem, a read-only one:
+    one clear line each on stderr, the previous good file (or the symlink's
+    target) untouched, no temporary file, pymemtop keeps running and writes
+    again once the fault is gone, counting the failed writes."""
+    work = tempfile.mkdtemp(prefix="pmt-prom-")
+    mnt = os.path.join(work, "mnt")
+    os.mkdir(mnt)
+    mounted = False
+    pm = None
+    try:
+        mount_tmpfs(mnt, "1m")
+        mounted = True
+        path = os.path.join(mnt, "pymemtop.prom")
+        victim = os.path.join(work, "victim")
+        with open(victim, "w") as f:
+            f.write("precious\n")
+        os.symlink(victim, path)
+        os.mkdir(os.path.join(mnt, "dir.prom"))
+        pm = Pymemtop("--prom-file", path, "-d", "0.2")
+        err = StderrLines(pm)
+        line = err.wait("is a symlink")
+        check(line.startswith("pymemtop: ") and path in line, f"symlink: {line!r}")
+        time.sleep(0.5)  # a few more intervals: still refused, said once
+        check(open(victim).read() == "precious\n" and os.path.islink(path),
+              "the symlink was followed or replaced")
+        check(sum("is a symlink" in l for l in err.lines) == 1, f"repeated: {err.lines}")
+        check(pm.proc.poll() is None, "pymemtop stopped on a symlink")
+        os.unlink(path)
+        err.wait("written again")
+
+        def good():
+            text = read_prom_file(path)
+            return text if text and text.endswith("\n") and prom_samples(text) else None
+
+        def unchanged(old, what):
+            check(read_prom_file(path) == old, f"{what}: the previous file changed")
+            check(sorted(os.listdir(mnt)) == ["dir.prom", "pymemtop.prom"] or
+                  what == "full" and sorted(os.listdir(mnt)) == ["dir.prom", "fill",
+                                                                 "pymemtop.prom"],
+                  f"{what}: left behind {os.listdir(mnt)}")
+
+        # full filesystem: fill it while pymemtop writes every 0.2 s
+        old = wait_for(good, "a good file")
+        fd = os.open(os.path.join(mnt, "fill"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            for chunk in (65536, 4096):
+                try:
+                    while os.write(fd, b"\0" * chunk):
+                        pass
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+        line = err.wait("No space left on device")
+        old = read_prom_file(path)  # whatever the last good write left
+        time.sleep(0.6)
+        unchanged(old, "full")
+        check(prom_samples(old), "the kept file is not a whole exposition")
+        os.unlink(os.path.join(mnt, "fill"))
+        n = sum("written again" in l for l in err.lines)
+        wait_for(lambda: sum("written again" in l for l in err.lines) > n,
+                 "written again after the disk filled", 10, 0.05)
+        s = prom_samples(wait_for(good, "a good file"))
+        check(sample(s, "pymemtop_textfile_write_errors_total") >= 1,
+              "failed writes not counted")
+        # read-only filesystem
+        r = subprocess.run(["mount", "-o", "remount,ro", mnt], capture_output=True, text=True)
+        check(r.returncode == 0, f"remount ro: {r.stderr}")
+        err.wait("Read-only file system")
+        old = read_prom_file(path)
+        time.sleep(0.6)
+        unchanged(old, "read-only")
+        subprocess.run(["mount", "-o", "remount,rw", mnt], check=True)
+        n = sum("written again" in l for l in err.lines)
+        wait_for(lambda: sum("written again" in l for l in err.lines) > n,
+                 "written again after remounting read-write", 10, 0.05)
+        check(pm.proc.poll() is None, "pymemtop stopped")
+        rc, _ = pm.stop()
+        check(rc == 0, f"pymemtop exit {rc}")
+        # a directory at PATH
+        dpath = os.path.join(mnt, "dir.prom")
+        pm = Pymemtop("--prom-file", dpath, "-d", "0.2")
+        err = StderrLines(pm)
+        line = err.wait("is a directory")
+        check(dpath in line, f"directory: {line!r}")
+        time.sleep(0.5)
+        check(os.path.isdir(dpath) and pm.proc.poll() is None, "directory replaced or exit")
+        rc, _ = pm.stop()
+        check(rc == 0, f"pymemtop exit {rc}")
+        pm = None
+    finally:
+        if pm:
+            pm.stop()
+        if mounted:
+            subprocess.run(["umount", "-l", mnt])
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def t_prom_listen_port_in_use():
+    """--listen on a port something else holds: one clear line, exit 1 at
+    start; a bad address too."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        rc, out, err = run_cli("--listen", f"127.0.0.1:{port}", "-n", "1")
+        one_line_error(rc, err, 1, "in use")
+        check(str(port) in err, f"the port is not named: {err!r}")
+    rc, out, err = run_cli("--listen", "256.1.1.1:9", "-n", "1")
+    one_line_error(rc, err, 1, "--listen")
+
+
 def main():
     only = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv else ""
     results = {"PASS": 0, "FAIL": 0, "SKIP": 0}
@@ -1062,7 +1640,9 @@ def main():
                t_deleted_interpreter, t_mount_namespace_gc, t_mmap_mremap_munmap_exact,
                t_map_full_drops_are_counted, t_allocator_recognised, t_growth_marks_a_steady_leak,
                t_hostile_elf_via_proc, t_tui_end_to_end, t_tui_signals_and_color,
-               t_tui_not_a_tty_is_batch):
+               t_tui_not_a_tty_is_batch, t_prom_textfile_node_exporter_prometheus,
+               t_prom_listen_scraped_directly, t_prom_promtool_and_no_duplicates,
+               t_prom_counters_survive_exits, t_prom_file_faults, t_prom_listen_port_in_use):
         tests.append((fn.__name__[2:], fn, None, None))
     for name, fn, arg, why in tests:
         if only and only not in name:
