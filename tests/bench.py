@@ -396,6 +396,62 @@ def live_display_cost(nprocs):
         subprocess.run(tmux + ["kill-server"])
 
 
+def service_cost(nprocs):
+    """The Prometheus service mode's own CPU over the same time: --prom-file
+    written every second and --listen scraped every second (as Prometheus
+    would), with no --json; beside it the size of what is exported."""
+    import socket
+    import threading
+    import urllib.request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    work = tempfile.mkdtemp(prefix="pmt-bench-")
+    path = os.path.join(work, "pymemtop.prom")
+    p = subprocess.Popen([PYMEMTOP, "--prom-file", path, "--listen", f"127.0.0.1:{port}",
+                          "-d", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stop_scrape = threading.Event()
+    scrapes, size = [0, 0], [0]
+
+    def scrape():
+        while not stop_scrape.wait(1.0):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    size[0] = len(r.read())
+                    scrapes[0] += 1
+            except OSError:
+                scrapes[1] += 1
+    try:
+        end = time.monotonic() + 30
+        while True:  # start-up done: the file holds every process
+            try:
+                with open(path) as f:
+                    text = f.read()
+                got = sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+                          if l.startswith("pymemtop_python_processes{"))
+            except (OSError, ValueError, IndexError):
+                got = 0
+            if got >= nprocs:
+                break
+            if time.monotonic() > end or p.poll() is not None:
+                return f"service mode: never exported {nprocs} processes"
+            time.sleep(0.2)
+        t = threading.Thread(target=scrape, daemon=True)
+        t.start()
+        cpu0, t0 = proc_cpu_seconds(p.pid), time.monotonic()
+        time.sleep(IDLE_SECONDS)
+        cpu1, t1 = proc_cpu_seconds(p.pid), time.monotonic()
+        stop_scrape.set()
+        t.join()
+        return (f"service mode (--prom-file + --listen scraped every 1 s, no --json) CPU "
+                f"{100 * (cpu1 - cpu0) / (t1 - t0):.2f}% of one core over {t1 - t0:.1f} s "
+                f"(same processes; target < 2%); {scrapes[0]} scrapes of {size[0]} bytes, "
+                f"{scrapes[1]} failed; textfile {os.path.getsize(path)} bytes")
+    finally:
+        stop(p)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def self_cost():
     py = next((p for _, p in interpreters()), sys.executable)
     print(f"\n== pymemtop's own cost: {IDLE_PROCS} idle Python processes ({py}), -d 1, "
@@ -435,7 +491,9 @@ def self_cost():
         print(snap)
         live = live_display_cost(nprocs)
         print(live)
-        return line + "\n" + live
+        service = service_cost(nprocs)
+        print(service)
+        return line + "\n" + live + "\n" + service
     finally:
         with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
             f.write(stats_was)
