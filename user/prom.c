@@ -580,7 +580,8 @@ static void render_pids(FILE *f, const struct prom *p, bool om)
 	if (!p->ntop)
 		return;
 	family(f, om, "pymemtop_process_info", "gauge",
-	       "One per process with per-PID series: its group, container, version, user");
+	       "One per process with per-PID series: its group, container, version, user, "
+	       "heap allocator");
 	for (int i = 0; i < p->ntop; i++) {
 		struct json_object *o = p->top[i];
 		char group[PROM_GROUP_LEN];
@@ -597,6 +598,8 @@ static void render_pids(FILE *f, const struct prom *p, bool om)
 		put_escaped(f, (s = jstr(o, "python_version")) ? s : "");
 		fputs("\",user=\"", f);
 		put_escaped(f, (s = jstr(o, "user")) ? s : "");
+		fputs("\",allocator=\"", f);
+		put_escaped(f, (s = jstr(o, "heap_allocator")) ? s : "");
 		fputs("\"} 1\n", f);
 	}
 	for (size_t fi = 0; fi < sizeof(pf) / sizeof(pf[0]); fi++) {

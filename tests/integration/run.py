@@ -1410,8 +1410,8 @@ def t_prom_promtool_and_no_duplicates():
               f"per-PID series for {[i['pid'] for i in info]}, want the 2 largest "
               f"{[p['pid'] for p in top2]}")
         for i in info:
-            check(i.get("start_time") and i.get("python_version") and i.get("group"),
-                  f"process_info labels {i}")
+            check(i.get("start_time") and i.get("python_version") and i.get("group")
+                  and i.get("allocator") == "pymalloc", f"process_info labels {i}")
     finally:
         for w in wls:
             w.finish()

@@ -709,7 +709,7 @@ static void test_label_escaping(void **state)
 			   "container=\"\"} 4096");
 	assert_has_line(t, "pymemtop_process_info{pid=\"7\",start_time=\"1700000000\","
 			   "group=\"we\\\"ird\\\\na\\nme.py\",container=\"\","
-			   "python_version=\"3.11.2\",user=\"alice\"} 1");
+			   "python_version=\"3.11.2\",user=\"alice\",allocator=\"\"} 1");
 	assert_has_line(t, "pymemtop_build_info{version=\"v1\\\"\\\\\\n\"} 1");
 	free(t);
 	prom_free(p);
@@ -1029,15 +1029,17 @@ static void test_prom_pids(void **state)
 		   " \"gc_seconds_total\": [0.5, 0.25, 0.125]");
 	set_str(mid, "user", "bob");
 	set_str(mid, "python_version", "3.12.1");
+	set_str(mid, "heap_allocator", "pymalloc+hooks");
 	small = proc(3, T0 + 3, "small.py", "", false,
 		     "\"rss_bytes\": 1000000, \"heap_arena_bytes\": 1048576");
 	FRAME(p, T0 + 10, small, big, mid);
 	t = render(p, NULL, false);
 	check_expo(t, false, &e);
 	assert_unique(&e);
-	assert_has_line(t, "pymemtop_process_info{pid=\"2\",start_time=\"1700000003\","
-			   "group=\"mid.py\",container=\"0123456789ab\","
-			   "python_version=\"3.12.1\",user=\"bob\"} 1");
+	assert_has_line(t,
+			"pymemtop_process_info{pid=\"2\",start_time=\"1700000003\","
+			"group=\"mid.py\",container=\"0123456789ab\","
+			"python_version=\"3.12.1\",user=\"bob\",allocator=\"pymalloc+hooks\"} 1");
 	assert_has_line(t, "# TYPE pymemtop_process_info gauge");
 	assert_has_line(t, "pymemtop_process_resident_memory_bytes{pid=\"2\","
 			   "start_time=\"1700000003\"} 3000000");
