@@ -530,6 +530,42 @@ static void test_error_max_procs_names_option(void **state)
 	PARSE_ERR("--max-threads: 'many'", "--max-threads", "many");
 }
 
+/* ---- usage ----------------------------------------------------------------- */
+
+/* --help fits an 80-column terminal: every line under 80 columns, ASCII
+ * only, and names every long option. */
+static void test_usage_fits_80_columns(void **state)
+{
+	static const char *const names[] = {
+		"--batch",	 "--json",	"--iterations",	  "--delay",	"--pid",
+		"--once",	 "--verbose",	"--help",	  "--version",	"--max-procs",
+		"--max-threads", "--precise",	"--pool-refills", "--no-color", "--prom-file",
+		"--listen",	 "--prom-pids", "--quiet",
+	};
+	char *text = NULL, *line, *save = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	int n = 0;
+
+	(void)state;
+	assert_non_null(f);
+	options_usage(f);
+	assert_int_equal(fclose(f), 0);
+	assert_true(len > 0 && text[len - 1] == '\n');
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strstr(text, names[i]))
+			fail_msg("usage does not mention %s", names[i]);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)text[i] > 126 || (text[i] < ' ' && text[i] != '\n'))
+			fail_msg("usage byte %zu is 0x%02x, not printable ASCII", i,
+				 (unsigned char)text[i]);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++)
+		if (strlen(line) >= 80)
+			fail_msg("usage line %d has %zu columns: '%s'", n, strlen(line), line);
+	assert_true(n > 20);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -575,6 +611,7 @@ int main(void)
 		cmocka_unit_test(test_error_stray_argument),
 		cmocka_unit_test(test_error_max_procs_range),
 		cmocka_unit_test(test_error_max_procs_names_option),
+		cmocka_unit_test(test_usage_fits_80_columns),
 	};
 	int rc;
 
