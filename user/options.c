@@ -26,7 +26,17 @@ enum {
 	OPT_LISTEN,
 	OPT_PROM_PIDS,
 	OPT_QUIET,
+	OPT_SITES,
+	OPT_NO_SITES,
+	OPT_SITES_DEPTH,
+	OPT_SITES_MAX_STACKS,
+	OPT_SITES_TOP,
+	OPT_FOLDED,
 };
+
+#ifdef PMT_SITES_MAX_DEPTH
+_Static_assert(OPT_SITES_DEPTH_MAX == PMT_SITES_MAX_DEPTH, "--sites-depth bound");
+#endif
 
 static const struct option long_opts[] = {
 	{ "batch", no_argument, NULL, 'b' },
@@ -47,6 +57,12 @@ static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "prom-pids", required_argument, NULL, OPT_PROM_PIDS },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
+	{ "sites", no_argument, NULL, OPT_SITES },
+	{ "no-sites", no_argument, NULL, OPT_NO_SITES },
+	{ "sites-depth", required_argument, NULL, OPT_SITES_DEPTH },
+	{ "sites-max-stacks", required_argument, NULL, OPT_SITES_MAX_STACKS },
+	{ "sites-top", required_argument, NULL, OPT_SITES_TOP },
+	{ "folded", required_argument, NULL, OPT_FOLDED },
 	{},
 };
 
@@ -55,7 +71,9 @@ void options_usage(FILE *out)
 	fputs("Usage: pymemtop [-b] [--json] [-n N] [-d SECS] [-p PID[,PID...] [--precise]]\n"
 	      "                [--once] [--pool-refills] [--no-color] [-v] [--max-procs N]\n"
 	      "                [--max-threads N] [--prom-file PATH] [--listen [ADDR:]PORT]\n"
-	      "                [--prom-pids N] [--quiet] [--help] [--version]\n"
+	      "                [--prom-pids N] [--quiet] [--no-sites | [--sites]\n"
+	      "                [--sites-depth N] [--sites-max-stacks N] [--sites-top N]\n"
+	      "                [--folded PATH]] [--help] [--version]\n"
 	      "\n"
 	      "Memory and garbage-collector activity of every CPython process on the host,\n"
 	      "observed with eBPF; nothing is injected into or stops the processes.\n"
@@ -89,6 +107,21 @@ void options_usage(FILE *out)
 	      "      --prom-pids N    also per-PID series for the N largest processes\n"
 	      "      --quiet          no frames on stdout (implied by --prom-file/--listen\n"
 	      "                       unless -b or --json is given)\n"
+	      "      --no-sites       no allocation sites. By default the allocating thread's\n"
+	      "                       Python stack is sampled at rare events that stand for\n"
+	      "                       a known number of bytes (a pool refill with\n"
+	      "                       --pool-refills, else a new arena; malloc heap growth)\n"
+	      "                       and each process's heaviest sites are in --json and\n"
+	      "                       the detail view (Enter)\n"
+	      "      --sites          after each text frame, each process's top allocation\n"
+	      "                       sites with their callers (implies -b)\n"
+	      "      --sites-depth N  Python frames recorded per sample, 1-32 (default 16)\n"
+	      "      --sites-max-stacks N  distinct stacks kept in the BPF map, 64-1048576\n"
+	      "                       (default 8192)\n"
+	      "      --sites-top N    sites per process in --json, --sites and the detail\n"
+	      "                       view, 1-1000 (default 10)\n"
+	      "      --folded PATH    collapsed stacks of every process for flame graph\n"
+	      "                       tools, written to PATH every interval, atomically\n"
 	      "  -v, --verbose        more diagnostics on stderr (repeat for debug)\n"
 	      "      --max-procs N    per-process BPF map entries (default 32768)\n"
 	      "      --max-threads N  BPF map entries for threads inside the GC\n"
@@ -115,7 +148,7 @@ static int parse_ulong(const char *s, unsigned long min, unsigned long max, unsi
 	char *end;
 	unsigned long v;
 
-	if (!*s || *s == '-' || *s == '+')
+	if (!isdigit((unsigned char)*s)) /* strtoul takes blanks and signs */
 		return -EINVAL;
 	errno = 0;
 	v = strtoul(s, &end, 10);
@@ -173,8 +206,49 @@ static void set_defaults(struct env *env)
 	env->interval_s = 1.0;
 	env->max_procs = PMT_DEFAULT_MAX_PROCS;
 	env->max_threads = PMT_DEFAULT_MAX_THREADS;
+	env->sites = true;
+	env->sites_depth = OPT_SITES_DEPTH_DEFAULT;
+	env->sites_max_stacks = OPT_SITES_STACKS_DEFAULT;
+	env->sites_top = OPT_SITES_TOP_DEFAULT;
 	/* no-color.org: set and not empty */
 	env->no_color = getenv("NO_COLOR") && *getenv("NO_COLOR");
+}
+
+/* --sites-depth, --sites-max-stacks, --sites-top: numbers in a range. */
+static const struct sites_knob {
+	int opt;
+	const char *name;
+	unsigned long min, max;
+} sites_knobs[] = {
+	{ OPT_SITES_DEPTH, "--sites-depth", 1, OPT_SITES_DEPTH_MAX },
+	{ OPT_SITES_MAX_STACKS, "--sites-max-stacks", OPT_SITES_STACKS_MIN, OPT_SITES_STACKS_MAX },
+	{ OPT_SITES_TOP, "--sites-top", 1, OPT_SITES_TOP_MAX },
+};
+
+static const struct sites_knob *sites_knob(int c)
+{
+	for (size_t i = 0; i < sizeof(sites_knobs) / sizeof(sites_knobs[0]); i++)
+		if (sites_knobs[i].opt == c)
+			return &sites_knobs[i];
+	return NULL;
+}
+
+static int apply_sites_knob(struct env *env, const struct sites_knob *k, const char *arg, FILE *err)
+{
+	unsigned long v;
+
+	if (parse_ulong(arg, k->min, k->max, &v)) {
+		fprintf(err, "pymemtop: %s: '%s' is not a number in [%lu, %lu]\n", k->name, arg,
+			k->min, k->max);
+		return -EINVAL;
+	}
+	if (k->opt == OPT_SITES_DEPTH)
+		env->sites_depth = v;
+	else if (k->opt == OPT_SITES_MAX_STACKS)
+		env->sites_max_stacks = v;
+	else
+		env->sites_top = (int)v;
+	return 0;
 }
 
 /* Apply one parsed option. 0, or -EINVAL after one line on err. */
@@ -252,6 +326,23 @@ static int apply_option(struct env *env, int c, const char *arg, FILE *err)
 	case OPT_QUIET:
 		env->quiet = true;
 		break;
+	case OPT_SITES:
+		env->sites_report = true;
+		break;
+	case OPT_NO_SITES:
+		env->sites = false;
+		break;
+	case OPT_FOLDED:
+		if (!*arg) {
+			fprintf(err, "pymemtop: --folded: empty path\n");
+			return -EINVAL;
+		}
+		env->folded = arg;
+		break;
+	case OPT_SITES_DEPTH:
+	case OPT_SITES_MAX_STACKS:
+	case OPT_SITES_TOP:
+		return apply_sites_knob(env, sites_knob(c), arg, err);
 	case OPT_MAX_PROCS:
 	case OPT_MAX_THREADS:
 		if (parse_ulong(arg, 64, 4194304, &v)) {
@@ -289,8 +380,35 @@ static void report_bad_option(int c, const char *word, FILE *err)
 			isprint(optopt) ? optopt : '?');
 }
 
+/* Allocation-site options together: what needs sampling is refused with
+ * --no-sites (knob: the last --sites-depth/-max-stacks/-top given, or
+ * NULL); --sites is a text report, so it means -b and cannot share
+ * stdout with --json or --quiet. */
+static int check_sites(struct env *env, const char *knob, FILE *err)
+{
+	const char *what = env->sites_report ? "--sites" : env->folded ? "--folded" : knob;
+
+	if (!env->sites && what) {
+		fprintf(err, "pymemtop: %s: allocation sites are turned off by --no-sites\n", what);
+		return -EINVAL;
+	}
+	if (env->sites_report && env->json) {
+		fprintf(err, "pymemtop: --sites is a text report; with --json the sites are in "
+			     "each process object\n");
+		return -EINVAL;
+	}
+	if (env->sites_report && env->quiet) {
+		fprintf(err, "pymemtop: --sites prints on stdout, which --quiet keeps empty\n");
+		return -EINVAL;
+	}
+	if (env->sites_report)
+		env->batch = true;
+	return 0;
+}
+
 int options_parse(int argc, char **argv, struct env *env, FILE *err)
 {
+	const char *knob = NULL;
 	int c, cur;
 
 	set_defaults(env);
@@ -306,11 +424,15 @@ int options_parse(int argc, char **argv, struct env *env, FILE *err)
 		}
 		if (apply_option(env, c, optarg, err))
 			return -EINVAL;
+		if (sites_knob(c))
+			knob = sites_knob(c)->name;
 	}
 	if (optind < argc) {
 		fprintf(err, "pymemtop: unexpected argument '%s' (see --help)\n", argv[optind]);
 		return -EINVAL;
 	}
+	if (check_sites(env, knob, err))
+		return -EINVAL;
 	if (env->prom_pids && !env->prom_file && !env->listen) {
 		fprintf(err, "pymemtop: --prom-pids needs --prom-file or --listen\n");
 		return -EINVAL;

@@ -8,6 +8,16 @@
 
 #define OPT_MAX_PIDS 64
 
+/* Allocation sites (--sites-*): defaults and bounds. The BPF side records
+ * at most PMT_SITES_MAX_DEPTH frames (include/pymemtop.h). */
+#define OPT_SITES_DEPTH_DEFAULT	 16
+#define OPT_SITES_DEPTH_MAX	 32
+#define OPT_SITES_STACKS_DEFAULT 8192
+#define OPT_SITES_STACKS_MIN	 64
+#define OPT_SITES_STACKS_MAX	 1048576
+#define OPT_SITES_TOP_DEFAULT	 10
+#define OPT_SITES_TOP_MAX	 1000
+
 struct env {
 	bool batch; /* -b: plain-text frames */
 	bool json; /* --json: NDJSON frames */
@@ -25,6 +35,12 @@ struct env {
 	const char *listen; /* --listen: serve /metrics */
 	int prom_pids; /* --prom-pids: per-PID series for the N largest */
 	bool quiet; /* --quiet: no frames on stdout (implied by the two above) */
+	bool sites; /* allocation-site sampling; default on, --no-sites: off */
+	bool sites_report; /* --sites: a text report of the sites after each frame (implies -b) */
+	unsigned int sites_depth; /* --sites-depth: Python frames recorded per sample */
+	unsigned int sites_max_stacks; /* --sites-max-stacks: distinct stacks in the BPF map */
+	int sites_top; /* --sites-top: sites per process in JSON, report, detail view */
+	const char *folded; /* --folded: collapsed stacks file, rewritten every interval */
 	bool help, version;
 };
 

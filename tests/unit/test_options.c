@@ -90,6 +90,12 @@ static void assert_defaults(const struct env *env)
 	assert_false(env->version);
 	assert_false(env->precise);
 	assert_false(env->pool_refills);
+	assert_true(env->sites);
+	assert_false(env->sites_report);
+	assert_int_equal(env->sites_depth, 16);
+	assert_int_equal(env->sites_max_stacks, 8192);
+	assert_int_equal(env->sites_top, 10);
+	assert_null(env->folded);
 }
 
 /* ---- accepted command lines --------------------------------------------- */
@@ -355,6 +361,7 @@ static void test_error_iterations_not_a_number(void **state)
 	PARSE_ERR("'5x'", "-n", "5x");
 	PARSE_ERR("-n: ''", "-n", "");
 	PARSE_ERR("'1.5'", "--iterations=1.5");
+	PARSE_ERR("-n: ' 5'", "-n", " 5"); /* strtoul would skip the blank */
 }
 
 static void test_error_iterations_overflow(void **state)
@@ -530,6 +537,157 @@ static void test_error_max_procs_names_option(void **state)
 	PARSE_ERR("--max-threads: 'many'", "--max-threads", "many");
 }
 
+/* ---- allocation sites ------------------------------------------------------ */
+
+static void test_no_sites(void **state)
+{
+	struct env env;
+
+	(void)state;
+	PARSE_OK(&env, "--no-sites");
+	assert_false(env.sites);
+	assert_false(env.sites_report);
+	assert_null(env.folded);
+	assert_false(env.batch); /* the live display still runs */
+	PARSE_OK(&env, "--no-sites", "--json", "-n", "2");
+	assert_false(env.sites);
+	assert_true(env.json);
+}
+
+/* --sites is the batch report: it means -b, also with the exports. */
+static void test_sites_report(void **state)
+{
+	struct env env;
+
+	(void)state;
+	PARSE_OK(&env, "--sites");
+	assert_true(env.sites);
+	assert_true(env.sites_report);
+	assert_true(env.batch);
+	assert_false(env.json);
+	PARSE_OK(&env, "-b", "--sites", "-n", "3");
+	assert_true(env.sites_report && env.batch);
+	assert_int_equal(env.frames, 3);
+	PARSE_OK(&env, "--prom-file", "/tmp/x.prom", "--sites");
+	assert_true(env.batch);
+	assert_false(env.quiet); /* frames and the report on stdout */
+}
+
+static void test_sites_numbers(void **state)
+{
+	struct env env;
+
+	(void)state;
+	PARSE_OK(&env, "--sites-depth", "1", "--sites-max-stacks", "64", "--sites-top", "1");
+	assert_int_equal(env.sites_depth, 1);
+	assert_int_equal(env.sites_max_stacks, 64);
+	assert_int_equal(env.sites_top, 1);
+	PARSE_OK(&env, "--sites-depth=32", "--sites-max-stacks=1048576", "--sites-top=1000");
+	assert_int_equal(env.sites_depth, OPT_SITES_DEPTH_MAX);
+	assert_int_equal(env.sites_max_stacks, 1048576);
+	assert_int_equal(env.sites_top, 1000);
+	assert_true(env.sites);
+	assert_false(env.sites_report);
+	assert_false(env.batch);
+	/* the last one wins */
+	PARSE_OK(&env, "--sites-top", "5", "--sites-top", "7", "--sites", "--sites-depth", "4");
+	assert_int_equal(env.sites_top, 7);
+	assert_int_equal(env.sites_depth, 4);
+	assert_int_equal(env.sites_max_stacks, OPT_SITES_STACKS_DEFAULT);
+}
+
+static void test_folded(void **state)
+{
+	struct env env;
+
+	(void)state;
+	PARSE_OK(&env, "--folded", "/tmp/pymemtop.folded");
+	assert_string_equal(env.folded, "/tmp/pymemtop.folded");
+	assert_true(env.sites);
+	assert_false(env.batch); /* any mode: a file beside the frames */
+	PARSE_OK(&env, "--folded=out.folded", "--json", "--sites-depth", "32");
+	assert_string_equal(env.folded, "out.folded");
+	assert_true(env.json);
+	PARSE_ERR("--sites prints on stdout", "--folded", "f", "--sites", "--quiet");
+}
+
+static void test_error_sites_numbers_range(void **state)
+{
+	(void)state;
+	PARSE_ERR("--sites-depth: '0' is not a number in [1, 32]", "--sites-depth", "0");
+	PARSE_ERR("--sites-depth: '33' is not a number in [1, 32]", "--sites-depth=33");
+	PARSE_ERR("--sites-depth: '-1'", "--sites-depth", "-1");
+	PARSE_ERR("--sites-max-stacks: '63' is not a number in [64, 1048576]", "--sites-max-stacks",
+		  "63");
+	PARSE_ERR("--sites-max-stacks: '1048577'", "--sites-max-stacks=1048577");
+	PARSE_ERR("--sites-top: '0' is not a number in [1, 1000]", "--sites-top", "0");
+	PARSE_ERR("--sites-top: '1001'", "--sites-top=1001");
+	PARSE_ERR("--sites-top: '99999999999999999999'", "--sites-top", "99999999999999999999");
+}
+
+static void test_error_sites_numbers_garbage(void **state)
+{
+	(void)state;
+	PARSE_ERR("--sites-depth: ''", "--sites-depth", "");
+	PARSE_ERR("--sites-depth: '8x'", "--sites-depth", "8x");
+	PARSE_ERR("--sites-depth: '+8'", "--sites-depth", "+8");
+	PARSE_ERR("--sites-max-stacks: '1e4'", "--sites-max-stacks", "1e4");
+	PARSE_ERR("--sites-top: '2.5'", "--sites-top=2.5");
+	PARSE_ERR("--sites-top: ' 3'", "--sites-top", " 3");
+	PARSE_ERR("'--sites-depth' needs an argument", "--sites-depth");
+	PARSE_ERR("'--sites-max-stacks' needs an argument", "-b", "--sites-max-stacks");
+	PARSE_ERR("'--sites-top' needs an argument", "--sites-top");
+}
+
+static void test_error_folded(void **state)
+{
+	(void)state;
+	PARSE_ERR("--folded: empty path", "--folded", "");
+	PARSE_ERR("--folded: empty path", "--folded=");
+	PARSE_ERR("'--folded' needs an argument", "--folded");
+}
+
+static void test_error_sites_flags_take_no_value(void **state)
+{
+	(void)state;
+	PARSE_ERR("option '--sites' takes no value", "--sites=1");
+	PARSE_ERR("option '--no-sites' takes no value", "--no-sites=yes");
+}
+
+/* What needs the sampling cannot go with --no-sites, in either order. */
+static void test_error_sites_with_no_sites(void **state)
+{
+	(void)state;
+	PARSE_ERR("--sites: allocation sites are turned off by --no-sites", "--sites",
+		  "--no-sites");
+	PARSE_ERR("--sites: allocation sites are turned off by --no-sites", "--no-sites",
+		  "--sites");
+	PARSE_ERR("--folded: allocation sites are turned off by --no-sites", "--no-sites",
+		  "--folded", "x.folded");
+	PARSE_ERR("--folded: allocation sites are turned off by --no-sites", "--folded", "x.folded",
+		  "--no-sites");
+	PARSE_ERR("--sites-depth: allocation sites are turned off", "--sites-depth", "8",
+		  "--no-sites");
+	PARSE_ERR("--sites-max-stacks: allocation sites are turned off", "--no-sites",
+		  "--sites-max-stacks", "64");
+	PARSE_ERR("--sites-top: allocation sites are turned off", "--no-sites", "--sites-top", "3");
+	/* several: one line, naming the last number given */
+	PARSE_ERR("--sites-top: allocation sites", "--sites-depth", "2", "--sites-top", "3",
+		  "--no-sites");
+}
+
+/* --sites writes text on stdout: not with --json (which has the sites)
+ * nor --quiet. */
+static void test_error_sites_report_stdout(void **state)
+{
+	(void)state;
+	PARSE_ERR("--sites is a text report; with --json", "--sites", "--json");
+	PARSE_ERR("--sites is a text report; with --json", "--json", "-b", "--sites");
+	PARSE_ERR("--sites prints on stdout, which --quiet keeps empty", "--quiet", "--sites");
+	/* --no-sites is the first thing said when it is there */
+	PARSE_ERR("--sites: allocation sites are turned off", "--sites", "--json", "--no-sites");
+}
+
 /* ---- usage ----------------------------------------------------------------- */
 
 /* --help fits an 80-column terminal: every line under 80 columns, ASCII
@@ -537,10 +695,18 @@ static void test_error_max_procs_names_option(void **state)
 static void test_usage_fits_80_columns(void **state)
 {
 	static const char *const names[] = {
-		"--batch",	 "--json",	"--iterations",	  "--delay",	"--pid",
-		"--once",	 "--verbose",	"--help",	  "--version",	"--max-procs",
-		"--max-threads", "--precise",	"--pool-refills", "--no-color", "--prom-file",
-		"--listen",	 "--prom-pids", "--quiet",
+		"--batch",	  "--json",
+		"--iterations",	  "--delay",
+		"--pid",	  "--once",
+		"--verbose",	  "--help",
+		"--version",	  "--max-procs",
+		"--max-threads",  "--precise",
+		"--pool-refills", "--no-color",
+		"--prom-file",	  "--listen",
+		"--prom-pids",	  "--quiet",
+		"--sites",	  "--no-sites",
+		"--sites-depth",  "--sites-max-stacks",
+		"--sites-top",	  "--folded",
 	};
 	char *text = NULL, *line, *save = NULL;
 	size_t len = 0;
@@ -611,6 +777,16 @@ int main(void)
 		cmocka_unit_test(test_error_stray_argument),
 		cmocka_unit_test(test_error_max_procs_range),
 		cmocka_unit_test(test_error_max_procs_names_option),
+		cmocka_unit_test(test_no_sites),
+		cmocka_unit_test(test_sites_report),
+		cmocka_unit_test(test_sites_numbers),
+		cmocka_unit_test(test_folded),
+		cmocka_unit_test(test_error_sites_numbers_range),
+		cmocka_unit_test(test_error_sites_numbers_garbage),
+		cmocka_unit_test(test_error_folded),
+		cmocka_unit_test(test_error_sites_flags_take_no_value),
+		cmocka_unit_test(test_error_sites_with_no_sites),
+		cmocka_unit_test(test_error_sites_report_stdout),
 		cmocka_unit_test(test_usage_fits_80_columns),
 	};
 	int rc;
