@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 #include "output.h"
+#include "sitesreport.h"
 #include "view.h"
 
 #define KIB 1024.0
@@ -753,6 +754,114 @@ static void detail_classes(struct json_object *proc, enum view_units u, struct v
 	}
 }
 
+/* ---- allocation sites ------------------------------------------------------ */
+
+/* "  bytes recent samples source site": the site text starts at
+ * SITE_INDENT, callers ("<- ") 2 further; when that leaves a caller less
+ * than SITE_TEXT_MIN columns, the site goes on a line of its own, 4 in. */
+#define SITE_FMT      "  %8s %8s %7s %-6s %s"
+#define SITE_INDENT   (2 + 8 + 1 + 8 + 1 + 7 + 1 + 6 + 1)
+#define SITE_TEXT_MIN 24
+#define SITE_TEXT_MAX 900 /* bytes: the line's prefix and this fit a view_line */
+
+static const char *site_source(const char *s)
+{
+	if (!s)
+		return "-";
+	if (!strcmp(s, "pool_refill"))
+		return "pool";
+	if (!strcmp(s, "arena") || !strcmp(s, "malloc"))
+		return s;
+	return "?";
+}
+
+/* A size or a count from a site object, "-" unless a number. */
+static void site_cell(struct json_object *site, const char *key, bool bytes, enum view_units u,
+		      char *buf, size_t len)
+{
+	struct view_val v = jnum(site, key);
+
+	if (bytes || !v.ok)
+		view_bytes(v, u, buf, len);
+	else
+		snprintf(buf, len, "%.0f", v.v);
+}
+
+static void detail_site(struct json_object *site, int width, enum view_units u,
+			struct view_lines *out)
+{
+	struct json_object *stack = jpath(site, "stack");
+	int n = json_object_is_type(stack, json_type_array) ? (int)json_object_array_length(stack)
+							    : 0;
+	bool own_line = width - SITE_INDENT - 5 < SITE_TEXT_MIN;
+	int indent = own_line ? 4 : SITE_INDENT;
+	char est[32], rec[32], cnt[32], text[SITE_TEXT_MAX];
+
+	site_cell(site, "estimated_bytes", true, u, est, sizeof(est));
+	site_cell(site, "recent_bytes", true, u, rec, sizeof(rec));
+	site_cell(site, "samples", false, u, cnt, sizeof(cnt));
+	sites_frame_text(site, width - indent, text, sizeof(text));
+	if (own_line) {
+		view_lines_add(out, VA_NORMAL, SITE_FMT, est, rec, cnt,
+			       site_source(jstring(site, "source")), "");
+		view_lines_add(out, VA_NORMAL, "%*s%s", indent, "", text);
+	} else {
+		view_lines_add(out, VA_NORMAL, SITE_FMT, est, rec, cnt,
+			       site_source(jstring(site, "source")), text);
+	}
+	/* stack[0] is the site itself */
+	for (int i = 1; i <= SITES_CALLERS && i < n; i++) {
+		sites_frame_text(json_object_array_get_idx(stack, i), width - indent - 5, text,
+				 sizeof(text));
+		view_lines_add(out, VA_DIM, "%*s<- %s", indent + 2, "", text);
+	}
+}
+
+/* Where the heap grows: the heaviest sites, largest first, with their
+ * callers; nothing when the object has no "sites" (not collected). */
+static void detail_sites(struct json_object *proc, int width, enum view_units u,
+			 struct view_lines *out)
+{
+	struct json_object *sites, *total = jpath(proc, "sites_total");
+	struct view_val secs = jnum(proc, "sites_recent_seconds");
+	const char *reason = jstring(proc, "sites_reason");
+	const char *src = jstring(proc, "sites_source");
+	bool window = secs.ok && secs.v >= 0 && secs.v < 1e6;
+	char bytes[32], samples[32], recent[32] = "recent", buf[256];
+	int n;
+
+	if (!json_object_object_get_ex(proc, "sites", &sites))
+		return;
+	section(out, "Allocation sites",
+		src ? output_clean_string(src, true, buf, sizeof(buf)) : NULL);
+	if (!json_object_is_type(sites, json_type_array)) {
+		view_lines_add(out, VA_DIM, "  %s",
+			       output_clean_string(reason ? reason : "unavailable", true, buf,
+						   sizeof(buf)));
+		return;
+	}
+	if (!(n = (int)json_object_array_length(sites))) {
+		view_lines_add(out, VA_DIM, "  no samples yet");
+		return;
+	}
+	site_cell(total, "estimated_bytes", true, u, bytes, sizeof(bytes));
+	site_cell(total, "samples", false, u, samples, sizeof(samples));
+	if (window)
+		snprintf(recent, sizeof(recent), "last %.0fs", secs.v);
+	if (jnum(total, "recent_bytes").ok && window) {
+		site_cell(total, "recent_bytes", true, u, buf, sizeof(buf));
+		view_lines_add(out, VA_NORMAL, "  %s estimated from %s samples; %s: %s", bytes,
+			       samples, recent, buf);
+	} else {
+		view_lines_add(out, VA_NORMAL, "  %s estimated from %s samples%s%s", bytes, samples,
+			       window ? "; recent: " : "", window ? recent : "");
+	}
+	view_lines_add(out, VA_DIM, SITE_FMT, "bytes", recent, "samples", "source", "site");
+	for (int i = 0; i < n; i++)
+		if (json_object_is_type(json_object_array_get_idx(sites, i), json_type_object))
+			detail_site(json_object_array_get_idx(sites, i), width, u, out);
+}
+
 static const char *or_dash(const char *s)
 {
 	return s && *s ? s : "-";
@@ -817,6 +926,7 @@ void view_detail(struct json_object *proc, const struct history *hist, int width
 		view_lines_add(out, VA_DIM, "  %s", s);
 	if ((s = jstring(proc, "probes.precise_reason")))
 		view_lines_add(out, VA_ALERT, "  --precise refused: %s", s);
+	detail_sites(proc, width, u, out);
 
 	detail_gc(proc, out);
 	detail_mm(proc, u, out);

@@ -108,9 +108,11 @@ void view_lines_free(struct view_lines *l);
 
 /* The detail view of one process: every metric of proc (an
  * output_process_json object) with its value, accuracy and source (or
- * the reason it is unavailable), GC per generation, memory syscalls,
- * heap/RSS history as sparklines (hist may be NULL), size classes. width
- * is the terminal width (sparklines fit it); utf8 selects block glyphs. */
+ * the reason it is unavailable), allocation sites with two callers each
+ * (when proc has "sites"), GC per generation, memory syscalls, heap/RSS
+ * history as sparklines (hist may be NULL), size classes. width is the
+ * terminal width (sparklines and site names fit it); utf8 selects block
+ * glyphs. */
 void view_detail(struct json_object *proc, const struct history *hist, int width, bool utf8,
 		 enum view_units u, struct view_lines *out);
 /* The help screen. */

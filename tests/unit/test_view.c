@@ -800,6 +800,258 @@ static void test_detail_history_wide_utf8(void **state)
 			 n > 8 ? b + n - 8 : b);
 }
 
+/* ---- allocation sites in the detail view ----------------------------------- */
+
+#define SITE_CACHE                                                                                 \
+	"{\"function\": \"make_nodes\", \"file\": \"/srv/app/cache.py\", \"line\": 12,"            \
+	" \"source\": \"pool_refill\", \"estimated_bytes\": 9437184, \"samples\": 512,"            \
+	" \"recent_bytes\": 1048576, \"recent_samples\": 64, \"size_class_bytes\": null,"          \
+	" \"stack\": [{\"function\": \"make_nodes\", \"file\": \"/srv/app/cache.py\", \"line\": "  \
+	"12},"                                                                                     \
+	"  {\"function\": \"leaf_alloc\", \"file\": \"/srv/app/cache.py\", \"line\": 20},"         \
+	"  {\"function\": \"fill\", \"file\": \"/srv/app/cache.py\", \"line\": 31},"               \
+	"  {\"function\": \"main\", \"file\": \"/srv/app/main.py\", \"line\": 40}]}"
+
+#define SITE_NOPY                                                                                  \
+	"{\"function\": \"[no Python frames]\", \"file\": null, \"line\": null,"                   \
+	" \"source\": \"malloc\", \"estimated_bytes\": 2097152, \"samples\": 60,"                  \
+	" \"recent_bytes\": 0, \"recent_samples\": 0, \"size_class_bytes\": null, \"stack\": []}"
+
+#define SITE_UNKNOWN                                                                               \
+	"{\"function\": \"[unknown code]\", \"file\": null, \"line\": null,"                       \
+	" \"source\": \"arena\", \"estimated_bytes\": 1048576, \"samples\": 5,"                    \
+	" \"recent_bytes\": 262144, \"recent_samples\": 1, \"size_class_bytes\": null,"            \
+	" \"stack\": [{\"function\": \"[unknown code]\", \"file\": null, \"line\": null},"         \
+	"  {\"function\": \"run\", \"file\": \"/srv/app/main.py\", \"line\": 7}]}"
+
+#define SITES                                                                                      \
+	"\"sites_source\": \"pool_refill+malloc\", \"sites_reason\": null,"                        \
+	" \"sites_total\": {\"estimated_bytes\": 12897484, \"samples\": 577},"                     \
+	" \"sites_recent_seconds\": 60,"                                                           \
+	" \"sites\": [" SITE_CACHE ", " SITE_NOPY ", " SITE_UNKNOWN "]"
+
+/* FULL with more members (JSON text without the braces). */
+static struct json_object *full_with(const char *more)
+{
+	struct json_object *o = parse(FULL), *m;
+	char json[8192];
+
+	assert_true(snprintf(json, sizeof(json), "{%s}", more) < (int)sizeof(json));
+	m = parse(json);
+	json_object_object_foreach(m, key, val)
+		json_object_object_add(o, key, json_object_get(val));
+	json_object_put(m);
+	return o;
+}
+
+static void detail_of(struct json_object *o, int width, enum view_units u, struct view_lines *l)
+{
+	memset(l, 0, sizeof(*l));
+	view_detail(o, NULL, width, false, u, l);
+	json_object_put(o);
+}
+
+static int chars(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* The first line after from reading text (squashed). */
+static int find_after(const struct view_lines *l, int from, const char *text)
+{
+	char b[TEXT_MAX];
+
+	for (int i = from + 1; i < l->n; i++)
+		if (!strcmp(squash(l->v[i].text, b, sizeof(b)), text))
+			return i;
+	return -1;
+}
+
+static void test_detail_sites(void **state)
+{
+	struct view_lines l;
+	char h[1024];
+	int i;
+
+	(void)state;
+	detail_of(full_with(SITES), 100, UNITS_AUTO, &l);
+	/* after the allocation flow, before the collector */
+	assert_non_null(strstr(headings(&l, h, sizeof(h)),
+			       "|Allocation flow (process_vm_readv:ntimes_arena_allocated)"
+			       "|Allocation sites (pool_refill+malloc)|Garbage collector (usdt)|"));
+	want(&l, VA_NORMAL, "12M estimated from 577 samples; recent: last 60s");
+	want(&l, VA_DIM, "bytes last 60s samples source site");
+
+	i = want(&l, VA_NORMAL, "9.0M 1.0M 512 pool make_nodes (/srv/app/cache.py:12)");
+	assert_int_equal(strncmp(l.v[i].text + 35, "make_nodes (", 12), 0); /* the site column */
+	assert_int_equal(want(&l, VA_DIM, "<- leaf_alloc (/srv/app/cache.py:20)"), i + 1);
+	assert_int_equal(strncmp(l.v[i + 1].text, "                                     <- ", 40),
+			 0); /* two further in */
+	assert_int_equal(want(&l, VA_DIM, "<- fill (/srv/app/cache.py:31)"), i + 2);
+	assert_int_equal(find(&l, "<- main (/srv/app/main.py:40)"), -1); /* two callers only */
+	/* no callers for a stack without Python frames */
+	assert_int_equal(want(&l, VA_NORMAL, "2.0M 0B 60 malloc [no Python frames]"), i + 3);
+	assert_int_equal(want(&l, VA_NORMAL, "1.0M 256K 5 arena [unknown code]"), i + 4);
+	assert_int_equal(want(&l, VA_DIM, "<- run (/srv/app/main.py:7)"), i + 5);
+	view_lines_free(&l);
+}
+
+/* E: the sizes follow the units like every other size. */
+static void test_detail_sites_units(void **state)
+{
+	struct view_lines l;
+
+	(void)state;
+	detail_of(full_with(SITES), 100, UNITS_KIB, &l);
+	want(&l, VA_NORMAL, "12595K estimated from 577 samples; recent: last 60s");
+	want(&l, VA_NORMAL, "9216K 1024K 512 pool make_nodes (/srv/app/cache.py:12)");
+	want(&l, VA_NORMAL, "2048K 0K 60 malloc [no Python frames]");
+	view_lines_free(&l);
+	detail_of(full_with(SITES), 100, UNITS_GIB, &l);
+	want(&l, VA_NORMAL, "0.01G 0.00G 512 pool make_nodes (/srv/app/cache.py:12)");
+	view_lines_free(&l);
+}
+
+/* Every site and caller line fits the width; the file loses its head
+ * first; narrower than 64 columns the site has a line of its own. */
+static void test_detail_sites_narrow(void **state)
+{
+	static const int widths[] = { 200, 100, 80, 64, 63, 60, 50, 40 };
+	struct view_lines l;
+	int i;
+
+	(void)state;
+	for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
+		int from;
+
+		detail_of(full_with(SITES), widths[w], UNITS_AUTO, &l);
+		from = want(&l, VA_DIM, "bytes last 60s samples source site");
+		for (i = from + 1; i < l.n && l.v[i].text[0]; i++)
+			if (chars(l.v[i].text) > widths[w])
+				fail_msg("width %d: %d characters: '%s'", widths[w],
+					 chars(l.v[i].text), l.v[i].text);
+		view_lines_free(&l);
+	}
+
+	detail_of(full_with(SITES), 66, UNITS_AUTO, &l); /* 31 for the site, 26 for callers */
+	i = want(&l, VA_NORMAL, "9.0M 1.0M 512 pool make_nodes (...app/cache.py:12)");
+	assert_int_equal(chars(l.v[i].text), 66);
+	i = want(&l, VA_DIM, "<- leaf_a... (...cache.py:20)");
+	assert_int_equal(chars(l.v[i].text), 66);
+	view_lines_free(&l);
+
+	detail_of(full_with(SITES), 64, UNITS_AUTO, &l); /* the narrowest in columns */
+	want(&l, VA_NORMAL, "9.0M 1.0M 512 pool make_nodes (...p/cache.py:12)");
+	want(&l, VA_DIM, "<- leaf... (...cache.py:20)");
+	view_lines_free(&l);
+
+	detail_of(full_with(SITES), 40, UNITS_AUTO, &l);
+	i = want(&l, VA_NORMAL, "9.0M 1.0M 512 pool");
+	assert_int_equal(find_after(&l, i, "make_nodes (/srv/app/cache.py:12)"), i + 1);
+	assert_int_equal(strncmp(l.v[i + 1].text, "    make_nodes", 14), 0);
+	assert_int_equal(find_after(&l, i, "<- leaf_alloc (...app/cache.py:20)"), i + 2);
+	assert_int_equal(strncmp(l.v[i + 2].text, "      <- ", 9), 0);
+	assert_int_equal(find_after(&l, i, "<- fill (/srv/app/cache.py:31)"), i + 3);
+	i = want(&l, VA_NORMAL, "2.0M 0B 60 malloc");
+	assert_int_equal(find_after(&l, i, "[no Python frames]"), i + 1);
+	view_lines_free(&l);
+}
+
+static void test_detail_sites_unavailable(void **state)
+{
+	struct view_lines l;
+	int i;
+
+	(void)state;
+	/* null: the reason, dimmed, under a heading without a source */
+	detail_of(full_with("\"sites\": null, \"sites_source\": null, \"sites_total\": null,"
+			    " \"sites_recent_seconds\": null,"
+			    " \"sites_reason\": \"turned off (--no-sites)\""),
+		  100, UNITS_AUTO, &l);
+	i = want(&l, VA_HEADING, "Allocation sites");
+	assert_int_equal(want(&l, VA_DIM, "turned off (--no-sites)"), i + 1);
+	view_lines_free(&l);
+
+	detail_of(full_with("\"sites\": null"), 100, UNITS_AUTO, &l);
+	i = want(&l, VA_HEADING, "Allocation sites");
+	assert_int_equal(want(&l, VA_DIM, "unavailable"), i + 1);
+	view_lines_free(&l);
+
+	/* an empty array: sampling runs, nothing sampled yet */
+	detail_of(full_with("\"sites\": [], \"sites_source\": \"arena+malloc\","
+			    " \"sites_total\": {\"estimated_bytes\": 0, \"samples\": 0},"
+			    " \"sites_recent_seconds\": 3"),
+		  100, UNITS_AUTO, &l);
+	i = want(&l, VA_HEADING, "Allocation sites (arena+malloc)");
+	assert_int_equal(want(&l, VA_DIM, "no samples yet"), i + 1);
+	view_lines_free(&l);
+
+	/* the recent total when the totals carry it; no window: "recent" */
+	detail_of(full_with("\"sites\": [" SITE_NOPY "], \"sites_recent_seconds\": 12.4,"
+			    " \"sites_total\": {\"estimated_bytes\": 2097152, \"samples\": 60,"
+			    " \"recent_bytes\": 0}"),
+		  100, UNITS_AUTO, &l);
+	want(&l, VA_NORMAL, "2.0M estimated from 60 samples; last 12s: 0B");
+	want(&l, VA_DIM, "bytes last 12s samples source site");
+	view_lines_free(&l);
+	detail_of(full_with("\"sites\": [" SITE_NOPY ", 3, null, \"x\"], \"sites_total\": 7"), 100,
+		  UNITS_AUTO, &l);
+	want(&l, VA_NORMAL, "- estimated from - samples");
+	want(&l, VA_DIM, "bytes recent samples source site");
+	want(&l, VA_NORMAL, "2.0M 0B 60 malloc [no Python frames]");
+	view_lines_free(&l);
+}
+
+/* Names from the process: control characters '?', invalid UTF-8 U+FFFD,
+ * a long UTF-8 name cut on a character boundary; unknown sources '?'. */
+static void test_detail_sites_hostile(void **state)
+{
+	struct view_lines l;
+	char more[8000], name[3001] = "";
+
+	(void)state;
+	for (int i = 0; i < 500; i++)
+		strcat(name, "\\u00e9");
+	snprintf(
+		more, sizeof(more),
+		"\"sites_reason\": null, \"sites_source\": \"x\\u001b[2J\","
+		" \"sites\": [{\"function\": \"f\\u001b[31m\\n\\u009b\", \"file\": \"a\\r\xff.py\","
+		" \"line\": 1, \"source\": \"pool_refill\\u0007\", \"estimated_bytes\": 1,"
+		" \"samples\": 1, \"recent_bytes\": 1, \"stack\": [{}, {\"function\": \"%s\","
+		" \"file\": null}]}]",
+		name);
+	detail_of(full_with(more), 100, UNITS_AUTO, &l);
+	want(&l, VA_HEADING, "Allocation sites (x?[2J)");
+	want(&l, VA_NORMAL, "1B 1B 1 ? f?[31m?? (a?\xef\xbf\xbd.py:1)");
+	for (int i = 0; i < l.n; i++) {
+		const char *c = strstr(l.v[i].text, "<- ");
+
+		if (!c)
+			continue;
+		assert_int_equal(chars(c + 3), 100 - 35 - 5); /* cut to the width */
+		assert_int_equal(strlen(c + 3), 2 * (100 - 35 - 5)); /* whole characters */
+	}
+	view_lines_free(&l);
+
+	snprintf(more, sizeof(more), "\"sites\": null, \"sites_reason\": \"a\\u001b]0;x\\u0007%s\"",
+		 name);
+	detail_of(full_with(more), 100, UNITS_AUTO, &l);
+	for (int i = 0; i < l.n; i++)
+		if (!strncmp(l.v[i].text, "  a?]0;x?\xc3\xa9", 11)) {
+			size_t n = strlen(l.v[i].text);
+
+			assert_true(n < TEXT_MAX - 1);
+			assert_int_not_equal((unsigned char)l.v[i].text[n - 1], 0xc3); /* not cut */
+			view_lines_free(&l);
+			return;
+		}
+	fail_msg("no reason line");
+}
+
 /* ---- help --------------------------------------------------------------------- */
 
 /* Is word one of the space/comma-separated words of the first column
@@ -863,6 +1115,11 @@ int main(void)
 		cmocka_unit_test(test_detail_unavailable),
 		cmocka_unit_test(test_detail_history),
 		cmocka_unit_test(test_detail_history_wide_utf8),
+		cmocka_unit_test(test_detail_sites),
+		cmocka_unit_test(test_detail_sites_units),
+		cmocka_unit_test(test_detail_sites_narrow),
+		cmocka_unit_test(test_detail_sites_unavailable),
+		cmocka_unit_test(test_detail_sites_hostile),
 		cmocka_unit_test(test_help),
 	};
 
