@@ -8,7 +8,9 @@
  * no partly used pool left, i.e. once per pool's worth of allocations.
  * The attach cookie says which argument holds the size class (1 before
  * 3.12, 2 from 3.12 where the state comes first).
- * Maps written: heap_flow (tgid). Full: PMT_DROP_FLOW_MAP_FULL.
+ * Maps written: heap_flow (tgid). Full: PMT_DROP_FLOW_MAP_FULL. With a
+ * sites_cfg entry, each refill is also an allocation-site sample weighing
+ * the pool's capacity (sites.bpf.h).
  *
  * --precise: uprobes on the object allocator's own functions
  * (_PyObject_Malloc/Calloc/Realloc/Free), every call. A freed block is
@@ -22,6 +24,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "maps.bpf.h"
+#include "sites.bpf.h"
 
 #define SMALL_REQUEST_THRESHOLD 512
 #define ARENA_OBJECT_SIZE	48 /* struct arena_object; address at +0 */
@@ -35,6 +38,7 @@ int BPF_KPROBE(heap_refill, long arg1, long arg2)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u64 cls = bpf_get_attach_cookie(ctx) == 2 ? (__u32)arg2 : (__u32)arg1;
+	struct pmt_sites_cfg *sc;
 	struct pmt_heap_flow *f;
 
 	if (cls >= PMT_NCLASSES) {
@@ -44,6 +48,9 @@ int BPF_KPROBE(heap_refill, long arg1, long arg2)
 	f = lookup_or_init(&heap_flow, tgid, &zero_flow, PMT_DROP_FLOW_MAP_FULL);
 	if (f)
 		__sync_fetch_and_add(&f->refills[cls], 1);
+	sc = bpf_map_lookup_elem(&sites_cfg, &tgid);
+	if (sc)
+		site_sample(tgid, sc, PMT_SITE_POOL, cls, pool_capacity(sc, cls));
 	return 0;
 }
 

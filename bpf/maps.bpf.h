@@ -81,6 +81,44 @@ PMT_SHARED struct {
 	__type(value, struct pmt_precise_cfg);
 } precise_cfg SEC(".maps");
 
+/* tgid -> struct pmt_sites_cfg, written by userspace for the processes
+ * whose allocation sites are sampled (all Python processes by default). */
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PMT_DEFAULT_MAX_PROCS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct pmt_sites_cfg);
+} sites_cfg SEC(".maps");
+
+/* struct pmt_site_key -> counts and -> frames, one entry per distinct
+ * (process, kind, stack). Full: the sample is lost and
+ * PMT_DROP_SITES_FULL counts it. Freed by userspace when the process
+ * goes. */
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PMT_DEFAULT_SITE_STACKS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pmt_site_key);
+	__type(value, struct pmt_site_counts);
+} site_counts SEC(".maps");
+
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PMT_DEFAULT_SITE_STACKS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pmt_site_key);
+	__type(value, struct pmt_site_stack);
+} site_stacks SEC(".maps");
+
+/* Per-CPU room to build a stack (too big for the BPF stack). */
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pmt_site_stack);
+} site_scratch SEC(".maps");
+
 /* Process lifecycle events to userspace. Full: PMT_DROP_RINGBUF_FULL. */
 PMT_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -8,7 +8,9 @@
  * registers the kernel saved at syscall entry (x86-64 syscalls do not
  * modify them), so no enter hook and no per-thread stash are needed —
  * one BPF run per call instead of two plus a hash update and delete.
- * Maps written: mm_stats (tgid).
+ * Maps written: mm_stats (tgid). Processes with a sites_cfg entry also
+ * get allocation-site samples (sites.bpf.h) at new arenas and malloc heap
+ * growth.
  * Full map: the call is not accounted and PMT_DROP_MM_MAP_FULL counts it.
  */
 #include "vmlinux.h"
@@ -16,9 +18,14 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
+#include "sites.bpf.h"
 
 #define PAGE_SIZE     4096ULL
 #define PAGE_ALIGN(x) (((x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+/* uapi mman values (x86-64) */
+#define PROT_WRITE    0x2
+#define MAP_ANONYMOUS 0x20
+#define MAP_STACK     0x20000
 /* A syscall returning an address fails with -4095..-1. */
 #define IS_ERR_VALUE(x) ((unsigned long)(x) >= (unsigned long)-4095)
 
@@ -46,8 +53,34 @@ static __always_inline unsigned long syscall_arg(int n)
 		return BPF_CORE_READ(regs, si);
 	case 2:
 		return BPF_CORE_READ(regs, dx);
+	case 3:
+		return BPF_CORE_READ(regs, r10);
 	default:
 		return 0;
+	}
+}
+
+/* An anonymous read/write mapping of a process whose sites are sampled:
+ * a pymalloc arena (exactly arena_size; not when a refill probe samples
+ * the pools already), or a large malloc (not a thread stack, not a
+ * PROT_NONE reservation). */
+static __always_inline void mmap_site(__u64 len)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pmt_sites_cfg *sc = bpf_map_lookup_elem(&sites_cfg, &tgid);
+	unsigned long prot, flags;
+
+	if (!sc)
+		return;
+	prot = syscall_arg(2);
+	flags = syscall_arg(3);
+	if (!(flags & MAP_ANONYMOUS) || (flags & MAP_STACK) || !(prot & PROT_WRITE))
+		return;
+	if (len == sc->arena_size) {
+		if (!(sc->flags & PMT_SITES_F_REFILL))
+			site_sample(tgid, sc, PMT_SITE_ARENA, PMT_NCLASSES, len);
+	} else if (len >= sc->malloc_min) {
+		site_sample(tgid, sc, PMT_SITE_MALLOC, PMT_NCLASSES, len);
 	}
 }
 
@@ -61,6 +94,7 @@ int mmap_exit(struct trace_event_raw_sys_exit *ctx)
 	/* mmap(addr, len, ...) */
 	__sync_fetch_and_add(&mm->mmap_calls, 1);
 	__sync_fetch_and_add(&mm->mmap_bytes, PAGE_ALIGN(syscall_arg(1)));
+	mmap_site(PAGE_ALIGN(syscall_arg(1)));
 	return 0;
 }
 
@@ -96,6 +130,16 @@ int mremap_exit(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* malloc heap growth of a process whose sites are sampled. */
+static __always_inline void brk_site(__u64 grown)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pmt_sites_cfg *sc = bpf_map_lookup_elem(&sites_cfg, &tgid);
+
+	if (sc)
+		site_sample(tgid, sc, PMT_SITE_MALLOC, PMT_NCLASSES, grown);
+}
+
 /* The heap size is read from the mm after the call. brk() returns the
  * (possibly unchanged) break, never an error code. */
 SEC("tp/syscalls/sys_exit_brk")
@@ -110,6 +154,8 @@ int brk_exit(struct trace_event_raw_sys_exit *ctx)
 	brk = BPF_CORE_READ(task, mm, brk);
 	start_brk = BPF_CORE_READ(task, mm, start_brk);
 	__sync_fetch_and_add(&mm->brk_calls, 1);
+	if (mm->brk_valid && brk >= start_brk && brk - start_brk > mm->brk_bytes)
+		brk_site(brk - start_brk - mm->brk_bytes);
 	/* Plain stores. brk(2) calls of two threads may finish in either
 	 * order, so a stale size can win until the next brk(2) exit; both
 	 * values are ones the heap really had, and brk calls are rare. */

@@ -96,6 +96,92 @@ enum pmt_precise_fn {
 	PMT_PRECISE_FREE = 4, /* (ctx, ptr) */
 };
 
+/* Allocation sites: one Python frame as the BPF walker records it. */
+struct pmt_site_frame {
+	__u64 code; /* PyCodeObject address (3.13: f_executable) */
+	/* 3.8/3.9: f_lasti, a byte offset; 3.10: f_lasti in code units;
+	 * 3.11+: address of the current instruction (prev_instr/instr_ptr) */
+	__u64 instr;
+	__u32 fp; /* pmt_code_fp() of the code object when sampled */
+	__u32 pad;
+};
+
+/* A code object's fingerprint from the fields the walker reads with it
+ * (co_filename and co_name pointers, co_firstlineno): userspace computes
+ * the same from what it reads later, so a code object freed and its
+ * address reused by another is told apart and never named wrongly. */
+static inline __u32 pmt_code_fp(__u64 filename, __u64 name, __u32 firstlineno)
+{
+	__u64 x = (filename * 0x9e3779b97f4a7c15ULL) ^ name ^
+		  (((__u64)firstlineno << 32) | firstlineno);
+
+	return (__u32)(x ^ (x >> 32));
+}
+
+/* Allocation sites (default on): at rare events that stand for a known
+ * number of bytes of heap growth, the walker records the allocating
+ * thread's Python stack. Events (enum pmt_site_kind): a pool put into
+ * service (refill uprobe, when attached: its capacity), else a new
+ * pymalloc arena (mmap of arena_size: its size), and growth of the malloc
+ * heap (brk, or an anonymous mmap of at least malloc_min: its length). */
+#define PMT_SITES_MAX_DEPTH	32 /* frames recorded at most (--sites-depth) */
+#define PMT_SITES_MAX_WALK	48 /* frames visited at most, shim frames included */
+#define PMT_DEFAULT_SITE_STACKS 8192 /* distinct stacks (--sites-max-stacks) */
+
+enum pmt_site_kind {
+	PMT_SITE_POOL = 1, /* pymalloc pool refill: a pool's capacity, bytes */
+	PMT_SITE_ARENA = 2, /* new pymalloc arena (mmap): arena_size bytes */
+	PMT_SITE_MALLOC = 3, /* malloc heap growth: brk growth or anonymous mmap length */
+};
+
+#define PMT_SITES_F_REFILL 1 /* a refill probe samples pools: arena mmaps are not sampled */
+
+/* sites_cfg map: key = tgid, written by userspace. How to find the
+ * allocating thread's frames in this process (offsets of its version). */
+struct pmt_sites_cfg {
+	__u64 tstate_ptr; /* user address of a pointer: the GIL holder's tstate
+			   * (3.8-3.11 gilstate.tstate_current), or (tstate_deref
+			   * != 0) the main interpreter (3.12+) */
+	__u32 tstate_deref; /* offset of the GIL holder's tstate pointer in the interpreter */
+	__u32 thread_id; /* offset of tstate->thread_id (pthread_self(): the fs base) */
+	__u32 top_frame; /* offset in tstate of the top frame, or of the cframe */
+	__s32 cframe_frame; /* -1; else offset of current_frame in the cframe (3.11/3.12) */
+	__u32 back; /* frame: previous frame */
+	__u32 code; /* frame: code object (3.13 f_executable) */
+	__u32 instr; /* frame: f_lasti, prev_instr or instr_ptr */
+	__u32 instr_size; /* 4 (int f_lasti) or 8 (pointer) */
+	__s32 owner; /* -1; else offset of the frame's owner byte */
+	__u32 owner_skip; /* owner of C-stack shim frames, not recorded (3) */
+	__u32 co_filename; /* code: co_filename; co_name is at +8 */
+	__u32 co_firstlineno; /* code: co_firstlineno (int) */
+	__u32 depth; /* frames to record, 1..PMT_SITES_MAX_DEPTH */
+	__u32 pool_size, arena_size; /* bytes */
+	__u32 flags; /* PMT_SITES_F_* */
+	__u32 malloc_min; /* bytes: smaller anonymous mmaps are not sampled */
+	__u32 pad;
+};
+
+/* site_counts / site_stacks maps: key. depth 0: the thread had no Python
+ * frames of its own (a thread allocating without the GIL, or outside
+ * Python code), hash 0. */
+struct pmt_site_key {
+	__u32 tgid;
+	__u16 kind; /* enum pmt_site_kind */
+	__u16 depth; /* frames recorded */
+	__u64 hash; /* of the frames (code, instr, fp) */
+};
+
+struct pmt_site_counts {
+	__u64 samples; /* events */
+	__u64 bytes; /* their weight, bytes */
+	__u32 class_samples[PMT_NCLASSES]; /* PMT_SITE_POOL events per size class */
+};
+
+/* Innermost frame first; written once when the key is new. */
+struct pmt_site_stack {
+	struct pmt_site_frame frames[PMT_SITES_MAX_DEPTH];
+};
+
 /* gc_inflight map: key = thread id (u32 pid) of a thread inside the
  * collector. */
 struct pmt_gc_inflight {
@@ -161,6 +247,8 @@ enum pmt_drop {
 	PMT_DROP_WATCHED_FULL, /* forked child not watched: raise --max-procs */
 	PMT_DROP_FLOW_MAP_FULL, /* heap_flow or precise update failed: raise --max-procs */
 	PMT_DROP_BAD_CLASS, /* pool refill with a size class out of range */
+	PMT_DROP_SITES_FULL, /* allocation-site sample lost: raise --sites-max-stacks */
+	PMT_DROP_SITES_WALK, /* a frame could not be read: the stack was cut there */
 	PMT_DROP_NR,
 };
 

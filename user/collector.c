@@ -45,12 +45,14 @@ static const char *const drop_names[PMT_DROP_NR] = {
 	[PMT_DROP_WATCHED_FULL] = "watched_map_full",
 	[PMT_DROP_FLOW_MAP_FULL] = "heap_flow_map_full",
 	[PMT_DROP_BAD_CLASS] = "refill_bad_class",
+	[PMT_DROP_SITES_FULL] = "sites_map_full",
+	[PMT_DROP_SITES_WALK] = "sites_walk_failed",
 };
 
 static const char *const drop_hints[PMT_DROP_NR] = {
 	[PMT_DROP_MM_MAP_FULL] = "--max-procs",	       [PMT_DROP_GC_MAP_FULL] = "--max-procs",
 	[PMT_DROP_GC_INFLIGHT_FULL] = "--max-threads", [PMT_DROP_WATCHED_FULL] = "--max-procs",
-	[PMT_DROP_FLOW_MAP_FULL] = "--max-procs",
+	[PMT_DROP_FLOW_MAP_FULL] = "--max-procs",      [PMT_DROP_SITES_FULL] = "--sites-max-stacks",
 };
 
 const char *collector_drop_name(int i)
@@ -127,6 +129,12 @@ static int resize_maps(struct pymemtop_bpf *skel, const struct env *env)
 		err = bpf_map__set_max_entries(procs[i], env->max_procs);
 	for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]) && !err; i++)
 		err = bpf_map__set_max_entries(threads[i], env->max_threads);
+	if (!err)
+		err = bpf_map__set_max_entries(skel->maps.sites_cfg, env->max_procs);
+	if (!err && env->sites_max_stacks)
+		err = bpf_map__set_max_entries(skel->maps.site_counts, env->sites_max_stacks);
+	if (!err && env->sites_max_stacks)
+		err = bpf_map__set_max_entries(skel->maps.site_stacks, env->sites_max_stacks);
 	return err;
 }
 
@@ -429,6 +437,77 @@ void collector_detach(void **links, int n)
 		bpf_link__destroy(links[i]);
 		links[i] = NULL;
 	}
+}
+
+int collector_sites_set(struct collector *c, int pid, const struct pmt_sites_cfg *cfg)
+{
+	__u32 key = pid;
+
+	return bpf_map__update_elem(c->skel->maps.sites_cfg, &key, sizeof(key), cfg, sizeof(*cfg),
+				    BPF_ANY);
+}
+
+/* Keys of pid in a site map, deleted (collected first: deleting while
+ * iterating restarts the walk). */
+static void forget_site_keys(const struct bpf_map *map, int pid)
+{
+	struct pmt_site_key k, next, *del = NULL;
+	size_t n = 0, cap = 0;
+	const void *prev = NULL;
+
+	while (!bpf_map__get_next_key(map, prev, &next, sizeof(next))) {
+		if (next.tgid == (__u32)pid) {
+			if (n == cap) {
+				struct pmt_site_key *d =
+					realloc(del, (cap = cap ? 2 * cap : 64) * sizeof(*d));
+				if (!d)
+					break;
+				del = d;
+			}
+			del[n++] = next;
+		}
+		k = next;
+		prev = &k;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map__delete_elem(map, &del[i], sizeof(del[i]), 0);
+	free(del);
+}
+
+void collector_sites_forget(struct collector *c, int pid)
+{
+	__u32 key = pid;
+
+	bpf_map__delete_elem(c->skel->maps.sites_cfg, &key, sizeof(key), 0);
+	forget_site_keys(c->skel->maps.site_counts, pid);
+	forget_site_keys(c->skel->maps.site_stacks, pid);
+}
+
+int collector_sites_read(struct collector *c, collector_site_cb cb, void *ctx)
+{
+	const struct bpf_map *map = c->skel->maps.site_counts;
+	struct pmt_site_key k, next;
+	struct pmt_site_counts cnt;
+	const void *prev = NULL;
+	int n = 0;
+
+	while (!bpf_map__get_next_key(map, prev, &next, sizeof(next))) {
+		if (!bpf_map__lookup_elem(map, &next, sizeof(next), &cnt, sizeof(cnt), 0)) {
+			cb(&next, &cnt, ctx);
+			n++;
+		}
+		k = next;
+		prev = &k;
+	}
+	return n;
+}
+
+int collector_sites_stack(struct collector *c, const struct pmt_site_key *k,
+			  struct pmt_site_stack *out)
+{
+	if (bpf_map__lookup_elem(c->skel->maps.site_stacks, k, sizeof(*k), out, sizeof(*out), 0))
+		return -errno;
+	return 0;
 }
 
 int collector_read_flow(struct collector *c, int pid, struct pmt_heap_flow *out)

@@ -56,6 +56,17 @@ int collector_read_flow(struct collector *c, int pid, struct pmt_heap_flow *out)
 int collector_read_precise(struct collector *c, int pid, struct pmt_precise_stats *out);
 void collector_read_drops(struct collector *c, uint64_t out[PMT_DROP_NR]);
 
+/* Allocation sites (sites.c): the per-process walker configuration; its
+ * removal with every stack of the process; a walk over all counted
+ * stacks; the frames of one. */
+int collector_sites_set(struct collector *c, int pid, const struct pmt_sites_cfg *cfg);
+void collector_sites_forget(struct collector *c, int pid);
+typedef void (*collector_site_cb)(const struct pmt_site_key *k, const struct pmt_site_counts *cnt,
+				  void *ctx);
+int collector_sites_read(struct collector *c, collector_site_cb cb, void *ctx);
+int collector_sites_stack(struct collector *c, const struct pmt_site_key *k,
+			  struct pmt_site_stack *out);
+
 typedef void (*collector_event_cb)(const struct pmt_event *ev, void *ctx);
 /* Wait up to timeout_ms for lifecycle events and deliver them. Returns the
  * number handled, or -EINTR when a signal arrived. */

@@ -49,8 +49,10 @@ static struct interp *interp_get(int fd, const char *path)
 	in->inspect_err = elf_file_open_fd(fd, &ef);
 	if (!in->inspect_err)
 		in->inspect_err = python_inspect(ef, &in->info);
-	if (!in->inspect_err && in->info.is_python)
+	if (!in->inspect_err && in->info.is_python) {
 		pyheap_layout_find(ef, &in->info, &in->heap);
+		sites_layout_find(ef, &in->info, &in->sites);
+	}
 	if (in->inspect_err && in->inspect_err != -ENOEXEC)
 		log_debug("elf: %s: %s", path, strerror(-in->inspect_err));
 	elf_file_close(ef);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include "python.h"
 #include "pyheap.h"
+#include "sites.h"
 
 #define INTERP_MAX_LINKS (2 * PY_MAX_GC_FUNCS)
 
@@ -23,6 +24,7 @@ struct interp {
 	int inspect_err; /* 0, or why the ELF file could not be read */
 	struct py_info info;
 	struct pyheap_layout heap; /* where its heap and GC state are */
+	struct sites_layout sites; /* where a thread's frames are */
 	/* GC attach state, owned by the collector. */
 	bool attach_tried;
 	int attach_err;

@@ -21,6 +21,7 @@
 #include "output.h"
 #include "procfs.h"
 #include "prom.h"
+#include "sitesreport.h"
 #include "promfile.h"
 #include "httpd.h"
 #include "rate.h"
@@ -58,6 +59,7 @@ struct app {
 	struct httpd *httpd; /* --listen */
 	uint64_t write_errors; /* --prom-file writes that failed */
 	char last_write_err[256]; /* said once until it changes or clears */
+	char last_folded_err[256]; /* --folded: the same */
 	double next; /* when the next frame is due (CLOCK_MONOTONIC) */
 	/* pymemtop's own cost at the last frame, for the live display */
 	double self_t, self_cpu_s;
@@ -409,15 +411,92 @@ static void export_frame(struct app *a, const struct frame *fr)
 	free(om);
 }
 
+static int cmp_heap_desc(const void *pa, const void *pb)
+{
+	struct json_object *a = *(struct json_object *const *)pa,
+			   *b = *(struct json_object *const *)pb;
+	struct json_object *x, *y;
+	int64_t va = json_object_object_get_ex(a, "sites_total", &x) &&
+				     json_object_object_get_ex(x, "estimated_bytes", &x)
+			     ? json_object_get_int64(x)
+			     : -1;
+	int64_t vb = json_object_object_get_ex(b, "sites_total", &y) &&
+				     json_object_object_get_ex(y, "estimated_bytes", &y)
+			     ? json_object_get_int64(y)
+			     : -1;
+
+	return va != vb ? (va < vb ? 1 : -1) : 0;
+}
+
+/* --folded: every process's sampled stacks, rewritten atomically (the
+ * textfile writer's rules: no symlinks, no partial file). */
+static void write_folded(struct app *a)
+{
+	char *text = NULL, err[256], root[300];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return;
+	for (const struct proc_entry *e = a->table.head; e; e = e->next) {
+		if (!e->sites)
+			continue;
+		/* the flame graph's root frame: what the process is, and its PID */
+		snprintf(root, sizeof(root), "%.280s [%d]", e->command[0] ? e->command : e->comm,
+			 e->pid);
+		for (char *p = root; *p; p++)
+			if (*p == ';' || *p == '\n' || (unsigned char)*p < 0x20)
+				*p = ' ';
+		sites_proc_folded(e->sites, root, f);
+	}
+	if (fclose(f)) {
+		free(text);
+		return;
+	}
+	if (!promfile_write(a->env.folded, text, len, err, sizeof(err))) {
+		if (a->last_folded_err[0])
+			log_warn("%s written again", a->env.folded);
+		a->last_folded_err[0] = '\0';
+	} else if (strcmp(err, a->last_folded_err)) {
+		log_warn("--folded: %s (retrying every interval)", err);
+		snprintf(a->last_folded_err, sizeof(a->last_folded_err), "%s", err);
+	}
+	free(text);
+}
+
+/* --sites: after each text frame, the sites of every running process,
+ * largest heap first. */
+static int sites_reports(struct app *a)
+{
+	struct json_object *procs[4096];
+	int n = 0, err = 0;
+
+	for (const struct proc_entry *e = a->table.head; e && n < 4096; e = e->next)
+		if (!e->exited)
+			procs[n++] = output_process_json(e);
+	qsort(procs, n, sizeof(procs[0]), cmp_heap_desc);
+	for (int i = 0; i < n; i++) {
+		if (!err)
+			err = sites_report(stdout, procs[i], a->env.sites_top);
+		json_object_put(procs[i]);
+	}
+	if (!err && fflush(stdout))
+		err = -errno;
+	return err;
+}
+
 static int emit_frame(struct app *a, double interval_s)
 {
 	struct frame fr = { .time = rate_wall_now(), .interval_s = interval_s, .table = &a->table };
 	struct tui_self self;
+	int err;
 
 	collector_read_drops(a->col, fr.drops);
 	warn_new_drops(a, fr.drops);
 	if (a->prom)
 		export_frame(a, &fr);
+	if (a->env.folded)
+		write_folded(a);
 	if (a->env.quiet)
 		return 0;
 	if (a->tui) {
@@ -426,7 +505,12 @@ static int emit_frame(struct app *a, double interval_s)
 		tui_draw(a->tui);
 		return 0;
 	}
-	return a->env.json ? output_json(stdout, &fr) : output_text(stdout, &fr);
+	if (a->env.json)
+		return output_json(stdout, &fr);
+	err = output_text(stdout, &fr);
+	if (!err && a->env.sites_report)
+		err = sites_reports(a);
+	return err;
 }
 
 /* Wait up to timeout_ms for BPF events and, in the live display, keys.
@@ -644,6 +728,9 @@ int main(int argc, char **argv)
 	if (err)
 		return 1;
 	a.table.col = a.col;
+	a.table.sites = a.env.sites;
+	a.table.sites_depth = a.env.sites_depth;
+	output_sites_top(a.env.sites_top);
 	err = start_exports(&a);
 	if (err) {
 		collector_close(a.col);

@@ -532,6 +532,40 @@ static struct json_object *growth_json(const struct growth *g, double now)
 	return o;
 }
 
+static int sites_top = 10;
+
+void output_sites_top(int n)
+{
+	sites_top = n > 0 ? n : 10;
+}
+
+/* Allocation sites: the top ones, their totals and window, or the reason. */
+static void put_sites(struct json_object *o, const struct proc_entry *e)
+{
+	struct json_object *tot;
+	uint64_t bytes, samples;
+
+	if (!e->sites) {
+		put(o, "sites", NULL);
+		put(o, "sites_source", NULL);
+		put(o, "sites_reason",
+		    json_object_new_string(e->sites_reason[0] ? e->sites_reason : "not sampled"));
+		put(o, "sites_total", NULL);
+		put(o, "sites_recent_seconds", NULL);
+		return;
+	}
+	put(o, "sites", sites_proc_json(e->sites, sites_top, e->cur.t));
+	put(o, "sites_source", json_object_new_string(sites_proc_source(e->sites)));
+	put(o, "sites_reason", NULL);
+	sites_proc_totals(e->sites, &bytes, &samples);
+	tot = json_object_new_object();
+	put(tot, "estimated_bytes", ju64(bytes));
+	put(tot, "samples", ju64(samples));
+	put(o, "sites_total", tot);
+	put(o, "sites_recent_seconds",
+	    jdouble(sites_proc_recent_seconds(e->sites, e->cur.t), "%.1f"));
+}
+
 struct json_object *output_process_json(const struct proc_entry *e)
 {
 	struct json_object *o = json_object_new_object();
@@ -568,6 +602,7 @@ struct json_object *output_process_json(const struct proc_entry *e)
 	put(growth, "rss_bytes", growth_json(&e->rss_growth, e->cur.t));
 	put(o, "growth", growth);
 	put(o, "probes", probes);
+	put_sites(o, e);
 	return o;
 }
 

@@ -20,6 +20,8 @@ struct frame {
 
 /* One JSON object for one process (caller puts it). */
 struct json_object *output_process_json(const struct proc_entry *e);
+/* How many allocation sites a process object lists (--sites-top). */
+void output_sites_top(int n);
 /* One frame as a single line of JSON. 0 or -errno (e.g. -EPIPE). */
 int output_json(FILE *f, const struct frame *fr);
 /* One frame as a text table, like top -b. */

@@ -134,7 +134,37 @@ static void attach_precise(struct table *t, struct proc_entry *e)
 	log_info("PID %d: --precise: probes on the object allocator's 4 functions", e->pid);
 }
 
-void table_attach_probes(struct table *t, struct proc_entry *e, bool precise, bool refills)
+static void attach_sites(struct table *t, struct proc_entry *e, double now)
+{
+	const struct sites_layout *l = &e->interp->sites;
+	struct pmt_sites_cfg cfg;
+	int err;
+
+	if (!t->sites) {
+		snprintf(e->sites_reason, sizeof(e->sites_reason), "off (--no-sites)");
+		return;
+	}
+	if (!l->ok) {
+		snprintf(e->sites_reason, sizeof(e->sites_reason), "%s", l->reason);
+		return;
+	}
+	if (e->bias_err) {
+		snprintf(e->sites_reason, sizeof(e->sites_reason),
+			 "the interpreter's mapping was not found");
+		return;
+	}
+	sites_cfg(l, &e->interp->heap, e->bias, t->sites_depth, e->nlinks && !e->flow_err, &cfg);
+	e->sites = sites_proc_new(e->pid, l, e->bias, &cfg, now);
+	err = e->sites ? collector_sites_set(t->col, e->pid, &cfg) : -ENOMEM;
+	if (err) {
+		sites_proc_free(e->sites);
+		e->sites = NULL;
+		snprintf(e->sites_reason, sizeof(e->sites_reason), "BPF map update failed: %s",
+			 strerror(-err));
+	}
+}
+
+static void attach_heap_probes(struct table *t, struct proc_entry *e, bool precise, bool refills)
 {
 	const struct pyheap_layout *l = &e->interp->heap;
 
@@ -163,6 +193,48 @@ void table_attach_probes(struct table *t, struct proc_entry *e, bool precise, bo
 	e->nlinks = 1;
 }
 
+void table_attach_probes(struct table *t, struct proc_entry *e, bool precise, bool refills)
+{
+	if (!t->col)
+		return;
+	attach_heap_probes(t, e, precise, refills);
+	attach_sites(t, e, rate_now());
+}
+
+struct sites_poll {
+	struct table *t;
+	struct collector *c;
+	int pid; /* 0: every process */
+	struct proc_entry *last;
+};
+
+static void site_cb(const struct pmt_site_key *k, const struct pmt_site_counts *cnt, void *ctx)
+{
+	struct sites_poll *sp = ctx;
+	struct proc_entry *e = sp->last;
+	struct pmt_site_stack st;
+
+	if (sp->pid && k->tgid != (__u32)sp->pid)
+		return;
+	if (!e || e->pid != (int)k->tgid || e->exited)
+		e = sp->last = table_find(sp->t, k->tgid);
+	if (!e || !e->sites)
+		return;
+	if (sites_proc_has(e->sites, k))
+		sites_proc_update(e->sites, k, cnt, NULL);
+	else if (!collector_sites_stack(sp->c, k, &st))
+		sites_proc_update(e->sites, k, cnt, &st);
+}
+
+/* The sampled stacks' counts; frames of new ones are named. */
+static void poll_sites(struct table *t, struct collector *c, int pid)
+{
+	struct sites_poll sp = { .t = t, .c = c, .pid = pid };
+
+	if (t->sites && c)
+		collector_sites_read(c, site_cb, &sp);
+}
+
 /* The process is gone (or became another image): its last --precise
  * counts, then no more probes and no more per-process heap entries. */
 static void end_probes(struct table *t, struct proc_entry *e)
@@ -174,6 +246,10 @@ static void end_probes(struct table *t, struct proc_entry *e)
 	collector_detach(e->links, e->nlinks);
 	e->nlinks = 0;
 	collector_forget_heap(t->col, e->pid);
+	if (e->sites) {
+		poll_sites(t, t->col, e->pid); /* its last samples */
+		collector_sites_forget(t->col, e->pid);
+	}
 }
 
 void table_mark_exited(struct table *t, int pid, const struct pmt_event *ev)
@@ -320,6 +396,10 @@ void table_refresh(struct table *t, struct collector *c, double now)
 		else
 			sample(t, e, c, now);
 	}
+	poll_sites(t, c, 0);
+	for (struct proc_entry *e = t->head; e; e = e->next)
+		if (e->sites)
+			sites_proc_tick(e->sites, now);
 }
 
 void table_reap(struct table *t)
@@ -334,6 +414,7 @@ void table_reap(struct table *t)
 			t->count--;
 			if (e->nlinks && t->col) /* ended already, normally */
 				collector_detach(e->links, e->nlinks);
+			sites_proc_free(e->sites);
 			free(e);
 		} else {
 			pp = &e->next;
@@ -348,6 +429,7 @@ void table_free(struct table *t)
 
 		if (t->head->nlinks && t->col)
 			collector_detach(t->head->links, t->head->nlinks);
+		sites_proc_free(t->head->sites);
 		free(t->head);
 		t->head = next;
 	}

@@ -70,6 +70,8 @@ struct proc_entry {
 	bool has_final_flow, has_final_precise;
 	struct pmt_heap_flow final_flow;
 	struct pmt_precise_stats final_precise;
+	struct sites_proc *sites; /* allocation sites, NULL when not sampled */
+	char sites_reason[160]; /* why sites is NULL */
 	struct proc_entry *next;
 };
 
@@ -86,6 +88,9 @@ struct table {
 	/* --precise: measured cost of one probed allocator call, seconds */
 	bool precise_cost_ok;
 	double precise_alloc_s, precise_free_s;
+	/* allocation sites: sampled (default), frames per sample */
+	bool sites;
+	int sites_depth;
 };
 
 struct proc_entry *table_find(struct table *t, int pid);
@@ -95,7 +100,9 @@ int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **o
 /* Attach e's per-process uprobes: with precise the allocator functions;
  * with refills (or when precise is refused, e->precise_err says why) the
  * pool refill. Neither by default: the flow then comes from CPython's
- * arena counter, read with the snapshots. */
+ * arena counter, read with the snapshots. Then, when t->sites, its
+ * allocation-site sampling (at refills if probed, else at arenas, and at
+ * malloc heap growth). */
 void table_attach_probes(struct table *t, struct proc_entry *e, bool precise, bool refills);
 /* Mark pid exited with its final counters (from a BPF event, may be NULL);
  * its uprobes are detached. */

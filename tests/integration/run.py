@@ -1623,6 +1623,162 @@ def t_prom_listen_port_in_use():
     one_line_error(rc, err, 1, "--listen")
 
 
+# --- allocation sites (issue 6) ------------------------------------------------
+
+def site_sum(p, truth, sources=("pool_refill", "arena")):
+    """Estimated bytes pymemtop gives the workload's SITE line (pymalloc
+    sources: the same line's malloc samples are the keep list growing)."""
+    return sum(s["estimated_bytes"] for s in p["sites"] or []
+               if s["file"] == truth["file"] and s["line"] == truth["line"]
+               and s["source"] in sources)
+
+
+def wait_sites(pm, wl, t_done, names, truth, timeout=20):
+    """The first frame after t_done in which every named site has at least
+    3/4 of its truth (the samples of the last interval are in)."""
+    return pm.wait_proc(wl.pid, lambda p: p["sites"] is not None and all(
+        site_sum(p, truth[n]) >= 0.75 * truth[n]["bytes"] for n in names),
+        after=t_done, timeout=timeout, what=f"sites {names} with 3/4 of their bytes")
+
+
+def check_site_rank(p, truth, big, small, tol):
+    got = {n: site_sum(p, truth[n]) for n in (big, small)}
+    for n in (big, small):
+        t = truth[n]["bytes"]
+        check(abs(got[n] - t) <= tol * t,
+              f"{n} ({truth[n]['file']}:{truth[n]['line']}): estimated {got[n]} bytes, "
+              f"made {t}; sites: {[(s['function'], s['line'], s['estimated_bytes']) for s in p['sites']]}")
+    ranked = [s for s in p["sites"] if s["source"] != "malloc"]
+    names = [s["function"] for s in ranked]
+    check(names.index(big + "_alloc") < names.index(small + "_alloc"),
+          f"ranking {names}, want {big}_alloc before {small}_alloc")
+    s0 = ranked[names.index(big + "_alloc")]
+    check(s0["stack"][0]["function"] == "big_alloc" and s0["stack"][1]["function"] == "sites"
+          and s0["stack"][1]["file"] == WORKLOAD, f"stack {s0['stack'][:3]}")
+
+
+def t_sites_accuracy(python):
+    """Two functions in two files keep 94 MB and 10 MB of objects, interleaved
+    9:1: both are named with file and line, ranked right, each within 25% of
+    the bytes made — sampled at pool refills (--pool-refills), or at arenas
+    on 3.8 (no refill function), as the process's sites_source says."""
+    wl = Workload(python, "sites", 100)
+    pm = Pymemtop("-d", "0.5", "-p", str(wl.pid), "--pool-refills")
+    try:
+        p0 = pm.wait_proc(wl.pid, lambda p: p["sites"] is not None, what="sites sampled")
+        old = wl.ready["version"].startswith("3.8.")
+        want = "arena+malloc" if old else "pool_refill+malloc"
+        check(p0["sites_source"] == want, f"sites_source {p0['sites_source']}, want {want}")
+        done, t_done = wl.step()
+        truth = done["sites"]
+        p = wait_sites(pm, wl, t_done, ("big", "small"), truth)
+        check_site_rank(p, truth, "big", "small", 0.25)
+        check(p["sites_total"]["estimated_bytes"] >= sum(site_sum(p, truth[n]) for n in truth),
+              f"sites_total {p['sites_total']} below the sites")
+    finally:
+        wl.finish()
+        pm.stop()
+
+
+def t_sites_default_mode():
+    """Default mode (no per-process probe): the same workload sampled at new
+    arenas (1 MiB; 256 KiB before 3.10) and malloc heap growth: the heavy
+    site first and within 25%, the light one present."""
+    pythons = [(n, p) for n, p, why in interpreters() if p and n in ("debian-3.11", "pyenv-3.12",
+                                                                   "pyenv-3.9")]
+    if not pythons:
+        raise Skip("none of Debian 3.11, pyenv 3.12, pyenv 3.9 present")
+    for name, python in pythons:
+        wl = Workload(python, "sites", 100)
+        pm = Pymemtop("-d", "0.5", "-p", str(wl.pid))
+        try:
+            p0 = pm.wait_proc(wl.pid, lambda p: p["sites"] is not None, what="sites sampled")
+            check(p0["sites_source"] == "arena+malloc", f"{name}: {p0['sites_source']}")
+            done, t_done = wl.step()
+            truth = done["sites"]
+            p = wait_sites(pm, wl, t_done, ("big",), truth)
+            got = {n: site_sum(p, truth[n]) for n in truth}
+            check(abs(got["big"] - truth["big"]["bytes"]) <= 0.25 * truth["big"]["bytes"],
+                  f"{name}: big {got['big']}, made {truth['big']['bytes']}")
+            check(0 < got["small"] < got["big"], f"{name}: small {got['small']}, big {got['big']}")
+        finally:
+            wl.finish()
+            pm.stop()
+
+
+def t_sites_threads():
+    """Two threads allocating 40 MB each in different functions: both sites
+    named, each with at least half of its bytes (the GIL holder is the
+    allocating thread, checked by its thread id)."""
+    found = {n: p for n, p, why in interpreters() if p}
+    pythons = [found[n] for n in ("debian-3.11", "pyenv-3.12", "pyenv-3.10") if n in found]
+    if not pythons:
+        raise Skip("none of Debian 3.11, pyenv 3.12, pyenv 3.10 present")
+    for python in pythons:
+        wl = Workload(python, "sites_threads", 80)
+        pm = Pymemtop("-d", "0.5", "-p", str(wl.pid), "--pool-refills")
+        try:
+            pm.wait_proc(wl.pid, lambda p: p["sites"] is not None, what="sites sampled")
+            done, t_done = wl.step()
+            truth = done["sites"]
+            p = pm.wait_proc(wl.pid, lambda p: all(
+                site_sum(p, truth[n]) >= 0.5 * truth[n]["bytes"] for n in truth),
+                after=t_done, timeout=20, what="both threads' sites")
+            for n in truth:
+                got = site_sum(p, truth[n])
+                check(got <= 1.25 * truth[n]["bytes"], f"{python} {n}: {got} of {truth[n]}")
+        finally:
+            wl.finish()
+            pm.stop()
+
+
+def t_sites_code_reuse():
+    """40 functions made at run time allocate and are freed (their code
+    objects' memory reused), then 40 others: the first ones' sites do not
+    grow afterwards, the new ones are named with their own names and file,
+    never the freed ones'."""
+    found = {n: p for n, p, why in interpreters() if p}
+    pythons = [found[n] for n in ("pyenv-3.12", "debian-3.11", "pyenv-3.9") if n in found]
+    if not pythons:
+        raise Skip("none of pyenv 3.12, Debian 3.11, pyenv 3.9 present")
+    for python in pythons:
+        wl = Workload(python, "sites_reuse")
+        pm = Pymemtop("-d", "0.3", "-p", str(wl.pid), "--pool-refills", "--sites-top", "500")
+        try:
+            pm.wait_proc(wl.pid, lambda p: p["sites"] is not None, what="sites sampled")
+
+            def named(p, prefix):
+                return [s for s in p["sites"] if s["function"].startswith(prefix)]
+
+            def total(p, prefix):
+                return sum(s["estimated_bytes"] for s in named(p, prefix)
+                           if s["source"] != "malloc")
+
+            open(os.path.join(wl.ctl, "go0"), "w").close()
+            d0 = wl._wait_json("done0.json")
+            t0 = time.time()
+            p0 = pm.wait_proc(wl.pid, lambda p: total(p, "ghost_") >= 0.75 * d0["ghost_bytes"],
+                              after=t0, what="the ghost functions' sites")
+            time.sleep(1.0)  # the last samples of the first phase
+            g0 = total(pm.wait_proc(wl.pid, after=time.time()), "ghost_")
+            open(os.path.join(wl.ctl, "go1"), "w").close()
+            d1 = wl._wait_json("done1.json")
+            t1 = time.time()
+            p1 = pm.wait_proc(wl.pid, lambda p: total(p, "real_") >= 0.75 * d1["real_bytes"],
+                              after=t1, what="the new functions' sites")
+            check(total(p1, "ghost_") == g0,
+                  f"{python}: freed functions' sites grew from {g0} to {total(p1, 'ghost_')}")
+            for s in named(p1, "ghost_") + named(p1, "real_"):
+                want = "<ghost>" if s["function"].startswith("ghost_") else "<real>"
+                check(s["file"] == want and s["line"] == 3,
+                      f"{python}: {s['function']} at {s['file']}:{s['line']}")
+            check(len(named(p1, "real_")) >= 30, f"{len(named(p1, 'real_'))} real_ sites")
+            del p0
+        finally:
+            wl.finish()
+            pm.stop()
+
+
 def main():
     only = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv else ""
     results = {"PASS": 0, "FAIL": 0, "SKIP": 0}
@@ -1637,7 +1793,7 @@ def main():
     for name, path, why in interpreters():
         for fn in (t_running_before_gc_exact, t_started_after_mmap_rss_exit, t_forked_worker,
                    t_heap_accuracy, t_alloc_flow, t_alloc_flow_pool_refills,
-                   t_precise_exact):
+                   t_precise_exact, t_sites_accuracy):
             tests.append((f"{fn.__name__[2:]}[{name}]", fn, path, why))
     for fn in (t_cli_help_version, t_cli_bad_input, t_pid_not_running, t_pid_not_python,
                t_not_root, t_no_btf, t_clean_detach_on_sigterm, t_exits_when_selected_pids_exit,
@@ -1646,7 +1802,8 @@ def main():
                t_hostile_elf_via_proc, t_tui_end_to_end, t_tui_signals_and_color,
                t_tui_not_a_tty_is_batch, t_prom_textfile_node_exporter_prometheus,
                t_prom_listen_scraped_directly, t_prom_promtool_and_no_duplicates,
-               t_prom_counters_survive_exits, t_prom_file_faults, t_prom_listen_port_in_use):
+               t_prom_counters_survive_exits, t_prom_file_faults, t_prom_listen_port_in_use,
+               t_sites_default_mode, t_sites_threads, t_sites_code_reuse):
         tests.append((fn.__name__[2:], fn, None, None))
     for name, fn, arg, why in tests:
         if only and only not in name:

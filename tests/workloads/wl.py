@@ -23,6 +23,16 @@ ACTION:
   leak S        after go: keeps 1456 more bytes(100) objects (~200 KiB of
                 144-byte blocks) every 0.1 s for S seconds, then writes
                 done.json and idles
+  sites MB      after go: keeps MB MiB of bytes(100) objects (144-byte
+                blocks), 9/10 made by sites_big.big_alloc and 1/10 by
+                sites_small.small_alloc, interleaved; done.json has each
+                one's bytes and SITE line and file
+  sites_threads MB  after go: two threads keep MB/2 MiB each, one in
+                sites_small.thread_one, one in thread_two; done.json as above
+  sites_reuse   at go0 makes 40 functions ghost_I at run time (file
+                "<ghost>"), each keeping ~200 KB; at go1 deletes them (their
+                code objects freed) and makes 40 named real_I (file
+                "<real>") keeping ~1 MB each; done0/done1.json
   plateaus K    K steps: waits for goI, grows its heap (objects, strings,
                 tuples, dicts of several size classes), writes doneI.json
                 with CPython's own truth: sys.getallocatedblocks() and
@@ -143,6 +153,73 @@ def allocs(ctl, n):
     put_quiet(done1, msg1)
 
 
+BLOCK = 144  # bytes(100): 133 bytes requested, a 144-byte pymalloc block
+
+
+def site_line(module, tag):
+    with open(module.__file__) as f:
+        for no, text in enumerate(f, 1):
+            if text.rstrip().endswith("# SITE " + tag):
+                return no
+    raise SystemExit("workload: no SITE " + tag)
+
+
+def site_truth(module, tag, count):
+    return {"file": module.__file__, "line": site_line(module, tag), "bytes": count * BLOCK,
+            "objects": count}
+
+
+def sites(ctl, mib, keep):
+    import sites_big
+    import sites_small
+    rounds = (mib << 20) // (BLOCK * 1000)
+    for _ in range(rounds):
+        sites_big.big_alloc(keep, 900)
+        sites_small.small_alloc(keep, 100)
+    return {"big": site_truth(sites_big, "big", rounds * 900),
+            "small": site_truth(sites_small, "small", rounds * 100)}
+
+
+def sites_threads(ctl, mib, keep):
+    import threading
+    import sites_small
+    n = (mib << 20) // BLOCK // 2
+    a, b = [], []
+    keep += [a, b]
+    ts = [threading.Thread(target=sites_small.thread_one, args=(a, n)),
+          threading.Thread(target=sites_small.thread_two, args=(b, n))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return {"thread_one": site_truth(sites_small, "thread_one", n),
+            "thread_two": site_truth(sites_small, "thread_two", n)}
+
+
+def sites_reuse(ctl, keep):
+    """Functions made at run time stay alive until the test has seen them
+    named (pymemtop names frames after the fact, from the live code
+    objects); then they are freed and others take their memory."""
+    import sites_big
+    wait_for(ctl, "go0")
+    alive = []
+    for i in range(40):
+        ns = {}
+        exec(compile(sites_big.ghost_source(i), "<ghost>", "exec"), ns)
+        ns["ghost_%d" % i](keep)
+        alive.append(ns)
+    put(ctl, "done0.json", {"ghost_bytes": 40 * 1400 * BLOCK})
+    wait_for(ctl, "go1")
+    del alive[:]
+    gc.collect()
+    for i in range(40):
+        ns = {}
+        src = sites_big.ghost_source(i).replace("ghost_", "real_").replace("1400", "7000")
+        exec(compile(src, "<real>", "exec"), ns)
+        ns["real_%d" % i](keep)
+        alive.append(ns)
+    put(ctl, "done1.json", {"real_bytes": 40 * 7000 * BLOCK})
+
 def main():
     ctl, action = sys.argv[1], sys.argv[2]
     arg = int(sys.argv[3]) if len(sys.argv) > 3 else 0
@@ -159,6 +236,12 @@ def main():
         plateaus(ctl, arg, keep)
         wait_for(ctl, "exit")
         return
+    if action == "sites_reuse":
+        keep = []
+        sites_reuse(ctl, keep)
+        wait_for(ctl, "exit")
+        return
+    truth = None
     wait_for(ctl, "go")
     before = [s["collections"] for s in gc.get_stats()]
     if action == "gc":
@@ -174,6 +257,9 @@ def main():
         while time.time() < end:
             keep.append([bytes(100) for _ in range(1456)])
             time.sleep(0.1)
+    elif action in ("sites", "sites_threads"):
+        keep = []
+        truth = (sites if action == "sites" else sites_threads)(ctl, arg, keep)
     elif action == "remap":
         m = mmap.mmap(-1, 10 << 20)
         m.resize(30 << 20)
@@ -190,7 +276,8 @@ def main():
             gc.collect()
     after = [s["collections"] for s in gc.get_stats()]
     put(ctl, "done.json", {"gc_before": before, "gc_after": after, "rss_bytes": rss_bytes(),
-                           "child_pid": os.getpid() if action == "fork" else None})
+                           "child_pid": os.getpid() if action == "fork" else None,
+                           "sites": truth})
     wait_for(ctl, "exit")
     del keep
     if action == "fork":

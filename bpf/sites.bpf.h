@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Allocation sites: the allocating thread's Python stack, recorded at rare
+ * events that stand for a known number of bytes of heap growth (a pool
+ * refill, a new arena, malloc heap growth). Included by the programs that
+ * see those events (heap.bpf.c's refill uprobe, mm.bpf.c's mmap and brk
+ * tracepoints); each inlines its own copy.
+ *
+ * The thread's state is the GIL holder's (every pymalloc call and every
+ * arena mmap holds the GIL); it is checked to be this thread's by its
+ * thread_id (pthread_self(), i.e. the fs base on x86-64 glibc), so a
+ * thread growing the malloc heap without the GIL is recorded with no
+ * frames rather than with another thread's. Frames are recorded as (code
+ * pointer, instruction, fingerprint of the code object); userspace names
+ * them, and a code object freed and reused since has another fingerprint.
+ * Maps read: sites_cfg; written: site_stacks, site_counts (full:
+ * PMT_DROP_SITES_FULL). A frame that cannot be read ends the stack there
+ * (PMT_DROP_SITES_WALK).
+ */
+#ifndef PMT_SITES_BPF_H
+#define PMT_SITES_BPF_H
+
+#include <bpf/bpf_core_read.h>
+#include "maps.bpf.h"
+
+#define SITES_PRIME 0x100000001b3ULL
+#define POOL_HEADER 48 /* struct pool_header */
+
+static __always_inline __u64 read_u64(__u64 addr, bool *ok)
+{
+	__u64 v = 0;
+
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)addr))
+		*ok = false;
+	return v;
+}
+
+/* The calling thread's innermost Python frame, or 0. */
+static __always_inline __u64 top_frame(const struct pmt_sites_cfg *cfg, bool *ok)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 tstate, frame, tid;
+
+	tstate = read_u64(cfg->tstate_ptr, ok);
+	if (cfg->tstate_deref && tstate)
+		tstate = read_u64(tstate + cfg->tstate_deref, ok);
+	if (!tstate)
+		return 0;
+	tid = read_u64(tstate + cfg->thread_id, ok);
+	if (!*ok || tid != BPF_CORE_READ(task, thread.fsbase))
+		return 0; /* the GIL is another thread's */
+	frame = read_u64(tstate + cfg->top_frame, ok);
+	if (cfg->cframe_frame >= 0 && frame)
+		frame = read_u64(frame + cfg->cframe_frame, ok);
+	return frame;
+}
+
+struct walk_ctx {
+	const struct pmt_sites_cfg *cfg;
+	struct pmt_site_stack *st;
+	__u64 frame, hash;
+	__u32 n, depth;
+	bool ok;
+};
+
+/* One frame (a bpf_loop callback: verified once, not per iteration). */
+static long walk_step(__u32 i, void *arg)
+{
+	struct walk_ctx *w = arg;
+	const struct pmt_sites_cfg *cfg = w->cfg;
+	struct pmt_site_frame *f;
+	__u64 names[2] = {};
+	__u64 code, instr = 0;
+	__s32 firstlineno = 0;
+	__u8 owner = 0;
+
+	if (!w->frame || w->n >= w->depth || w->n >= PMT_SITES_MAX_DEPTH)
+		return 1;
+	if (cfg->owner >= 0 &&
+	    !bpf_probe_read_user(&owner, sizeof(owner), (void *)(w->frame + cfg->owner)) &&
+	    owner == cfg->owner_skip) {
+		w->frame = read_u64(w->frame + cfg->back, &w->ok);
+		return w->ok ? 0 : 1;
+	}
+	code = read_u64(w->frame + cfg->code, &w->ok);
+	if (bpf_probe_read_user(&instr, cfg->instr_size == 4 ? 4 : 8,
+				(void *)(w->frame + cfg->instr)) ||
+	    bpf_probe_read_user(names, sizeof(names), (void *)(code + cfg->co_filename)) ||
+	    bpf_probe_read_user(&firstlineno, sizeof(firstlineno),
+				(void *)(code + cfg->co_firstlineno)))
+		w->ok = false;
+	if (!w->ok)
+		return 1;
+	if (cfg->instr_size == 4)
+		instr = (__u64)(__s64)(__s32)instr; /* f_lasti is -1 before the first */
+	f = &w->st->frames[w->n & (PMT_SITES_MAX_DEPTH - 1)];
+	f->code = code;
+	f->instr = instr;
+	f->fp = pmt_code_fp(names[0], names[1], (__u32)firstlineno);
+	f->pad = 0;
+	w->hash = (w->hash ^ code) * SITES_PRIME;
+	w->hash = (w->hash ^ instr) * SITES_PRIME;
+	w->hash = (w->hash ^ f->fp) * SITES_PRIME;
+	w->n++;
+	w->frame = read_u64(w->frame + cfg->back, &w->ok);
+	return w->ok ? 0 : 1;
+}
+
+/* Walk the frames into st; returns how many were recorded and their hash. */
+static __always_inline __u32 walk(const struct pmt_sites_cfg *cfg, struct pmt_site_stack *st,
+				  __u64 *hash)
+{
+	struct walk_ctx w = { .cfg = cfg, .st = st, .hash = 0xcbf29ce484222325ULL, .ok = true };
+
+	w.depth = cfg->depth < PMT_SITES_MAX_DEPTH ? cfg->depth : PMT_SITES_MAX_DEPTH;
+	w.frame = top_frame(cfg, &w.ok);
+	if (w.ok && w.frame)
+		bpf_loop(PMT_SITES_MAX_WALK, walk_step, &w, 0);
+	if (!w.ok)
+		drop(PMT_DROP_SITES_WALK);
+	*hash = w.n ? w.hash : 0;
+	return w.n;
+}
+
+/* One sample of weight bytes for process tgid (cls: size class of a pool
+ * refill, else PMT_NCLASSES). */
+static __always_inline void site_sample(__u32 tgid, const struct pmt_sites_cfg *cfg, __u32 kind,
+					__u32 cls, __u64 bytes)
+{
+	struct pmt_site_key key = { .tgid = tgid, .kind = kind };
+	struct pmt_site_counts *c, fresh = {};
+	struct pmt_site_stack *st;
+	__u32 zero = 0;
+
+	st = bpf_map_lookup_elem(&site_scratch, &zero);
+	if (!st)
+		return;
+	key.depth = walk(cfg, st, &key.hash);
+	c = bpf_map_lookup_elem(&site_counts, &key);
+	if (!c) {
+		/* frames first: userspace reads them for every counted key */
+		if (bpf_map_update_elem(&site_stacks, &key, st, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&site_stacks, &key)) {
+			drop(PMT_DROP_SITES_FULL);
+			return;
+		}
+		fresh.samples = 1;
+		fresh.bytes = bytes;
+		if (cls < PMT_NCLASSES)
+			fresh.class_samples[cls] = 1;
+		if (!bpf_map_update_elem(&site_counts, &key, &fresh, BPF_NOEXIST))
+			return;
+		c = bpf_map_lookup_elem(&site_counts, &key); /* another CPU won */
+		if (!c) {
+			drop(PMT_DROP_SITES_FULL);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&c->samples, 1);
+	__sync_fetch_and_add(&c->bytes, bytes);
+	if (cls < PMT_NCLASSES)
+		__sync_fetch_and_add(&c->class_samples[cls], 1);
+}
+
+/* Bytes a fresh pool of class cls holds. */
+static __always_inline __u64 pool_capacity(const struct pmt_sites_cfg *cfg, __u32 cls)
+{
+	__u32 block = (cls + 1) * 16;
+
+	if (cfg->pool_size <= POOL_HEADER)
+		return 0;
+	return (__u64)((cfg->pool_size - POOL_HEADER) / block) * block;
+}
+
+#endif /* PMT_SITES_BPF_H */

@@ -1,0 +1,547 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include "sites.h"
+
+/* Where a thread's frames are, per version (x86-64 release builds; the
+ * research notes' offsets, checked against the pyenv and Debian builds by
+ * the integration tests that name real frames). */
+struct walk_offsets {
+	int minor;
+	uint32_t tstate_ptr; /* in _PyRuntime */
+	uint32_t tstate_deref; /* 0, or the GIL holder's tstate in the interpreter */
+	uint32_t thread_id, top_frame;
+	int32_t cframe_frame;
+	uint32_t back, code, instr, instr_size;
+	int32_t owner;
+	uint32_t co_filename, co_firstlineno;
+};
+
+static const struct walk_offsets walk_offsets[] = {
+	/* 3.8-3.10: gilstate.tstate_current; PyFrameObject f_back, f_code, f_lasti */
+	{ 8, 1368, 0, 176, 24, -1, 24, 32, 104, 4, -1, 104, 40 },
+	{ 9, 568, 0, 176, 24, -1, 24, 32, 104, 4, -1, 104, 40 },
+	{ 10, 568, 0, 176, 24, -1, 24, 32, 96, 4, -1, 104, 40 },
+	/* 3.11: tstate->cframe->current_frame; _PyInterpreterFrame */
+	{ 11, 576, 0, 152, 56, 8, 48, 32, 56, 8, -1, 112, 72 },
+	/* 3.12: the main interpreter's GIL holder (interp->_gil.last_holder) */
+	{ 12, 48, 1048, 136, 56, 0, 8, 0, 56, 8, 70, 112, 68 },
+	/* 3.13: the GIL holder (gil_runtime_state_holder), tstate->current_frame */
+	{ 13, 640, 7760, 152, 72, -1, 8, 0, 56, 8, 70, 112, 68 },
+};
+
+#define OWNED_BY_CSTACK 3 /* 3.12/3.13 shim frames of C calls into Python */
+#define MALLOC_MIN	(64u << 10)
+
+static uint64_t sym(const struct elf_file *ef, const char *name)
+{
+	struct elf_sym s;
+
+	return elf_find_symbol(ef, name, &s) ? 0 : s.vaddr;
+}
+
+void sites_layout_find(const struct elf_file *ef, const struct py_info *pi,
+		       struct sites_layout *out)
+{
+	const struct walk_offsets *w = NULL;
+
+	memset(out, 0, sizeof(*out));
+	out->major = pi->major;
+	out->minor = pi->minor;
+	for (size_t i = 0; pi->major == 3 && i < sizeof(walk_offsets) / sizeof(walk_offsets[0]);
+	     i++)
+		if (walk_offsets[i].minor == pi->minor)
+			w = &walk_offsets[i];
+	if (!w || !pycode_layout(pi->major, pi->minor)) {
+		snprintf(out->reason, sizeof(out->reason),
+			 "Python %s: frame layout known for 3.8-3.13 only",
+			 pi->version[0] ? pi->version : "of unknown version");
+		return;
+	}
+	out->runtime = sym(ef, "_PyRuntime");
+	if (!out->runtime) {
+		snprintf(out->reason, sizeof(out->reason), "_PyRuntime not exported");
+		return;
+	}
+	out->types.code = sym(ef, "PyCode_Type");
+	out->types.unicode = sym(ef, "PyUnicode_Type");
+	out->types.bytes = sym(ef, "PyBytes_Type");
+	out->cfg = (struct pmt_sites_cfg){
+		.tstate_ptr = w->tstate_ptr,
+		.tstate_deref = w->tstate_deref,
+		.thread_id = w->thread_id,
+		.top_frame = w->top_frame,
+		.cframe_frame = w->cframe_frame,
+		.back = w->back,
+		.code = w->code,
+		.instr = w->instr,
+		.instr_size = w->instr_size,
+		.owner = w->owner,
+		.owner_skip = OWNED_BY_CSTACK,
+		.co_filename = w->co_filename,
+		.co_firstlineno = w->co_firstlineno,
+		.malloc_min = MALLOC_MIN,
+	};
+	out->ok = true;
+}
+
+void sites_cfg(const struct sites_layout *l, const struct pyheap_layout *heap, uint64_t bias,
+	       int depth, bool refill, struct pmt_sites_cfg *out)
+{
+	*out = l->cfg;
+	out->tstate_ptr = l->runtime + bias + l->cfg.tstate_ptr;
+	out->depth = depth < 1 ? 1 : depth > PMT_SITES_MAX_DEPTH ? PMT_SITES_MAX_DEPTH : depth;
+	out->arena_size = heap->arena_size ? heap->arena_size
+			  : l->minor >= 10 ? 1u << 20
+					   : 256u << 10;
+	out->pool_size = heap->pool_size ? heap->pool_size : l->minor >= 10 ? 16u << 10 : 4u << 10;
+	out->flags = refill ? PMT_SITES_F_REFILL : 0;
+}
+
+/* ---- naming frames -------------------------------------------------------- */
+
+#define CODE_BUCKETS 256
+#define REC_BUCKETS  1024
+#define HIST	     7 /* recent window: values at the last 7 ticks, 10 s apart */
+#define TICK_S	     (SITES_RECENT_S / (HIST - 1))
+
+struct code_ent {
+	uint64_t code;
+	uint32_t fp;
+	bool ok; /* named; else "[unknown code]" */
+	struct pycode_info info;
+	struct code_ent *next;
+};
+
+struct site_frame {
+	const struct code_ent *ce; /* NULL: unknown code */
+	int line; /* -1: none */
+};
+
+struct site_rec {
+	struct pmt_site_key key;
+	uint64_t samples, bytes;
+	uint32_t class_samples[PMT_NCLASSES];
+	uint64_t hist_bytes[HIST], hist_samples[HIST];
+	int nframes;
+	struct site_frame *frames; /* innermost first */
+	struct site_rec *next;
+};
+
+struct sites_proc {
+	int pid;
+	const struct sites_layout *l;
+	const struct pycode_layout *pl;
+	uint64_t bias;
+	bool refill;
+	uint32_t pool_size;
+	struct code_ent *codes[CODE_BUCKETS];
+	struct site_rec *recs[REC_BUCKETS];
+	size_t nrecs;
+	int slot, ticks;
+	double t0, last_tick;
+};
+
+static const struct code_ent unknown_code = { .ok = false };
+
+static int read_target(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	int pid = *(int *)ctx;
+	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EFAULT;
+}
+
+static const struct code_ent *code_named(struct sites_proc *sp, uint64_t code, uint32_t fp)
+{
+	size_t b = ((code >> 4) ^ fp) % CODE_BUCKETS;
+	struct code_ent *ce;
+	struct pycode_types types = sp->l->types;
+
+	for (ce = sp->codes[b]; ce; ce = ce->next)
+		if (ce->code == code && ce->fp == fp)
+			return ce;
+	ce = calloc(1, sizeof(*ce));
+	if (!ce)
+		return &unknown_code;
+	ce->code = code;
+	ce->fp = fp;
+	if (types.code)
+		types.code += sp->bias;
+	if (types.unicode)
+		types.unicode += sp->bias;
+	if (types.bytes)
+		types.bytes += sp->bias;
+	/* named only if it is still the code object that was sampled */
+	ce->ok = !pycode_read(sp->pl, &types, read_target, &sp->pid, code, &ce->info) &&
+		 ce->info.fp == fp;
+	if (!ce->ok)
+		pycode_info_free(&ce->info);
+	ce->next = sp->codes[b];
+	sp->codes[b] = ce;
+	return ce;
+}
+
+static int frame_line(const struct sites_proc *sp, const struct code_ent *ce, uint64_t instr)
+{
+	uint32_t off;
+
+	if (!ce->ok)
+		return -1;
+	if (pycode_offset(sp->pl, ce->code, instr, ce->info.code_bytes, &off))
+		return ce->info.firstlineno;
+	return pycode_line(sp->pl, ce->info.linetable, ce->info.linetable_len, ce->info.firstlineno,
+			   off);
+}
+
+struct sites_proc *sites_proc_new(int pid, const struct sites_layout *l, uint64_t bias,
+				  const struct pmt_sites_cfg *cfg, double now)
+{
+	struct sites_proc *sp = calloc(1, sizeof(*sp));
+
+	if (!sp)
+		return NULL;
+	sp->pid = pid;
+	sp->l = l;
+	sp->pl = pycode_layout(l->major, l->minor);
+	sp->bias = bias;
+	sp->refill = cfg->flags & PMT_SITES_F_REFILL;
+	sp->pool_size = cfg->pool_size;
+	sp->t0 = sp->last_tick = now;
+	return sp;
+}
+
+void sites_proc_free(struct sites_proc *sp)
+{
+	if (!sp)
+		return;
+	for (int b = 0; b < CODE_BUCKETS; b++)
+		while (sp->codes[b]) {
+			struct code_ent *next = sp->codes[b]->next;
+
+			pycode_info_free(&sp->codes[b]->info);
+			free(sp->codes[b]);
+			sp->codes[b] = next;
+		}
+	for (int b = 0; b < REC_BUCKETS; b++)
+		while (sp->recs[b]) {
+			struct site_rec *next = sp->recs[b]->next;
+
+			free(sp->recs[b]->frames);
+			free(sp->recs[b]);
+			sp->recs[b] = next;
+		}
+	free(sp);
+}
+
+static size_t rec_bucket(const struct pmt_site_key *k)
+{
+	return (k->hash ^ ((uint64_t)k->kind << 40) ^ k->depth) % REC_BUCKETS;
+}
+
+static bool same_key(const struct pmt_site_key *a, const struct pmt_site_key *b)
+{
+	return a->tgid == b->tgid && a->kind == b->kind && a->depth == b->depth &&
+	       a->hash == b->hash;
+}
+
+static struct site_rec *rec_find(const struct sites_proc *sp, const struct pmt_site_key *k)
+{
+	for (struct site_rec *r = sp->recs[rec_bucket(k)]; r; r = r->next)
+		if (same_key(&r->key, k))
+			return r;
+	return NULL;
+}
+
+bool sites_proc_has(const struct sites_proc *sp, const struct pmt_site_key *k)
+{
+	return rec_find(sp, k) != NULL;
+}
+
+void sites_proc_update(struct sites_proc *sp, const struct pmt_site_key *k,
+		       const struct pmt_site_counts *c, const struct pmt_site_stack *st)
+{
+	struct site_rec *r = rec_find(sp, k);
+
+	if (!r) {
+		int n = k->depth <= PMT_SITES_MAX_DEPTH ? k->depth : PMT_SITES_MAX_DEPTH;
+
+		if (!st)
+			return;
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return;
+		r->frames = n ? calloc(n, sizeof(*r->frames)) : NULL;
+		if (n && !r->frames) {
+			free(r);
+			return;
+		}
+		r->key = *k;
+		r->nframes = n;
+		for (int i = 0; i < n; i++) {
+			const struct pmt_site_frame *f = &st->frames[i];
+			const struct code_ent *ce = code_named(sp, f->code, f->fp);
+
+			r->frames[i].ce = ce->ok ? ce : NULL;
+			r->frames[i].line = frame_line(sp, ce, f->instr);
+		}
+		r->next = sp->recs[rec_bucket(k)];
+		sp->recs[rec_bucket(k)] = r;
+		sp->nrecs++;
+	}
+	/* BPF counters only grow; a smaller value is a stale read */
+	if (c->bytes >= r->bytes) {
+		r->samples = c->samples;
+		r->bytes = c->bytes;
+		memcpy(r->class_samples, c->class_samples, sizeof(r->class_samples));
+	}
+}
+
+void sites_proc_tick(struct sites_proc *sp, double now)
+{
+	if (now - sp->last_tick < TICK_S)
+		return;
+	sp->last_tick = now;
+	sp->slot = (sp->slot + 1) % HIST;
+	sp->ticks++;
+	for (int b = 0; b < REC_BUCKETS; b++)
+		for (struct site_rec *r = sp->recs[b]; r; r = r->next) {
+			r->hist_bytes[sp->slot] = r->bytes;
+			r->hist_samples[sp->slot] = r->samples;
+		}
+}
+
+double sites_proc_recent_seconds(const struct sites_proc *sp, double now)
+{
+	/* the oldest value kept is from HIST - 1 ticks ago, or the start */
+	if (sp->ticks < HIST - 1)
+		return now - sp->t0;
+	return (HIST - 1) * TICK_S + (now - sp->last_tick);
+}
+
+static uint64_t recent(const struct sites_proc *sp, const uint64_t *hist, uint64_t now_v)
+{
+	uint64_t then = sp->ticks < HIST - 1 ? 0 : hist[(sp->slot + 1) % HIST];
+
+	return now_v >= then ? now_v - then : 0;
+}
+
+void sites_proc_totals(const struct sites_proc *sp, uint64_t *bytes, uint64_t *samples)
+{
+	*bytes = *samples = 0;
+	for (int b = 0; b < REC_BUCKETS; b++)
+		for (struct site_rec *r = sp->recs[b]; r; r = r->next) {
+			*bytes += r->bytes;
+			*samples += r->samples;
+		}
+}
+
+const char *sites_proc_source(const struct sites_proc *sp)
+{
+	return sp->refill ? "pool_refill+malloc" : "arena+malloc";
+}
+
+/* ---- output --------------------------------------------------------------- */
+
+static const char *kind_name(int kind)
+{
+	switch (kind) {
+	case PMT_SITE_POOL:
+		return "pool_refill";
+	case PMT_SITE_ARENA:
+		return "arena";
+	default:
+		return "malloc";
+	}
+}
+
+/* A site: the innermost frame's (code, line) and the event kind. */
+struct group {
+	const struct code_ent *ce;
+	int line, kind, nframes;
+	uint64_t bytes, samples, recent_bytes, recent_samples;
+	uint64_t class_bytes[PMT_NCLASSES];
+	const struct site_rec *heaviest;
+};
+
+static void group_key(const struct site_rec *r, struct group *g)
+{
+	g->kind = r->key.kind;
+	g->nframes = r->nframes ? 1 : 0;
+	g->ce = r->nframes ? r->frames[0].ce : NULL;
+	g->line = r->nframes ? r->frames[0].line : -1;
+}
+
+static int cmp_key(const void *pa, const void *pb)
+{
+	const struct group *a = pa, *b = pb;
+
+	if (a->kind != b->kind)
+		return a->kind - b->kind;
+	if (a->nframes != b->nframes)
+		return a->nframes - b->nframes;
+	if (a->ce != b->ce)
+		return (uintptr_t)a->ce < (uintptr_t)b->ce ? -1 : 1;
+	return a->line - b->line;
+}
+
+static int cmp_bytes(const void *pa, const void *pb)
+{
+	const struct group *a = pa, *b = pb;
+
+	if (a->bytes != b->bytes)
+		return a->bytes > b->bytes ? -1 : 1;
+	if (a->samples != b->samples)
+		return a->samples > b->samples ? -1 : 1;
+	return cmp_key(pa, pb);
+}
+
+/* Sites (grouped, largest first) into *out; returns how many. */
+static size_t grouped(const struct sites_proc *sp, struct group **out)
+{
+	struct group *g = sp->nrecs ? calloc(sp->nrecs, sizeof(*g)) : NULL;
+	size_t n = 0, m = 0;
+
+	*out = NULL;
+	if (!g)
+		return 0;
+	for (int b = 0; b < REC_BUCKETS; b++)
+		for (const struct site_rec *r = sp->recs[b]; r && n < sp->nrecs; r = r->next) {
+			struct group *x = &g[n++];
+
+			group_key(r, x);
+			x->bytes = r->bytes;
+			x->samples = r->samples;
+			x->recent_bytes = recent(sp, r->hist_bytes, r->bytes);
+			x->recent_samples = recent(sp, r->hist_samples, r->samples);
+			for (int c = 0; c < PMT_NCLASSES; c++)
+				x->class_bytes[c] = (uint64_t)r->class_samples[c] *
+						    pyheap_pool_capacity(c, sp->pool_size) *
+						    (c + 1) * 16;
+			x->heaviest = r;
+		}
+	qsort(g, n, sizeof(*g), cmp_key);
+	for (size_t i = 0; i < n; i++) {
+		if (m && !cmp_key(&g[m - 1], &g[i])) {
+			struct group *d = &g[m - 1];
+
+			if (g[i].bytes > d->heaviest->bytes)
+				d->heaviest = g[i].heaviest;
+			d->bytes += g[i].bytes;
+			d->samples += g[i].samples;
+			d->recent_bytes += g[i].recent_bytes;
+			d->recent_samples += g[i].recent_samples;
+			for (int c = 0; c < PMT_NCLASSES; c++)
+				d->class_bytes[c] += g[i].class_bytes[c];
+		} else {
+			g[m++] = g[i];
+		}
+	}
+	qsort(g, m, sizeof(*g), cmp_bytes);
+	*out = g;
+	return m;
+}
+
+static struct json_object *jstr_or_null(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+static void frame_json(struct json_object *o, const struct site_frame *f)
+{
+	json_object_object_add(
+		o, "function",
+		json_object_new_string(f->ce ? f->ce->info.function : "[unknown code]"));
+	json_object_object_add(o, "file", f->ce ? jstr_or_null(f->ce->info.file) : NULL);
+	json_object_object_add(o, "line",
+			       f->ce && f->line >= 0 ? json_object_new_int(f->line) : NULL);
+}
+
+struct json_object *sites_proc_json(const struct sites_proc *sp, int top, double now)
+{
+	struct json_object *arr = json_object_new_array();
+	struct group *g;
+	size_t n = grouped(sp, &g);
+
+	(void)now;
+	for (size_t i = 0; i < n && (int)i < top; i++) {
+		struct json_object *o = json_object_new_object(), *stack = json_object_new_array();
+		const struct site_rec *h = g[i].heaviest;
+
+		if (h->nframes) {
+			frame_json(o, &h->frames[0]);
+		} else {
+			json_object_object_add(o, "function",
+					       json_object_new_string("[no Python frames]"));
+			json_object_object_add(o, "file", NULL);
+			json_object_object_add(o, "line", NULL);
+		}
+		json_object_object_add(o, "source", json_object_new_string(kind_name(g[i].kind)));
+		json_object_object_add(o, "estimated_bytes", json_object_new_int64(g[i].bytes));
+		json_object_object_add(o, "samples", json_object_new_int64(g[i].samples));
+		json_object_object_add(o, "recent_bytes", json_object_new_int64(g[i].recent_bytes));
+		json_object_object_add(o, "recent_samples",
+				       json_object_new_int64(g[i].recent_samples));
+		if (g[i].kind == PMT_SITE_POOL) {
+			struct json_object *cls = json_object_new_array();
+
+			for (int c = 0; c < PMT_NCLASSES; c++)
+				json_object_array_add(cls,
+						      json_object_new_int64(g[i].class_bytes[c]));
+			json_object_object_add(o, "size_class_bytes", cls);
+		} else {
+			json_object_object_add(o, "size_class_bytes", NULL);
+		}
+		for (int f = 0; f < h->nframes; f++) {
+			struct json_object *fo = json_object_new_object();
+
+			frame_json(fo, &h->frames[f]);
+			json_object_array_add(stack, fo);
+		}
+		json_object_object_add(o, "stack", stack);
+		json_object_array_add(arr, o);
+	}
+	free(g);
+	return arr;
+}
+
+/* A folded-stack frame: no ';' (the separator) and no line breaks. */
+static void folded_frame(FILE *out, const struct site_frame *f)
+{
+	char buf[1400];
+
+	if (f->ce && f->line >= 0)
+		snprintf(buf, sizeof(buf), "%s (%s:%d)", f->ce->info.function, f->ce->info.file,
+			 f->line);
+	else if (f->ce)
+		snprintf(buf, sizeof(buf), "%s (%s)", f->ce->info.function, f->ce->info.file);
+	else
+		snprintf(buf, sizeof(buf), "[unknown code]");
+	for (char *p = buf; *p; p++)
+		if (*p == ';' || *p == '\n' || *p == '\r')
+			*p = ' ';
+	fputs(buf, out);
+}
+
+void sites_proc_folded(const struct sites_proc *sp, const char *root, FILE *out)
+{
+	for (int b = 0; b < REC_BUCKETS; b++)
+		for (const struct site_rec *r = sp->recs[b]; r; r = r->next) {
+			if (!r->bytes)
+				continue;
+			fputs(root, out);
+			if (!r->nframes)
+				fputs(";[no Python frames]", out);
+			for (int i = r->nframes - 1; i >= 0; i--) {
+				fputc(';', out);
+				folded_frame(out, &r->frames[i]);
+			}
+			fprintf(out, " %llu\n", (unsigned long long)r->bytes);
+		}
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Allocation sites: which Python lines grow a process's heap.
+ *
+ * The BPF side (bpf/sites.bpf.h) records the allocating thread's Python
+ * stack at events that each stand for a known number of bytes (a pool
+ * refill, a new arena, malloc heap growth), as (code pointer, instruction,
+ * fingerprint) frames. This module tells it where the frames are in each
+ * process (sites_layout_find, sites_cfg), names the frames out of process
+ * with pycode.c (cache per process keyed by code pointer and fingerprint,
+ * so a freed and reused code object is never named wrongly), and keeps
+ * per-stack byte totals with a 60-second recent window for the output.
+ */
+#ifndef PMT_SITES_H
+#define PMT_SITES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <json-c/json.h>
+#include "elf_file.h"
+#include "pycode.h"
+#include "pyheap.h"
+#include "pymemtop.h"
+#include "python.h"
+
+#define SITES_RECENT_S 60.0 /* the recent window */
+
+/* Per interpreter file: where the walker finds a thread's frames. */
+struct sites_layout {
+	bool ok;
+	char reason[160]; /* why !ok */
+	int major, minor;
+	uint64_t runtime; /* vaddr of _PyRuntime */
+	struct pycode_types types; /* vaddrs of PyCode_Type, PyUnicode_Type, PyBytes_Type */
+	struct pmt_sites_cfg cfg; /* offsets; tstate_ptr relative to _PyRuntime */
+};
+
+void sites_layout_find(const struct elf_file *ef, const struct py_info *pi,
+		       struct sites_layout *out);
+
+/* The BPF configuration for one process: depth frames, refill: its pool
+ * refills are probed (then arenas are not sampled). */
+void sites_cfg(const struct sites_layout *l, const struct pyheap_layout *heap, uint64_t bias,
+	       int depth, bool refill, struct pmt_sites_cfg *out);
+
+struct sites_proc; /* one process's sites */
+
+/* cfg: what sites_cfg() gave for the process (what its BPF side samples). */
+struct sites_proc *sites_proc_new(int pid, const struct sites_layout *l, uint64_t bias,
+				  const struct pmt_sites_cfg *cfg, double now);
+void sites_proc_free(struct sites_proc *sp); /* NULL-safe */
+
+/* The counts of one BPF key. st: its frames when the key is new to sp
+ * (sites_proc_has() false), else NULL. */
+bool sites_proc_has(const struct sites_proc *sp, const struct pmt_site_key *k);
+void sites_proc_update(struct sites_proc *sp, const struct pmt_site_key *k,
+		       const struct pmt_site_counts *c, const struct pmt_site_stack *st);
+/* Advance the recent window (call once per interval). */
+void sites_proc_tick(struct sites_proc *sp, double now);
+
+/* JSON: the top sites by estimated bytes (the "sites" array), and the
+ * totals. */
+struct json_object *sites_proc_json(const struct sites_proc *sp, int top, double now);
+void sites_proc_totals(const struct sites_proc *sp, uint64_t *bytes, uint64_t *samples);
+double sites_proc_recent_seconds(const struct sites_proc *sp, double now);
+/* "pool_refill+malloc" or "arena+malloc". */
+const char *sites_proc_source(const struct sites_proc *sp);
+
+/* Collapsed stacks ("root;outer (file:line);...;inner (file:line) bytes"),
+ * one line per stack, for flame graph tools. */
+void sites_proc_folded(const struct sites_proc *sp, const char *root, FILE *out);
+
+#endif
