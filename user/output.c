@@ -543,7 +543,7 @@ void output_sites_top(int n)
 static void put_sites(struct json_object *o, const struct proc_entry *e)
 {
 	struct json_object *tot;
-	uint64_t bytes, samples;
+	uint64_t bytes, samples, rbytes, rsamples;
 
 	if (!e->sites) {
 		put(o, "sites", NULL);
@@ -557,10 +557,12 @@ static void put_sites(struct json_object *o, const struct proc_entry *e)
 	put(o, "sites", sites_proc_json(e->sites, sites_top, e->cur.t));
 	put(o, "sites_source", json_object_new_string(sites_proc_source(e->sites)));
 	put(o, "sites_reason", NULL);
-	sites_proc_totals(e->sites, &bytes, &samples);
+	sites_proc_totals(e->sites, &bytes, &samples, &rbytes, &rsamples);
 	tot = json_object_new_object();
 	put(tot, "estimated_bytes", ju64(bytes));
 	put(tot, "samples", ju64(samples));
+	put(tot, "recent_bytes", ju64(rbytes));
+	put(tot, "recent_samples", ju64(rsamples));
 	put(o, "sites_total", tot);
 	put(o, "sites_recent_seconds",
 	    jdouble(sites_proc_recent_seconds(e->sites, e->cur.t), "%.1f"));

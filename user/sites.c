@@ -332,13 +332,16 @@ static uint64_t recent(const struct sites_proc *sp, const uint64_t *hist, uint64
 	return now_v >= then ? now_v - then : 0;
 }
 
-void sites_proc_totals(const struct sites_proc *sp, uint64_t *bytes, uint64_t *samples)
+void sites_proc_totals(const struct sites_proc *sp, uint64_t *bytes, uint64_t *samples,
+		       uint64_t *recent_bytes, uint64_t *recent_samples)
 {
-	*bytes = *samples = 0;
+	*bytes = *samples = *recent_bytes = *recent_samples = 0;
 	for (int b = 0; b < REC_BUCKETS; b++)
 		for (struct site_rec *r = sp->recs[b]; r; r = r->next) {
 			*bytes += r->bytes;
 			*samples += r->samples;
+			*recent_bytes += recent(sp, r->hist_bytes, r->bytes);
+			*recent_samples += recent(sp, r->hist_samples, r->samples);
 		}
 }
 

@@ -62,7 +62,8 @@ void sites_proc_tick(struct sites_proc *sp, double now);
 /* JSON: the top sites by estimated bytes (the "sites" array), and the
  * totals. */
 struct json_object *sites_proc_json(const struct sites_proc *sp, int top, double now);
-void sites_proc_totals(const struct sites_proc *sp, uint64_t *bytes, uint64_t *samples);
+void sites_proc_totals(const struct sites_proc *sp, uint64_t *bytes, uint64_t *samples,
+		       uint64_t *recent_bytes, uint64_t *recent_samples);
 double sites_proc_recent_seconds(const struct sites_proc *sp, double now);
 /* "pool_refill+malloc" or "arena+malloc". */
 const char *sites_proc_source(const struct sites_proc *sp);
