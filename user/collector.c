@@ -447,15 +447,19 @@ int collector_sites_set(struct collector *c, int pid, const struct pmt_sites_cfg
 				    BPF_ANY);
 }
 
-/* Keys of pid in a site map, deleted (collected first: deleting while
- * iterating restarts the walk). */
-static void forget_site_keys(const struct bpf_map *map, int pid)
+/* Every stack of pid: its keys are collected from site_stacks (written
+ * first, so it holds every key of site_counts) and deleted from both maps
+ * after the walk (deleting while iterating restarts it). */
+void collector_sites_forget(struct collector *c, int pid)
 {
+	const struct bpf_map *stacks = c->skel->maps.site_stacks;
 	struct pmt_site_key k, next, *del = NULL;
 	size_t n = 0, cap = 0;
 	const void *prev = NULL;
+	__u32 key = pid;
 
-	while (!bpf_map__get_next_key(map, prev, &next, sizeof(next))) {
+	bpf_map__delete_elem(c->skel->maps.sites_cfg, &key, sizeof(key), 0);
+	while (!bpf_map__get_next_key(stacks, prev, &next, sizeof(next))) {
 		if (next.tgid == (__u32)pid) {
 			if (n == cap) {
 				struct pmt_site_key *d =
@@ -469,18 +473,11 @@ static void forget_site_keys(const struct bpf_map *map, int pid)
 		k = next;
 		prev = &k;
 	}
-	for (size_t i = 0; i < n; i++)
-		bpf_map__delete_elem(map, &del[i], sizeof(del[i]), 0);
+	for (size_t i = 0; i < n; i++) {
+		bpf_map__delete_elem(c->skel->maps.site_counts, &del[i], sizeof(del[i]), 0);
+		bpf_map__delete_elem(stacks, &del[i], sizeof(del[i]), 0);
+	}
 	free(del);
-}
-
-void collector_sites_forget(struct collector *c, int pid)
-{
-	__u32 key = pid;
-
-	bpf_map__delete_elem(c->skel->maps.sites_cfg, &key, sizeof(key), 0);
-	forget_site_keys(c->skel->maps.site_counts, pid);
-	forget_site_keys(c->skel->maps.site_stacks, pid);
 }
 
 int collector_sites_read(struct collector *c, collector_site_cb cb, void *ctx)

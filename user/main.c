@@ -364,21 +364,30 @@ static void prom_self_fill(struct app *a, const struct frame *fr, struct prom_se
 	s->http_errors = a->httpd ? httpd_errors(a->httpd) : 0;
 }
 
-static void write_prom_file(struct app *a, const char *text, size_t len)
+/* Replace path atomically (promfile's rules); on failure keep running and
+ * retry every interval, saying it once per new reason in last_err. False
+ * when the write failed. */
+static bool write_file(const char *path, const char *text, size_t len, char *last_err,
+		       size_t last_len)
 {
 	char err[256];
 
-	if (!promfile_write(a->env.prom_file, text, len, err, sizeof(err))) {
-		if (a->last_write_err[0])
-			log_warn("%s written again", a->env.prom_file);
-		a->last_write_err[0] = '\0';
-		return;
+	if (!promfile_write(path, text, len, err, sizeof(err))) {
+		if (last_err[0])
+			log_warn("%s written again", path);
+		last_err[0] = '\0';
+		return true;
 	}
-	a->write_errors++;
-	/* keep running and retry every interval; say it once per new reason */
-	if (strcmp(err, a->last_write_err))
+	if (strcmp(err, last_err))
 		log_warn("%s (the previous file stays; retrying every interval)", err);
-	snprintf(a->last_write_err, sizeof(a->last_write_err), "%s", err);
+	snprintf(last_err, last_len, "%s", err);
+	return false;
+}
+
+static void write_prom_file(struct app *a, const char *text, size_t len)
+{
+	if (!write_file(a->env.prom_file, text, len, a->last_write_err, sizeof(a->last_write_err)))
+		a->write_errors++;
 }
 
 /* --prom-file / --listen: fold the frame in, render, write and publish. */
@@ -411,28 +420,30 @@ static void export_frame(struct app *a, const struct frame *fr)
 	free(om);
 }
 
-static int cmp_heap_desc(const void *pa, const void *pb)
+/* A process object's sites_total.estimated_bytes, -1 when unavailable. */
+static int64_t sampled_bytes(struct json_object *o)
 {
-	struct json_object *a = *(struct json_object *const *)pa,
-			   *b = *(struct json_object *const *)pb;
-	struct json_object *x, *y;
-	int64_t va = json_object_object_get_ex(a, "sites_total", &x) &&
-				     json_object_object_get_ex(x, "estimated_bytes", &x)
-			     ? json_object_get_int64(x)
-			     : -1;
-	int64_t vb = json_object_object_get_ex(b, "sites_total", &y) &&
-				     json_object_object_get_ex(y, "estimated_bytes", &y)
-			     ? json_object_get_int64(y)
-			     : -1;
+	struct json_object *t, *v;
 
-	return va != vb ? (va < vb ? 1 : -1) : 0;
+	return json_object_object_get_ex(o, "sites_total", &t) &&
+			       json_object_object_get_ex(t, "estimated_bytes", &v)
+		       ? json_object_get_int64(v)
+		       : -1;
+}
+
+static int cmp_sampled_desc(const void *pa, const void *pb)
+{
+	int64_t a = sampled_bytes(*(struct json_object *const *)pa);
+	int64_t b = sampled_bytes(*(struct json_object *const *)pb);
+
+	return a != b ? (a < b ? 1 : -1) : 0;
 }
 
 /* --folded: every process's sampled stacks, rewritten atomically (the
  * textfile writer's rules: no symlinks, no partial file). */
 static void write_folded(struct app *a)
 {
-	char *text = NULL, err[256], root[300];
+	char *text = NULL, root[300];
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 
@@ -453,19 +464,12 @@ static void write_folded(struct app *a)
 		free(text);
 		return;
 	}
-	if (!promfile_write(a->env.folded, text, len, err, sizeof(err))) {
-		if (a->last_folded_err[0])
-			log_warn("%s written again", a->env.folded);
-		a->last_folded_err[0] = '\0';
-	} else if (strcmp(err, a->last_folded_err)) {
-		log_warn("--folded: %s (retrying every interval)", err);
-		snprintf(a->last_folded_err, sizeof(a->last_folded_err), "%s", err);
-	}
+	write_file(a->env.folded, text, len, a->last_folded_err, sizeof(a->last_folded_err));
 	free(text);
 }
 
 /* --sites: after each text frame, the sites of every running process,
- * largest heap first. */
+ * most sampled bytes first. */
 static int sites_reports(struct app *a)
 {
 	struct json_object *procs[4096];
@@ -474,7 +478,7 @@ static int sites_reports(struct app *a)
 	for (const struct proc_entry *e = a->table.head; e && n < 4096; e = e->next)
 		if (!e->exited)
 			procs[n++] = output_process_json(e);
-	qsort(procs, n, sizeof(procs[0]), cmp_heap_desc);
+	qsort(procs, n, sizeof(procs[0]), cmp_sampled_desc);
 	for (int i = 0; i < n; i++) {
 		if (!err)
 			err = sites_report(stdout, procs[i], a->env.sites_top);

@@ -135,7 +135,7 @@ struct sites_proc {
 	int pid;
 	const struct sites_layout *l;
 	const struct pycode_layout *pl;
-	uint64_t bias;
+	struct pycode_types types; /* in this process (0: unknown) */
 	bool refill;
 	uint32_t pool_size;
 	struct code_ent *codes[CODE_BUCKETS];
@@ -162,7 +162,6 @@ static const struct code_ent *code_named(struct sites_proc *sp, uint64_t code, u
 {
 	size_t b = ((code >> 4) ^ fp) % CODE_BUCKETS;
 	struct code_ent *ce;
-	struct pycode_types types = sp->l->types;
 
 	for (ce = sp->codes[b]; ce; ce = ce->next)
 		if (ce->code == code && ce->fp == fp)
@@ -172,14 +171,8 @@ static const struct code_ent *code_named(struct sites_proc *sp, uint64_t code, u
 		return &unknown_code;
 	ce->code = code;
 	ce->fp = fp;
-	if (types.code)
-		types.code += sp->bias;
-	if (types.unicode)
-		types.unicode += sp->bias;
-	if (types.bytes)
-		types.bytes += sp->bias;
 	/* named only if it is still the code object that was sampled */
-	ce->ok = !pycode_read(sp->pl, &types, read_target, &sp->pid, code, &ce->info) &&
+	ce->ok = !pycode_read(sp->pl, &sp->types, read_target, &sp->pid, code, &ce->info) &&
 		 ce->info.fp == fp;
 	if (!ce->ok)
 		pycode_info_free(&ce->info);
@@ -210,7 +203,9 @@ struct sites_proc *sites_proc_new(int pid, const struct sites_layout *l, uint64_
 	sp->pid = pid;
 	sp->l = l;
 	sp->pl = pycode_layout(l->major, l->minor);
-	sp->bias = bias;
+	sp->types.code = l->types.code ? l->types.code + bias : 0;
+	sp->types.unicode = l->types.unicode ? l->types.unicode + bias : 0;
+	sp->types.bytes = l->types.bytes ? l->types.bytes + bias : 0;
 	sp->refill = cfg->flags & PMT_SITES_F_REFILL;
 	sp->pool_size = cfg->pool_size;
 	sp->t0 = sp->last_tick = now;
