@@ -24,6 +24,8 @@
 #define PAGE_ALIGN(x) (((x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
 /* uapi mman values (x86-64) */
 #define PROT_WRITE    0x2
+#define MAP_PRIVATE   0x02
+#define MAP_TYPE      0x0f /* MAP_SHARED 0x01, MAP_PRIVATE 0x02, MAP_SHARED_VALIDATE 0x03 */
 #define MAP_ANONYMOUS 0x20
 #define MAP_STACK     0x20000
 /* A syscall returning an address fails with -4095..-1. */
@@ -60,27 +62,33 @@ static __always_inline unsigned long syscall_arg(int n)
 	}
 }
 
-/* An anonymous read/write mapping of a process whose sites are sampled:
- * a pymalloc arena (exactly arena_size; not when a refill probe samples
- * the pools already), or a large malloc (not a thread stack, not a
- * PROT_NONE reservation). */
+/* An anonymous private read/write mapping of a process whose sites are
+ * sampled: a pymalloc arena (exactly arena_size; not when a refill probe
+ * samples the pools already), or a large malloc (not a thread stack, not a
+ * PROT_NONE reservation, not shared memory such as mmap.mmap(-1, n)). */
 static __always_inline void mmap_site(__u64 len)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct pmt_sites_cfg *sc = bpf_map_lookup_elem(&sites_cfg, &tgid);
+	struct pmt_sites_cfg *sc;
 	unsigned long prot, flags;
 
-	if (!sc)
+	/* what no process samples is left before the map lookup: the
+	 * common small, file and shared mappings cost two register reads */
+	if (len < PMT_SITES_MMAP_MIN)
 		return;
 	prot = syscall_arg(2);
 	flags = syscall_arg(3);
-	if (!(flags & MAP_ANONYMOUS) || (flags & MAP_STACK) || !(prot & PROT_WRITE))
+	if ((flags & (MAP_ANONYMOUS | MAP_TYPE)) != (MAP_ANONYMOUS | MAP_PRIVATE) ||
+	    (flags & MAP_STACK) || !(prot & PROT_WRITE))
+		return;
+	sc = bpf_map_lookup_elem(&sites_cfg, &tgid);
+	if (!sc)
 		return;
 	if (len == sc->arena_size) {
 		if (!(sc->flags & PMT_SITES_F_REFILL))
-			site_sample(tgid, sc, PMT_SITE_ARENA, PMT_NCLASSES, len);
+			site_event(tgid, sc, PMT_SITE_ARENA, len);
 	} else if (len >= sc->malloc_min) {
-		site_sample(tgid, sc, PMT_SITE_MALLOC, PMT_NCLASSES, len);
+		site_event(tgid, sc, PMT_SITE_MALLOC, len);
 	}
 }
 
@@ -137,7 +145,7 @@ static __always_inline void brk_site(__u64 grown)
 	struct pmt_sites_cfg *sc = bpf_map_lookup_elem(&sites_cfg, &tgid);
 
 	if (sc)
-		site_sample(tgid, sc, PMT_SITE_MALLOC, PMT_NCLASSES, grown);
+		site_event(tgid, sc, PMT_SITE_MALLOC, grown);
 }
 
 /* The heap size is read from the mm after the call. brk() returns the

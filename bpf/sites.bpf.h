@@ -13,9 +13,11 @@
  * frames rather than with another thread's. Frames are recorded as (code
  * pointer, instruction, fingerprint of the code object); userspace names
  * them, and a code object freed and reused since has another fingerprint.
- * Maps read: sites_cfg; written: site_stacks, site_counts (full:
- * PMT_DROP_SITES_FULL). A frame that cannot be read ends the stack there
- * (PMT_DROP_SITES_WALK).
+ * Maps read: sites_cfg (its rate limiter's state written); written:
+ * site_stacks, site_counts (full: PMT_DROP_SITES_FULL). A frame that
+ * cannot be read ends the stack there (PMT_DROP_SITES_WALK). Arena and
+ * malloc-growth events over the process's rate (--sites-max-rate) are not
+ * walked but counted under a depth-0 key of hash PMT_SITE_HASH_LIMITED.
  */
 #ifndef PMT_SITES_BPF_H
 #define PMT_SITES_BPF_H
@@ -122,25 +124,19 @@ static __always_inline __u32 walk(const struct pmt_sites_cfg *cfg, struct pmt_si
 	return w.n;
 }
 
-/* One sample of weight bytes for process tgid (cls: size class of a pool
- * refill, else PMT_NCLASSES). */
-static __always_inline void site_sample(__u32 tgid, const struct pmt_sites_cfg *cfg, __u32 kind,
-					__u32 cls, __u64 bytes)
+/* Count one event of weight bytes under key (cls: size class of a pool
+ * refill, else PMT_NCLASSES); st: the key's frames, stored with it when
+ * the key is new. */
+static __always_inline void site_count(const struct pmt_site_key *key,
+				       const struct pmt_site_stack *st, __u32 cls, __u64 bytes)
 {
-	struct pmt_site_key key = { .tgid = tgid, .kind = kind };
 	struct pmt_site_counts *c, fresh = {};
-	struct pmt_site_stack *st;
-	__u32 zero = 0;
 
-	st = bpf_map_lookup_elem(&site_scratch, &zero);
-	if (!st)
-		return;
-	key.depth = walk(cfg, st, &key.hash);
-	c = bpf_map_lookup_elem(&site_counts, &key);
+	c = bpf_map_lookup_elem(&site_counts, key);
 	if (!c) {
 		/* frames first: userspace reads them for every counted key */
-		if (bpf_map_update_elem(&site_stacks, &key, st, BPF_NOEXIST) &&
-		    !bpf_map_lookup_elem(&site_stacks, &key)) {
+		if (bpf_map_update_elem(&site_stacks, key, st, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&site_stacks, key)) {
 			drop(PMT_DROP_SITES_FULL);
 			return;
 		}
@@ -148,9 +144,9 @@ static __always_inline void site_sample(__u32 tgid, const struct pmt_sites_cfg *
 		fresh.bytes = bytes;
 		if (cls < PMT_NCLASSES)
 			fresh.class_samples[cls] = 1;
-		if (!bpf_map_update_elem(&site_counts, &key, &fresh, BPF_NOEXIST))
+		if (!bpf_map_update_elem(&site_counts, key, &fresh, BPF_NOEXIST))
 			return;
-		c = bpf_map_lookup_elem(&site_counts, &key); /* another CPU won */
+		c = bpf_map_lookup_elem(&site_counts, key); /* another CPU won */
 		if (!c) {
 			drop(PMT_DROP_SITES_FULL);
 			return;
@@ -160,6 +156,59 @@ static __always_inline void site_sample(__u32 tgid, const struct pmt_sites_cfg *
 	__sync_fetch_and_add(&c->bytes, bytes);
 	if (cls < PMT_NCLASSES)
 		__sync_fetch_and_add(&c->class_samples[cls], 1);
+}
+
+/* One sample of weight bytes for process tgid: the thread's stack is
+ * walked and counted (cls as for site_count). */
+static __always_inline void site_sample(__u32 tgid, const struct pmt_sites_cfg *cfg, __u32 kind,
+					__u32 cls, __u64 bytes)
+{
+	struct pmt_site_key key = { .tgid = tgid, .kind = kind };
+	struct pmt_site_stack *st;
+	__u32 zero = 0;
+
+	st = bpf_map_lookup_elem(&site_scratch, &zero);
+	if (!st)
+		return;
+	key.depth = walk(cfg, st, &key.hash);
+	site_count(&key, st, cls, bytes);
+}
+
+/* Whether an arena or malloc-growth event may be walked under the
+ * process's rate limit (generic cell rate algorithm: tat_ns is when the
+ * next walk is due if walks came exactly every gap_ns; a walk is allowed
+ * while that is at most a burst ahead of now). Two threads of a process
+ * may race on tat_ns: then one walk more passes, never one fewer. */
+static __always_inline bool site_rate_ok(struct pmt_sites_cfg *cfg)
+{
+	__u64 now, tat;
+
+	if (!cfg->gap_ns)
+		return true;
+	now = bpf_ktime_get_ns();
+	tat = cfg->tat_ns;
+	if (tat > now + PMT_SITES_BURST_NS)
+		return false;
+	cfg->tat_ns = (tat > now ? tat : now) + cfg->gap_ns;
+	return true;
+}
+
+/* An arena or malloc-growth event: sampled, or counted under the
+ * process's rate-limited key when over the limit. */
+static __always_inline void site_event(__u32 tgid, struct pmt_sites_cfg *cfg, __u32 kind,
+				       __u64 bytes)
+{
+	struct pmt_site_key key = { .tgid = tgid, .kind = kind, .hash = PMT_SITE_HASH_LIMITED };
+	struct pmt_site_stack *st;
+	__u32 zero = 0;
+
+	if (site_rate_ok(cfg)) {
+		site_sample(tgid, cfg, kind, PMT_NCLASSES, bytes);
+		return;
+	}
+	st = bpf_map_lookup_elem(&site_scratch, &zero); /* stored as the key's (empty) frames */
+	if (st)
+		site_count(&key, st, PMT_NCLASSES, bytes);
 }
 
 /* Bytes a fresh pool of class cls holds. */

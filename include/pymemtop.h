@@ -135,6 +135,12 @@ enum pmt_site_kind {
 };
 
 #define PMT_SITES_F_REFILL 1 /* a refill probe samples pools: arena mmaps are not sampled */
+#define PMT_SITES_MMAP_MIN (64u << 10) /* smaller mmaps are never sampled (malloc_min, arena_size >=) */
+#define PMT_SITES_BURST_NS 1000000000ULL /* the rate limit's burst: 1 s of walks */
+/* pmt_site_key.hash of a depth-0 key: the events of that kind that the
+ * rate limit kept from being walked (their bytes unattributed), apart from
+ * hash 0, the samples without Python frames. */
+#define PMT_SITE_HASH_LIMITED 1
 
 /* sites_cfg map: key = tgid, written by userspace. How to find the
  * allocating thread's frames in this process (offsets of its version). */
@@ -159,6 +165,12 @@ struct pmt_sites_cfg {
 	__u32 flags; /* PMT_SITES_F_* */
 	__u32 malloc_min; /* bytes: smaller anonymous mmaps are not sampled */
 	__u32 pad;
+	/* Walks at new arenas and malloc growth are rate-limited
+	 * (--sites-max-rate): on average one per gap_ns, in bursts of up to
+	 * PMT_SITES_BURST_NS / gap_ns (0: no limit). tat_ns: the limiter's
+	 * state (generic cell rate algorithm), written by BPF. */
+	__u64 gap_ns;
+	__u64 tat_ns;
 };
 
 /* site_counts / site_stacks maps: key. depth 0: the thread had no Python

@@ -4,13 +4,16 @@
 1. Target slowdown: each workload runs in BLOCKS blocks; a block is, back
    to back, a run of every mode in MODES: two runs without anything
    ("without", the baseline), two runs with a system-wide `pymemtop -d 1`
-   in the background, two with `pymemtop -d 1 --pool-refills` (a uprobe on
-   pymalloc's pool refill in every process), one run under
-   `pymemtop --precise -p PID` (per-call
-   allocator probes; the target waits on stdin until the probes are in,
-   so its start-up, ~2% of a run, is not timed: immaterial next to that
-   mode's cost; "refused" where the build cannot be hooked per call, as
-   Debian's LTO python3.11), and one run under `python -X tracemalloc` (the
+   in the background ("default": allocation sites on, sampled at new
+   arenas and malloc heap growth), two with `pymemtop -d 1 --no-sites`
+   (the same without the frame walks, so the sites' share shows beside
+   it), two with `pymemtop -d 1 --pool-refills` (a uprobe on pymalloc's
+   pool refill in every process; sites then sampled at each refill), one
+   run under `pymemtop --precise -p PID` (per-call allocator probes; the
+   target waits on stdin until the probes are in, so its start-up, ~2% of
+   a run, is not timed: immaterial next to that mode's cost; "refused"
+   where the build cannot be hooked per call, as Debian's LTO
+   python3.11), and one run under `python -X tracemalloc` (the
    standard in-process alternative, for comparison; one run only, as its
    runs take several times as long). Every other block runs the modes in
    reverse order. This machine's speed drifts by tens of percent over
@@ -36,13 +39,16 @@
    skeletons reports no "pids", and then the programs are those whose
    file descriptors pymemtop holds (prog_id in /proc/PID/fdinfo/*).
 3. A summary: per interpreter and workload the fastest-run ratio of each
-   mode, the worst pymemtop ratio, and pymemtop's own cost.
+   mode, the worst default-mode ratio against its target, and pymemtop's
+   own cost.
 
 Environment: BENCH_BLOCKS (default 8), BENCH_IDLE (idle processes, 50),
 BENCH_IDLE_SECONDS (30), BENCH_WORKLOADS (comma-separated workload names,
 e.g. "steady leak"; default all), BENCH_PYTHONS (comma-separated substrings; only
 the interpreters whose label or path contains one of them, e.g. "3.12" or
-"debian,3.8"; the first one left also runs the idle processes of part 2).
+"debian,3.8"; the first one left also runs the idle processes of part 2),
+BENCH_MODES (comma-separated mode names to run beside the baseline, e.g.
+"default,no-sites"; default all; the slow ones are precise and tracemalloc).
 
 Ratios are measured side by side in this one run; the numbers written to
 docs/performance.md come from here.
@@ -67,6 +73,7 @@ IDLE_PROCS = int(os.environ.get("BENCH_IDLE", "50"))
 IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "30"))
 ONLY_WORKLOADS = [w.strip() for w in os.environ.get("BENCH_WORKLOADS", "").split(",") if w.strip()]
 PYTHONS = [s for s in os.environ.get("BENCH_PYTHONS", "").split(",") if s]
+ONLY_MODES = [m.strip() for m in os.environ.get("BENCH_MODES", "").split(",") if m.strip()]
 
 WORKLOADS = {
     # Small-object churn: tens of millions of allocations (dicts, lists,
@@ -196,13 +203,17 @@ def env_without(python, code):
     yield lambda: time_run([python, "-c", code])
 
 
-@contextlib.contextmanager
-def env_pymemtop(python, code):
-    pm = start_pymemtop()
-    try:
-        yield lambda: time_run([python, "-c", code])
-    finally:
-        stop(pm)
+def env_pymemtop(*extra):
+    """A mode's env: a system-wide `pymemtop --json -d 1 EXTRA...` in the
+    background for the block's runs of the mode."""
+    @contextlib.contextmanager
+    def env(python, code):
+        pm = start_pymemtop(*extra)
+        try:
+            yield lambda: time_run([python, "-c", code])
+        finally:
+            stop(pm)
+    return env
 
 
 PRECISE_COSTS = []  # pymemtop's own measurement of one probed call, per start
@@ -241,15 +252,6 @@ def time_precise(python, code):
 
 
 @contextlib.contextmanager
-def env_refills(python, code):
-    pm = start_pymemtop("--pool-refills")
-    try:
-        yield lambda: time_run([python, "-c", code])
-    finally:
-        stop(pm)
-
-
-@contextlib.contextmanager
 def env_precise(python, code):
     yield lambda: time_precise(python, code)
 
@@ -261,11 +263,18 @@ def env_tracemalloc(python, code):
 
 MODES = [
     Mode("without", 2, env_without, None),
-    Mode("pymemtop", 2, env_pymemtop, 1.02),      # system-wide -d 1
-    Mode("refills", 2, env_refills, None),        # the same with --pool-refills
-    Mode("precise", 1, env_precise, None),        # --precise -p PID
+    Mode("default", 2, env_pymemtop(), 1.02),                # system-wide -d 1, sites on
+    Mode("no-sites", 2, env_pymemtop("--no-sites"), None),   # the same without sites
+    Mode("refills", 2, env_pymemtop("--pool-refills"), None),
+    Mode("precise", 1, env_precise, None),                   # --precise -p PID
     Mode("tracemalloc", 1, env_tracemalloc, None),
 ]
+if ONLY_MODES:
+    unknown = set(ONLY_MODES) - {m.name for m in MODES}
+    if unknown:
+        sys.exit(f"bench: unknown mode in BENCH_MODES: {', '.join(sorted(unknown))} "
+                 f"(known: {', '.join(m.name for m in MODES[1:])})")
+    MODES = MODES[:1] + [m for m in MODES[1:] if m.name in ONLY_MODES]
 
 
 def block(python, code, reverse, refused):
@@ -292,27 +301,57 @@ def gcs_per_run(python, code):
     return int(out.split()[-1])
 
 
+def sites_per_run(python, code):
+    """Allocation-site samples (frame walks) pymemtop's default mode takes
+    in one run, and where it samples: what the sites' share of the default
+    column is proportional to. The run waits at its end until pymemtop's
+    frame shows it."""
+    pm = start_pymemtop()
+    target = subprocess.Popen([python, "-c", code + "\nimport sys\nprint(flush=True)\n"
+                               "sys.stdin.readline()\n"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE)
+    try:
+        target.stdout.readline()  # the workload is done
+        seen = None
+        for _ in range(4):  # a frame polled after the end
+            frame = json.loads(pm.stdout.readline())
+            proc = [p for p in frame["processes"] if p["pid"] == target.pid]
+            if proc:
+                seen = proc[0]
+        if not seen or not seen.get("sites_total"):
+            return "-", (seen or {}).get("sites_reason", "not seen")
+        return str(seen["sites_total"]["samples"]), seen["sites_source"]
+    finally:
+        target.kill()
+        target.wait()
+        stop(pm)
+
+
 def slowdown():
     base, others = MODES[0], MODES[1:]
     print(f"== target slowdown: {BLOCKS} block{'s' * (BLOCKS != 1)} per workload; a block is, "
           "back to back, "
           + ", ".join(f"{m.runs} run{'s' * (m.runs > 1)} {m.name}" for m in MODES)
-          + " (reversed every other block); pymemtop = system-wide -d 1; times normalised "
+          + " (reversed every other block); default = system-wide -d 1 (sites on); times normalised "
           "by a speedometer for the block ratios")
     group = f"{'fastest':>8} {'ratio':>7} {'median':>7} {'spread':>13}"
-    head = f"{'interpreter':20} {'workload':12} {'GCs/run':>7} {base.name + ' fastest':>16}"
+    head = (f"{'interpreter':20} {'workload':12} {'GCs/run':>7} {'sites/run':>9} "
+            f"{base.name + ' fastest':>16}")
     print(f"{'':{len(head)}}" + "".join(f" | {m.name:{len(group)}}" for m in others).rstrip())
     print(head + f" | {group}" * len(others))
     rows = []  # (interpreter, workload, {mode name: fastest-run ratio})
+    where_seen = {}  # interpreter: where its sites are sampled
     for name, python in interpreters():
         for wname, code in WORKLOADS.items():
             if ONLY_WORKLOADS and wname not in ONLY_WORKLOADS:
                 continue
             ngc = gcs_per_run(python, code)  # also warms the page cache
+            nsites, where = sites_per_run(python, code)
+            where_seen.setdefault(name, where)
             refused = set()
             blocks = [block(python, code, i % 2 == 1, refused) for i in range(BLOCKS)]
             fb = min(t for b in blocks for t, _ in b[base.name])
-            line = f"{name:20} {wname:12} {ngc:7d} {fb:15.3f}s"
+            line = f"{name:20} {wname:12} {ngc:7d} {nsites:>9} {fb:15.3f}s"
             fastest = {}
             for m in others:
                 if any(r is None for b in blocks for r in b[m.name]):
@@ -327,6 +366,9 @@ def slowdown():
                          f"{ratios[0]:6.3f}..{ratios[-1]:<5.3f}")
             rows.append((name, wname, fastest))
             print(line, flush=True)
+    for name, where in where_seen.items():
+        print(f"sites/run: allocation-site samples in one run under the default mode, "
+              f"{name}: sampled at {where}")
     return rows
 
 

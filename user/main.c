@@ -734,6 +734,7 @@ int main(int argc, char **argv)
 	a.table.col = a.col;
 	a.table.sites = a.env.sites;
 	a.table.sites_depth = a.env.sites_depth;
+	a.table.sites_max_rate = a.env.sites_max_rate;
 	output_sites_top(a.env.sites_top);
 	err = start_exports(&a);
 	if (err) {

@@ -31,6 +31,7 @@ enum {
 	OPT_SITES_DEPTH,
 	OPT_SITES_MAX_STACKS,
 	OPT_SITES_TOP,
+	OPT_SITES_MAX_RATE,
 	OPT_FOLDED,
 };
 
@@ -62,6 +63,7 @@ static const struct option long_opts[] = {
 	{ "sites-depth", required_argument, NULL, OPT_SITES_DEPTH },
 	{ "sites-max-stacks", required_argument, NULL, OPT_SITES_MAX_STACKS },
 	{ "sites-top", required_argument, NULL, OPT_SITES_TOP },
+	{ "sites-max-rate", required_argument, NULL, OPT_SITES_MAX_RATE },
 	{ "folded", required_argument, NULL, OPT_FOLDED },
 	{},
 };
@@ -73,7 +75,7 @@ void options_usage(FILE *out)
 	      "                [--max-threads N] [--prom-file PATH] [--listen [ADDR:]PORT]\n"
 	      "                [--prom-pids N] [--quiet] [--no-sites | [--sites]\n"
 	      "                [--sites-depth N] [--sites-max-stacks N] [--sites-top N]\n"
-	      "                [--folded PATH]] [--help] [--version]\n"
+	      "                [--sites-max-rate N] [--folded PATH]] [--help] [--version]\n"
 	      "\n"
 	      "Memory and garbage-collector activity of every CPython process on the host,\n"
 	      "observed with eBPF; nothing is injected into or stops the processes.\n"
@@ -120,6 +122,10 @@ void options_usage(FILE *out)
 	      "                       (default 8192)\n"
 	      "      --sites-top N    sites per process in --json, --sites and the detail\n"
 	      "                       view, 1-1000 (default 10)\n"
+	      "      --sites-max-rate N  stack walks per second per process at new arenas\n"
+	      "                       and malloc growth, 0-1000000, 0: no limit (default\n"
+	      "                       1000, ~0.3% of a core); events over it are counted,\n"
+	      "                       not walked (pool refills are never limited)\n"
 	      "      --folded PATH    collapsed stacks of every process for flame graph\n"
 	      "                       tools, written to PATH every interval, atomically\n"
 	      "  -v, --verbose        more diagnostics on stderr (repeat for debug)\n"
@@ -210,11 +216,13 @@ static void set_defaults(struct env *env)
 	env->sites_depth = OPT_SITES_DEPTH_DEFAULT;
 	env->sites_max_stacks = OPT_SITES_STACKS_DEFAULT;
 	env->sites_top = OPT_SITES_TOP_DEFAULT;
+	env->sites_max_rate = OPT_SITES_RATE_DEFAULT;
 	/* no-color.org: set and not empty */
 	env->no_color = getenv("NO_COLOR") && *getenv("NO_COLOR");
 }
 
-/* --sites-depth, --sites-max-stacks, --sites-top: numbers in a range. */
+/* --sites-depth, --sites-max-stacks, --sites-top, --sites-max-rate:
+ * numbers in a range. */
 static const struct sites_knob {
 	int opt;
 	const char *name;
@@ -223,6 +231,7 @@ static const struct sites_knob {
 	{ OPT_SITES_DEPTH, "--sites-depth", 1, OPT_SITES_DEPTH_MAX },
 	{ OPT_SITES_MAX_STACKS, "--sites-max-stacks", OPT_SITES_STACKS_MIN, OPT_SITES_STACKS_MAX },
 	{ OPT_SITES_TOP, "--sites-top", 1, OPT_SITES_TOP_MAX },
+	{ OPT_SITES_MAX_RATE, "--sites-max-rate", 0, OPT_SITES_RATE_MAX },
 };
 
 static const struct sites_knob *sites_knob(int c)
@@ -246,6 +255,8 @@ static int apply_sites_knob(struct env *env, const struct sites_knob *k, const c
 		env->sites_depth = v;
 	else if (k->opt == OPT_SITES_MAX_STACKS)
 		env->sites_max_stacks = v;
+	else if (k->opt == OPT_SITES_MAX_RATE)
+		env->sites_max_rate = v;
 	else
 		env->sites_top = (int)v;
 	return 0;
@@ -342,6 +353,7 @@ static int apply_option(struct env *env, int c, const char *arg, FILE *err)
 	case OPT_SITES_DEPTH:
 	case OPT_SITES_MAX_STACKS:
 	case OPT_SITES_TOP:
+	case OPT_SITES_MAX_RATE:
 		return apply_sites_knob(env, sites_knob(c), arg, err);
 	case OPT_MAX_PROCS:
 	case OPT_MAX_THREADS:
@@ -381,7 +393,7 @@ static void report_bad_option(int c, const char *word, FILE *err)
 }
 
 /* Allocation-site options together: what needs sampling is refused with
- * --no-sites (knob: the last --sites-depth/-max-stacks/-top given, or
+ * --no-sites (knob: the last --sites-depth/-max-stacks/-top/-max-rate given, or
  * NULL); --sites is a text report, so it means -b and cannot share
  * stdout with --json or --quiet. */
 static int check_sites(struct env *env, const char *knob, FILE *err)

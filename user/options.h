@@ -17,6 +17,8 @@
 #define OPT_SITES_STACKS_MAX	 1048576
 #define OPT_SITES_TOP_DEFAULT	 10
 #define OPT_SITES_TOP_MAX	 1000
+#define OPT_SITES_RATE_DEFAULT	 1000
+#define OPT_SITES_RATE_MAX	 1000000
 
 struct env {
 	bool batch; /* -b: plain-text frames */
@@ -40,6 +42,8 @@ struct env {
 	unsigned int sites_depth; /* --sites-depth: Python frames recorded per sample */
 	unsigned int sites_max_stacks; /* --sites-max-stacks: distinct stacks in the BPF map */
 	int sites_top; /* --sites-top: sites per process in JSON, report, detail view */
+	unsigned int sites_max_rate; /* --sites-max-rate: walks/s per process at arenas and malloc
+				      * growth; 0: no limit */
 	const char *folded; /* --folded: collapsed stacks file, rewritten every interval */
 	bool help, version;
 };

@@ -34,7 +34,7 @@ static const struct walk_offsets walk_offsets[] = {
 };
 
 #define OWNED_BY_CSTACK 3 /* 3.12/3.13 shim frames of C calls into Python */
-#define MALLOC_MIN	(64u << 10)
+#define MALLOC_MIN	PMT_SITES_MMAP_MIN
 
 static uint64_t sym(const struct elf_file *ef, const char *name)
 {
@@ -89,9 +89,10 @@ void sites_layout_find(const struct elf_file *ef, const struct py_info *pi,
 }
 
 void sites_cfg(const struct sites_layout *l, const struct pyheap_layout *heap, uint64_t bias,
-	       int depth, bool refill, struct pmt_sites_cfg *out)
+	       int depth, unsigned int max_rate, bool refill, struct pmt_sites_cfg *out)
 {
 	*out = l->cfg;
+	out->gap_ns = max_rate ? 1000000000ULL / max_rate : 0;
 	out->tstate_ptr = l->runtime + bias + l->cfg.tstate_ptr;
 	out->depth = depth < 1 ? 1 : depth > PMT_SITES_MAX_DEPTH ? PMT_SITES_MAX_DEPTH : depth;
 	out->arena_size = heap->arena_size ? heap->arena_size
@@ -359,10 +360,23 @@ static const char *kind_name(int kind)
 	}
 }
 
-/* A site: the innermost frame's (code, line) and the event kind. */
+/* The name of a stack without frames: hash 0, the thread had no Python
+ * frames; PMT_SITE_HASH_LIMITED, events the rate limit kept from being
+ * walked. NULL for a stack with frames. */
+static const char *frameless_name(const struct site_rec *r)
+{
+	if (r->nframes)
+		return NULL;
+	return r->key.hash == PMT_SITE_HASH_LIMITED ? "[not walked: over --sites-max-rate]"
+						    : "[no Python frames]";
+}
+
+/* A site: the innermost frame's (code, line) and the event kind; stacks
+ * without frames by their name. */
 struct group {
 	const struct code_ent *ce;
-	int line, kind, nframes;
+	const char *frameless;
+	int line, kind;
 	uint64_t bytes, samples, recent_bytes, recent_samples;
 	uint64_t class_bytes[PMT_NCLASSES];
 	const struct site_rec *heaviest;
@@ -371,7 +385,7 @@ struct group {
 static void group_key(const struct site_rec *r, struct group *g)
 {
 	g->kind = r->key.kind;
-	g->nframes = r->nframes ? 1 : 0;
+	g->frameless = frameless_name(r);
 	g->ce = r->nframes ? r->frames[0].ce : NULL;
 	g->line = r->nframes ? r->frames[0].line : -1;
 }
@@ -382,8 +396,8 @@ static int cmp_key(const void *pa, const void *pb)
 
 	if (a->kind != b->kind)
 		return a->kind - b->kind;
-	if (a->nframes != b->nframes)
-		return a->nframes - b->nframes;
+	if (a->frameless != b->frameless) /* the same string constants */
+		return !a->frameless ? -1 : !b->frameless ? 1 : strcmp(a->frameless, b->frameless);
 	if (a->ce != b->ce)
 		return (uintptr_t)a->ce < (uintptr_t)b->ce ? -1 : 1;
 	return a->line - b->line;
@@ -476,7 +490,7 @@ struct json_object *sites_proc_json(const struct sites_proc *sp, int top, double
 			frame_json(o, &h->frames[0]);
 		} else {
 			json_object_object_add(o, "function",
-					       json_object_new_string("[no Python frames]"));
+					       json_object_new_string(frameless_name(h)));
 			json_object_object_add(o, "file", NULL);
 			json_object_object_add(o, "line", NULL);
 		}
@@ -535,7 +549,7 @@ void sites_proc_folded(const struct sites_proc *sp, const char *root, FILE *out)
 				continue;
 			fputs(root, out);
 			if (!r->nframes)
-				fputs(";[no Python frames]", out);
+				fprintf(out, ";%s", frameless_name(r));
 			for (int i = r->nframes - 1; i >= 0; i--) {
 				fputc(';', out);
 				folded_frame(out, &r->frames[i]);

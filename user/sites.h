@@ -39,10 +39,11 @@ struct sites_layout {
 void sites_layout_find(const struct elf_file *ef, const struct py_info *pi,
 		       struct sites_layout *out);
 
-/* The BPF configuration for one process: depth frames, refill: its pool
- * refills are probed (then arenas are not sampled). */
+/* The BPF configuration for one process: depth frames, at most max_rate
+ * walks per second at arenas and malloc growth (0: no limit), refill: its
+ * pool refills are probed (then arenas are not sampled). */
 void sites_cfg(const struct sites_layout *l, const struct pyheap_layout *heap, uint64_t bias,
-	       int depth, bool refill, struct pmt_sites_cfg *out);
+	       int depth, unsigned int max_rate, bool refill, struct pmt_sites_cfg *out);
 
 struct sites_proc; /* one process's sites */
 

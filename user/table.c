@@ -153,7 +153,8 @@ static void attach_sites(struct table *t, struct proc_entry *e, double now)
 			 "the interpreter's mapping was not found");
 		return;
 	}
-	sites_cfg(l, &e->interp->heap, e->bias, t->sites_depth, e->nlinks && !e->flow_err, &cfg);
+	sites_cfg(l, &e->interp->heap, e->bias, t->sites_depth, t->sites_max_rate,
+		  e->nlinks && !e->flow_err, &cfg);
 	e->sites = sites_proc_new(e->pid, l, e->bias, &cfg, now);
 	err = e->sites ? collector_sites_set(t->col, e->pid, &cfg) : -ENOMEM;
 	if (err) {

@@ -88,9 +88,11 @@ struct table {
 	/* --precise: measured cost of one probed allocator call, seconds */
 	bool precise_cost_ok;
 	double precise_alloc_s, precise_free_s;
-	/* allocation sites: sampled (default), frames per sample */
+	/* allocation sites: sampled (default), frames per sample, walks per
+	 * second per process at arenas and malloc growth (0: no limit) */
 	bool sites;
 	int sites_depth;
+	unsigned int sites_max_rate;
 };
 
 struct proc_entry *table_find(struct table *t, int pid);

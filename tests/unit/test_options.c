@@ -95,6 +95,7 @@ static void assert_defaults(const struct env *env)
 	assert_int_equal(env->sites_depth, 16);
 	assert_int_equal(env->sites_max_stacks, 8192);
 	assert_int_equal(env->sites_top, 10);
+	assert_int_equal(env->sites_max_rate, 1000);
 	assert_null(env->folded);
 }
 
@@ -594,6 +595,11 @@ static void test_sites_numbers(void **state)
 	assert_int_equal(env.sites_top, 7);
 	assert_int_equal(env.sites_depth, 4);
 	assert_int_equal(env.sites_max_stacks, OPT_SITES_STACKS_DEFAULT);
+	/* 0: no limit */
+	PARSE_OK(&env, "--sites-max-rate", "0");
+	assert_int_equal(env.sites_max_rate, 0);
+	PARSE_OK(&env, "--sites-max-rate=1000000", "--sites-max-rate", "5");
+	assert_int_equal(env.sites_max_rate, 5);
 }
 
 static void test_folded(void **state)
@@ -623,6 +629,11 @@ static void test_error_sites_numbers_range(void **state)
 	PARSE_ERR("--sites-top: '0' is not a number in [1, 1000]", "--sites-top", "0");
 	PARSE_ERR("--sites-top: '1001'", "--sites-top=1001");
 	PARSE_ERR("--sites-top: '99999999999999999999'", "--sites-top", "99999999999999999999");
+	PARSE_ERR("--sites-max-rate: '1000001' is not a number in [0, 1000000]",
+		  "--sites-max-rate", "1000001");
+	PARSE_ERR("--sites-max-rate: '-1'", "--sites-max-rate=-1");
+	PARSE_ERR("--sites-max-rate: allocation sites are turned off by --no-sites", "--no-sites",
+		  "--sites-max-rate", "10");
 }
 
 static void test_error_sites_numbers_garbage(void **state)
