@@ -135,7 +135,8 @@ enum pmt_site_kind {
 };
 
 #define PMT_SITES_F_REFILL 1 /* a refill probe samples pools: arena mmaps are not sampled */
-#define PMT_SITES_MMAP_MIN (64u << 10) /* smaller mmaps are never sampled (malloc_min, arena_size >=) */
+/* smaller mmaps are never sampled (malloc_min and arena_size are at least this) */
+#define PMT_SITES_MMAP_MIN (64u << 10)
 #define PMT_SITES_BURST_NS 1000000000ULL /* the rate limit's burst: 1 s of walks */
 /* pmt_site_key.hash of a depth-0 key: the events of that kind that the
  * rate limit kept from being walked (their bytes unattributed), apart from

@@ -629,8 +629,8 @@ static void test_error_sites_numbers_range(void **state)
 	PARSE_ERR("--sites-top: '0' is not a number in [1, 1000]", "--sites-top", "0");
 	PARSE_ERR("--sites-top: '1001'", "--sites-top=1001");
 	PARSE_ERR("--sites-top: '99999999999999999999'", "--sites-top", "99999999999999999999");
-	PARSE_ERR("--sites-max-rate: '1000001' is not a number in [0, 1000000]",
-		  "--sites-max-rate", "1000001");
+	PARSE_ERR("--sites-max-rate: '1000001' is not a number in [0, 1000000]", "--sites-max-rate",
+		  "1000001");
 	PARSE_ERR("--sites-max-rate: '-1'", "--sites-max-rate=-1");
 	PARSE_ERR("--sites-max-rate: allocation sites are turned off by --no-sites", "--no-sites",
 		  "--sites-max-rate", "10");
