@@ -32,6 +32,7 @@ enum {
 	OPT_SITES_MAX_STACKS,
 	OPT_SITES_TOP,
 	OPT_SITES_MAX_RATE,
+	OPT_PROM_SITES,
 	OPT_FOLDED,
 };
 
@@ -64,6 +65,7 @@ static const struct option long_opts[] = {
 	{ "sites-max-stacks", required_argument, NULL, OPT_SITES_MAX_STACKS },
 	{ "sites-top", required_argument, NULL, OPT_SITES_TOP },
 	{ "sites-max-rate", required_argument, NULL, OPT_SITES_MAX_RATE },
+	{ "prom-sites", required_argument, NULL, OPT_PROM_SITES },
 	{ "folded", required_argument, NULL, OPT_FOLDED },
 	{},
 };
@@ -75,7 +77,8 @@ void options_usage(FILE *out)
 	      "                [--max-threads N] [--prom-file PATH] [--listen [ADDR:]PORT]\n"
 	      "                [--prom-pids N] [--quiet] [--no-sites | [--sites]\n"
 	      "                [--sites-depth N] [--sites-max-stacks N] [--sites-top N]\n"
-	      "                [--sites-max-rate N] [--folded PATH]] [--help] [--version]\n"
+	      "                [--sites-max-rate N] [--folded PATH] [--prom-sites N]]\n"
+	      "                [--help] [--version]\n"
 	      "\n"
 	      "Memory and garbage-collector activity of every CPython process on the host,\n"
 	      "observed with eBPF; nothing is injected into or stops the processes.\n"
@@ -107,6 +110,8 @@ void options_usage(FILE *out)
 	      "      --listen [ADDR:]PORT  serve Prometheus /metrics over HTTP (127.0.0.1 when\n"
 	      "                       only a port is given)\n"
 	      "      --prom-pids N    also per-PID series for the N largest processes\n"
+	      "      --prom-sites N   with --prom-pids: also each one's N heaviest allocation\n"
+	      "                       sites, 1-100 (not more than --sites-top)\n"
 	      "      --quiet          no frames on stdout (implied by --prom-file/--listen\n"
 	      "                       unless -b or --json is given)\n"
 	      "      --no-sites       no allocation sites. By default the allocating thread's\n"
@@ -232,6 +237,7 @@ static const struct sites_knob {
 	{ OPT_SITES_MAX_STACKS, "--sites-max-stacks", OPT_SITES_STACKS_MIN, OPT_SITES_STACKS_MAX },
 	{ OPT_SITES_TOP, "--sites-top", 1, OPT_SITES_TOP_MAX },
 	{ OPT_SITES_MAX_RATE, "--sites-max-rate", 0, OPT_SITES_RATE_MAX },
+	{ OPT_PROM_SITES, "--prom-sites", 1, OPT_PROM_SITES_MAX },
 };
 
 static const struct sites_knob *sites_knob(int c)
@@ -257,6 +263,8 @@ static int apply_sites_knob(struct env *env, const struct sites_knob *k, const c
 		env->sites_max_stacks = v;
 	else if (k->opt == OPT_SITES_MAX_RATE)
 		env->sites_max_rate = v;
+	else if (k->opt == OPT_PROM_SITES)
+		env->prom_sites = (int)v;
 	else
 		env->sites_top = (int)v;
 	return 0;
@@ -354,6 +362,7 @@ static int apply_option(struct env *env, int c, const char *arg, FILE *err)
 	case OPT_SITES_MAX_STACKS:
 	case OPT_SITES_TOP:
 	case OPT_SITES_MAX_RATE:
+	case OPT_PROM_SITES:
 		return apply_sites_knob(env, sites_knob(c), arg, err);
 	case OPT_MAX_PROCS:
 	case OPT_MAX_THREADS:
@@ -447,6 +456,18 @@ int options_parse(int argc, char **argv, struct env *env, FILE *err)
 		return -EINVAL;
 	if (env->prom_pids && !env->prom_file && !env->listen) {
 		fprintf(err, "pymemtop: --prom-pids needs --prom-file or --listen\n");
+		return -EINVAL;
+	}
+	if (env->prom_sites && !env->prom_pids) {
+		fprintf(err, "pymemtop: --prom-sites needs --prom-pids N: sites are exported for "
+			     "the per-PID processes only\n");
+		return -EINVAL;
+	}
+	if (env->prom_sites > env->sites_top) {
+		fprintf(err,
+			"pymemtop: --prom-sites %d: only --sites-top (%d) sites are kept per "
+			"process; raise --sites-top\n",
+			env->prom_sites, env->sites_top);
 		return -EINVAL;
 	}
 	if ((env->prom_file || env->listen) && !env->batch && !env->json)

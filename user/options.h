@@ -19,6 +19,7 @@
 #define OPT_SITES_TOP_MAX	 1000
 #define OPT_SITES_RATE_DEFAULT	 1000
 #define OPT_SITES_RATE_MAX	 1000000
+#define OPT_PROM_SITES_MAX	 100
 
 struct env {
 	bool batch; /* -b: plain-text frames */
@@ -42,6 +43,7 @@ struct env {
 	unsigned int sites_depth; /* --sites-depth: Python frames recorded per sample */
 	unsigned int sites_max_stacks; /* --sites-max-stacks: distinct stacks in the BPF map */
 	int sites_top; /* --sites-top: sites per process in JSON, report, detail view */
+	int prom_sites; /* --prom-sites: per-PID series of this many sites each (0: none) */
 	unsigned int sites_max_rate; /* --sites-max-rate: walks/s per process at arenas and malloc
 				      * growth; 0: no limit */
 	const char *folded; /* --folded: collapsed stacks file, rewritten every interval */

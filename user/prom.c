@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "output.h"
 #include "prom.h"
 
 /* Per-process values, summed per group: counters first. */
@@ -74,7 +75,7 @@ struct pstate {
 };
 
 struct prom {
-	int max_pids;
+	int max_pids, max_sites;
 	struct group *g;
 	int ng;
 	struct pstate *ps;
@@ -83,12 +84,14 @@ struct prom {
 	int ntop;
 };
 
-struct prom *prom_new(int max_pids)
+struct prom *prom_new(int max_pids, int max_sites)
 {
 	struct prom *p = calloc(1, sizeof(*p));
 
-	if (p)
+	if (p) {
 		p->max_pids = max_pids > 0 ? max_pids : 0;
+		p->max_sites = max_sites > 0 ? max_sites : 0;
+	}
 	return p;
 }
 
@@ -628,6 +631,94 @@ static void render_pids(FILE *f, const struct prom *p, bool om)
 	}
 }
 
+/* A site's label values as the exposition shows them: valid UTF-8 (the
+ * names come from the process), "" for null. */
+struct site_labels {
+	char function[256], file[512], line[16], source[16];
+	double bytes;
+};
+
+static void site_labels(struct json_object *s, struct site_labels *l)
+{
+	struct json_object *x;
+	const char *v;
+
+	output_clean_string((v = jstr(s, "function")) ? v : "", false, l->function,
+			    sizeof(l->function));
+	output_clean_string((v = jstr(s, "file")) ? v : "", false, l->file, sizeof(l->file));
+	output_clean_string((v = jstr(s, "source")) ? v : "", false, l->source, sizeof(l->source));
+	l->line[0] = '\0';
+	if (json_object_object_get_ex(s, "line", &x) && json_object_is_type(x, json_type_int))
+		snprintf(l->line, sizeof(l->line), "%d", json_object_get_int(x));
+	l->bytes = 0;
+	if (json_object_object_get_ex(s, "estimated_bytes", &x))
+		l->bytes = json_object_get_double(x);
+}
+
+static bool same_labels(const struct site_labels *a, const struct site_labels *b)
+{
+	return !strcmp(a->function, b->function) && !strcmp(a->file, b->file) &&
+	       !strcmp(a->line, b->line) && !strcmp(a->source, b->source);
+}
+
+/* The heaviest sites of each per-PID process (--prom-sites). Sites that
+ * read alike (two code objects of one function, e.g. the same source
+ * exec'd twice) are one series, summed: a label set appears once. */
+static void render_sites(FILE *f, const struct prom *p, bool om)
+{
+	struct site_labels *ls;
+	bool any = false;
+
+	if (!p->max_sites)
+		return;
+	ls = malloc(p->max_sites * sizeof(*ls));
+	if (!ls)
+		return;
+	for (int i = 0; i < p->ntop; i++) {
+		struct json_object *sites = NULL;
+		int n = 0;
+
+		if (!json_object_object_get_ex(p->top[i], "sites", &sites) ||
+		    !json_object_is_type(sites, json_type_array))
+			continue;
+		for (size_t k = 0; k < json_object_array_length(sites) && n < p->max_sites; k++) {
+			struct json_object *s = json_object_array_get_idx(sites, k);
+			int j;
+
+			if (!json_object_is_type(s, json_type_object))
+				continue;
+			site_labels(s, &ls[n]);
+			for (j = 0; j < n && !same_labels(&ls[j], &ls[n]); j++)
+				;
+			if (j < n)
+				ls[j].bytes += ls[n].bytes;
+			else
+				n++;
+		}
+		if (n && !any) {
+			family(f, om, "pymemtop_process_site_allocated_bytes", "counter",
+			       "Estimated bytes of heap growth sampled at one allocation site of "
+			       "one "
+			       "process since observed (--prom-sites)");
+			any = true;
+		}
+		for (int j = 0; j < n; j++) {
+			fputs("pymemtop_process_site_allocated_bytes_total", f);
+			pid_labels(f, p->top[i]);
+			fputs(",function=\"", f);
+			put_escaped(f, ls[j].function);
+			fputs("\",file=\"", f);
+			put_escaped(f, ls[j].file);
+			fprintf(f, "\",line=\"%s\",source=\"", ls[j].line);
+			put_escaped(f, ls[j].source);
+			fputs("\"} ", f);
+			put_num(f, ls[j].bytes);
+			fputc('\n', f);
+		}
+	}
+	free(ls);
+}
+
 /* ---- pymemtop's own health -------------------------------------------------- */
 
 static void self_counter(FILE *f, bool om, const char *name, const char *help, double v)
@@ -714,6 +805,7 @@ int prom_render(const struct prom *p, const struct prom_self *self, bool openmet
 	render_groups(f, gs, p->ng, openmetrics);
 	free(gs);
 	render_pids(f, p, openmetrics);
+	render_sites(f, p, openmetrics);
 	render_self(f, self, openmetrics);
 	if (openmetrics)
 		fputs("# EOF\n", f);

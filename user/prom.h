@@ -4,7 +4,8 @@
  * prom_group()) and container, so sum() over them means something;
  * counters kept monotonic while processes come and go (an exited
  * process's last values stay in its group); optional per-PID series for
- * the largest processes; pymemtop's own health. Classic text format (the
+ * the largest processes and, asked for, their heaviest allocation sites
+ * (bounded: pids x sites series); pymemtop's own health. Classic text format (the
  * textfile collector, /metrics) and OpenMetrics. Fed the same process
  * objects --json prints; pure, unit-tested (tests/unit/test_prom.c).
  * Every family is documented in docs/prometheus.md.
@@ -24,8 +25,10 @@
 struct prom;
 
 /* max_pids: per-PID series for this many processes, largest RSS first
- * (--prom-pids; 0: none). NULL on ENOMEM. */
-struct prom *prom_new(int max_pids);
+ * (--prom-pids; 0: none); max_sites: for each of them, series for its
+ * heaviest allocation sites, at most this many (--prom-sites; 0: none).
+ * NULL on ENOMEM. */
+struct prom *prom_new(int max_pids, int max_sites);
 void prom_free(struct prom *p);
 
 /* The group of a process from its command label (JSON `command`): the

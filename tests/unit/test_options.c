@@ -600,6 +600,10 @@ static void test_sites_numbers(void **state)
 	assert_int_equal(env.sites_max_rate, 0);
 	PARSE_OK(&env, "--sites-max-rate=1000000", "--sites-max-rate", "5");
 	assert_int_equal(env.sites_max_rate, 5);
+	assert_int_equal(env.prom_sites, 0);
+	PARSE_OK(&env, "--listen", "9", "--prom-pids", "2", "--prom-sites", "20", "--sites-top",
+		 "20");
+	assert_int_equal(env.prom_sites, 20);
 }
 
 static void test_folded(void **state)
@@ -632,6 +636,14 @@ static void test_error_sites_numbers_range(void **state)
 	PARSE_ERR("--sites-max-rate: '1000001' is not a number in [0, 1000000]", "--sites-max-rate",
 		  "1000001");
 	PARSE_ERR("--sites-max-rate: '-1'", "--sites-max-rate=-1");
+	PARSE_ERR("--prom-sites: '0' is not a number in [1, 100]", "--prom-pids", "1", "--listen",
+		  "9", "--prom-sites", "0");
+	PARSE_ERR("--prom-sites: '101'", "--prom-sites=101");
+	PARSE_ERR("--prom-sites needs --prom-pids N", "--listen", "9", "--prom-sites", "3");
+	PARSE_ERR("--prom-sites 11: only --sites-top (10) sites are kept per process", "--listen",
+		  "9", "--prom-pids", "2", "--prom-sites", "11");
+	PARSE_ERR("--prom-sites: allocation sites are turned off by --no-sites", "--listen", "9",
+		  "--prom-pids", "2", "--prom-sites", "3", "--no-sites");
 	PARSE_ERR("--sites-max-rate: allocation sites are turned off by --no-sites", "--no-sites",
 		  "--sites-max-rate", "10");
 }

@@ -75,10 +75,16 @@ static struct json_object *full(int pid, const char *command, const char *contai
 		" \"mmap_bytes_total\": %.0f, \"munmap_bytes_total\": %.0f,"
 		" \"growth\": {\"heap_live_bytes\": {\"window_seconds\": 60, \"bytes_per_s\": 1024,"
 		" \"steady\": false}, \"rss_bytes\": {\"window_seconds\": 60, \"bytes_per_s\": 0,"
-		" \"steady\": false}}",
+		" \"steady\": false}},"
+		" \"sites\": [{\"function\": \"make\", \"file\": \"/srv/a\\\"b.py\", \"line\": 12,"
+		" \"source\": \"pool_refill\", \"estimated_bytes\": %.0f},"
+		" {\"function\": \"[no Python frames]\", \"file\": null, \"line\": null,"
+		" \"source\": \"malloc\", \"estimated_bytes\": 4096},"
+		" {\"function\": \"tail\", \"file\": \"t.py\", \"line\": 1,"
+		" \"source\": \"arena\", \"estimated_bytes\": 1}]",
 		k * 100 * 1048576, k * 64 * 1048576, k * 48 * 1048576, k * 300000, k * 135168,
 		k * 16777216, k * 50000, k * 100, k * 10, k * 1, k * 5000, k * 300, k * 20, k * 1.5,
-		k * 0.25, k * 0.125, k * 5242880, k * 3145728);
+		k * 0.25, k * 0.125, k * 5242880, k * 3145728, k * 1048576);
 	return proc(pid, T0 + pid + 0.25, command, container, false, more);
 }
 
@@ -103,7 +109,7 @@ static void frame_n(struct prom *p, double now, struct json_object **o, int n)
 
 static struct prom *new_prom(int max_pids)
 {
-	struct prom *p = prom_new(max_pids);
+	struct prom *p = prom_new(max_pids, 0);
 
 	assert_non_null(p);
 	return p;
@@ -1079,6 +1085,69 @@ static void test_prom_pids(void **state)
 	prom_free(p);
 }
 
+/* --prom-sites: each per-PID process's first N sites (the JSON's order,
+ * heaviest first), label values valid UTF-8 and escaped, "" for null,
+ * sites that read alike summed into one series; none for a process whose
+ * sites are null, and none without --prom-sites. */
+static void test_prom_sites(void **state)
+{
+	struct prom *p = prom_new(2, 3);
+	static struct expo e; /* large: not on the stack */
+	struct json_object *app;
+	char *t;
+
+	(void)state;
+	assert_non_null(p);
+	app = proc(2, T0 + 2, "app.py", "", false,
+		   "\"rss_bytes\": 3000000, \"sites\": ["
+		   "{\"function\": \"load\", \"file\": \"/srv/app.py\", \"line\": 7,"
+		   " \"source\": \"pool_refill\", \"estimated_bytes\": 9000},"
+		   "{\"function\": \"load\", \"file\": \"/srv/app.py\", \"line\": 7,"
+		   " \"source\": \"pool_refill\", \"estimated_bytes\": 1000},"
+		   "{\"function\": \"[no Python frames]\", \"file\": null, \"line\": null,"
+		   " \"source\": \"malloc\", \"estimated_bytes\": 500},"
+		   "{\"function\": \"q\\\"x\\\\y\\nz\", \"file\": \"\\u00ff\", \"line\": 3,"
+		   " \"source\": \"arena\", \"estimated_bytes\": 400},"
+		   "{\"function\": \"fifth\", \"file\": \"f.py\", \"line\": 1,"
+		   " \"source\": \"arena\", \"estimated_bytes\": 300}]");
+	/* a name that is not UTF-8 (from the process's memory) */
+	json_object_object_add(json_object_array_get_idx(json_object_object_get(app, "sites"), 3),
+			       "file", json_object_new_string("a\xff.py"));
+	FRAME(p, T0 + 10, app,
+	      proc(3, T0 + 3, "other.py", "", false, "\"rss_bytes\": 2000000, \"sites\": null"));
+	t = render(p, NULL, false);
+	check_expo(t, false, &e);
+	assert_unique(&e);
+	assert_has_line(t, "# TYPE pymemtop_process_site_allocated_bytes_total counter");
+	assert_has_line(t, "pymemtop_process_site_allocated_bytes_total{pid=\"2\","
+			   "start_time=\"1700000002\",function=\"load\",file=\"/srv/app.py\","
+			   "line=\"7\",source=\"pool_refill\"} 10000");
+	assert_has_line(t, "pymemtop_process_site_allocated_bytes_total{pid=\"2\","
+			   "start_time=\"1700000002\",function=\"[no Python frames]\",file=\"\","
+			   "line=\"\",source=\"malloc\"} 500");
+	assert_has_line(t, "pymemtop_process_site_allocated_bytes_total{pid=\"2\","
+			   "start_time=\"1700000002\",function=\"q\\\"x\\\\y\\nz\","
+			   "file=\"a\xef\xbf\xbd.py\",line=\"3\",source=\"arena\"} 400");
+	/* the first three of the JSON's sites, two of them one series */
+	assert_absent(t, "fifth");
+	assert_int_equal(find_fam(&e, "pymemtop_process_site_allocated_bytes_total")->samples, 3);
+	assert_absent(t, "pid=\"3\",start_time=\"1700000003\",function");
+	free(t);
+	t = render(p, NULL, true);
+	assert_has_line(t, "# TYPE pymemtop_process_site_allocated_bytes counter");
+	assert_has_line(t, "# UNIT pymemtop_process_site_allocated_bytes bytes");
+	free(t);
+	prom_free(p);
+
+	/* without --prom-sites: no site series */
+	p = new_prom(2);
+	FRAME(p, T0, full(1, "app.py", "", 1));
+	t = render(p, NULL, false);
+	assert_absent(t, "pymemtop_process_site");
+	free(t);
+	prom_free(p);
+}
+
 /* ---- steady growth ------------------------------------------------------------------- */
 
 #define STEADY(h, r) "\"growth\": {\"heap_live_bytes\": " h ", \"rss_bytes\": " r "}"
@@ -1316,7 +1385,9 @@ static void write_tmp(char *path, const char *text)
  * group, per-PID series, every self family. */
 static struct prom *realistic(void)
 {
-	struct prom *p = new_prom(3);
+	struct prom *p = prom_new(3, 2); /* with --prom-sites */
+
+	assert_non_null(p);
 	struct json_object *ex = full(9, "old.py", "", 1);
 
 	json_object_object_add(ex, "exited", json_object_new_boolean(true));
@@ -1441,6 +1512,7 @@ int main(void)
 		cmocka_unit_test(test_pid_reuse),
 		cmocka_unit_test(test_group_expiry),
 		cmocka_unit_test(test_prom_pids),
+		cmocka_unit_test(test_prom_sites),
 		cmocka_unit_test(test_steady_growth),
 		cmocka_unit_test(test_self_families),
 		cmocka_unit_test(test_openmetrics),
