@@ -541,19 +541,69 @@ static void folded_frame(FILE *out, const struct site_frame *f)
 	fputs(buf, out);
 }
 
+struct folded_line {
+	char *stack;
+	uint64_t bytes;
+};
+
+static int cmp_folded(const void *a, const void *b)
+{
+	return strcmp(((const struct folded_line *)a)->stack,
+		      ((const struct folded_line *)b)->stack);
+}
+
+/* One stack's text, root first: NULL on ENOMEM. */
+static char *folded_stack(const struct site_rec *r, const char *root)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return NULL;
+	fputs(root, f);
+	if (!r->nframes)
+		fprintf(f, ";%s", frameless_name(r));
+	for (int i = r->nframes - 1; i >= 0; i--) {
+		fputc(';', f);
+		folded_frame(f, &r->frames[i]);
+	}
+	if (fclose(f)) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* Stacks that read alike (another instruction of the same line, another
+ * event kind, a code object of the same name) are one line, summed:
+ * flame graph tools expect each stack once. Sorted by text. */
 void sites_proc_folded(const struct sites_proc *sp, const char *root, FILE *out)
 {
+	struct folded_line *l = sp->nrecs ? calloc(sp->nrecs, sizeof(*l)) : NULL;
+	size_t n = 0;
+
+	if (!l)
+		return;
 	for (int b = 0; b < REC_BUCKETS; b++)
-		for (const struct site_rec *r = sp->recs[b]; r; r = r->next) {
+		for (const struct site_rec *r = sp->recs[b]; r && n < sp->nrecs; r = r->next) {
 			if (!r->bytes)
 				continue;
-			fputs(root, out);
-			if (!r->nframes)
-				fprintf(out, ";%s", frameless_name(r));
-			for (int i = r->nframes - 1; i >= 0; i--) {
-				fputc(';', out);
-				folded_frame(out, &r->frames[i]);
-			}
-			fprintf(out, " %llu\n", (unsigned long long)r->bytes);
+			l[n].stack = folded_stack(r, root);
+			l[n].bytes = r->bytes;
+			if (l[n].stack)
+				n++;
 		}
+	qsort(l, n, sizeof(*l), cmp_folded);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t bytes = l[i].bytes;
+
+		while (i + 1 < n && !strcmp(l[i].stack, l[i + 1].stack)) {
+			free(l[i].stack);
+			bytes += l[++i].bytes;
+		}
+		fprintf(out, "%s %llu\n", l[i].stack, (unsigned long long)bytes);
+		free(l[i].stack);
+	}
+	free(l);
 }

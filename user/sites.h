@@ -70,7 +70,7 @@ double sites_proc_recent_seconds(const struct sites_proc *sp, double now);
 const char *sites_proc_source(const struct sites_proc *sp);
 
 /* Collapsed stacks ("root;outer (file:line);...;inner (file:line) bytes"),
- * one line per stack, for flame graph tools. */
+ * one line per distinct stack text (sorted), for flame graph tools. */
 void sites_proc_folded(const struct sites_proc *sp, const char *root, FILE *out);
 
 #endif
