@@ -33,6 +33,15 @@ ACTION:
                 "<ghost>"), each keeping ~200 KB; at go1 deletes them (their
                 code objects freed) and makes 40 named real_I (file
                 "<real>") keeping ~1 MB each; done0/done1.json
+  sites_mmaps N after go: N functions made at run time, mm_0..mm_N-1 (file
+                "<mm>", line 3), each keeping one private anonymous 256 KiB
+                mmap (malloc-growth events, N distinct stacks), then
+                shared_maps keeps 50 shared anonymous ones (never sampled);
+                done.json "sites": {private, private_bytes, shared, seconds}
+  sites_fork MB after go: os.fork() without exec; the child writes
+                child.json {"pid"}, waits for go1, then does what "sites MB"
+                does and writes done.json (with "child_pid"); both wait for
+                exit
   plateaus K    K steps: waits for goI, grows its heap (objects, strings,
                 tuples, dicts of several size classes), writes doneI.json
                 with CPython's own truth: sys.getallocatedblocks() and
@@ -220,6 +229,30 @@ def sites_reuse(ctl, keep):
         alive.append(ns)
     put(ctl, "done1.json", {"real_bytes": 40 * 7000 * BLOCK})
 
+MM_SIZE = 256 << 10
+
+
+def shared_maps(keep, n):
+    for _ in range(n):
+        keep.append(mmap.mmap(-1, MM_SIZE))  # MAP_SHARED: not malloc growth
+
+
+def sites_mmaps(ctl, n, keep):
+    """The functions are kept alive (pymemtop names frames after the fact,
+    from the live code objects)."""
+    t0 = time.time()
+    for i in range(n):
+        ns = {"mmap": mmap}
+        exec(compile("\ndef mm_%d(keep):\n"
+                     "    keep.append(mmap.mmap(-1, %d, flags=mmap.MAP_PRIVATE))\n"
+                     % (i, MM_SIZE), "<mm>", "exec"), ns)
+        ns["mm_%d" % i](keep)
+        keep.append(ns)
+    shared_maps(keep, 50)
+    return {"private": n, "private_bytes": n * MM_SIZE, "shared": 50,
+            "seconds": time.time() - t0}
+
+
 def main():
     ctl, action = sys.argv[1], sys.argv[2]
     arg = int(sys.argv[3]) if len(sys.argv) > 3 else 0
@@ -236,6 +269,19 @@ def main():
         plateaus(ctl, arg, keep)
         wait_for(ctl, "exit")
         return
+    if action == "sites_fork":
+        wait_for(ctl, "go")
+        child = os.fork()
+        if child:
+            wait_for(ctl, "exit")
+            os.waitpid(child, 0)
+            return
+        put(ctl, "child.json", {"pid": os.getpid()})
+        wait_for(ctl, "go1")
+        keep = []
+        put(ctl, "done.json", {"child_pid": os.getpid(), "sites": sites(ctl, arg, keep)})
+        wait_for(ctl, "exit")
+        os._exit(0)
     if action == "sites_reuse":
         keep = []
         sites_reuse(ctl, keep)
@@ -260,6 +306,9 @@ def main():
     elif action in ("sites", "sites_threads"):
         keep = []
         truth = (sites if action == "sites" else sites_threads)(ctl, arg, keep)
+    elif action == "sites_mmaps":
+        keep = []
+        truth = sites_mmaps(ctl, arg, keep)
     elif action == "remap":
         m = mmap.mmap(-1, 10 << 20)
         m.resize(30 << 20)
