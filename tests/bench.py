@@ -570,6 +570,11 @@ def main():
         sys.exit("bench: needs root")
     if not interpreters():
         sys.exit("bench: no interpreter found (or none matches BENCH_PYTHONS)")
+    others = subprocess.run(["pgrep", "-x", "pymemtop"], capture_output=True, text=True).stdout
+    if others.split():
+        # its probes and its CPU would be in every column, the baseline too
+        sys.exit(f"bench: another pymemtop is running (PID {', '.join(others.split())}); "
+                 "stop it first")
     # SIGTERM/SIGHUP unwind like Ctrl-C: the finally blocks stop the
     # speedometer and every pymemtop started
     for sig in (signal.SIGTERM, signal.SIGHUP):

@@ -630,6 +630,7 @@ static struct json_object *snapshots_json(const struct table *t)
 	put(o, "total", ju64(s->snapshots));
 	put(o, "dropped", ju64(s->dropped));
 	put(o, "retries", ju64(s->retries));
+	put(o, "deferred", ju64(s->deferred));
 	put(o, "mean_seconds",
 	    s->snapshots ? jdouble((double)s->read_ns / s->snapshots / NS_PER_S, "%.9f") : NULL);
 	return o;

@@ -832,6 +832,24 @@ out:
 	return err == -EFAULT ? -EAGAIN : err;
 }
 
+int pyheap_peek(int pid, uint64_t bias, const struct pyheap_layout *l, struct pyheap_peek *out)
+{
+	struct obstate st;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (!l->heap_ok)
+		return -ENOTSUP;
+	err = read_obstate(pid, bias, l, &st);
+	if (err)
+		return err;
+	out->narenas = st.narenas;
+	out->narenas_ok = st.has_narenas;
+	out->arenas_allocated = st.arenas_allocated;
+	out->arenas_allocated_ok = st.has_arenas_allocated;
+	return 0;
+}
+
 int pyheap_snapshot(int pid, uint64_t bias, const struct pyheap_layout *l,
 		    struct pyheap_snapshot *out, struct pyheap_stats *stats)
 {

@@ -122,7 +122,17 @@ struct pyheap_snapshot {
 /* Statistics across snapshots (for the frame's self-report). */
 struct pyheap_stats {
 	uint64_t snapshots, dropped, retries, read_ns;
+	uint64_t deferred; /* walks put off while a big heap grew (the caller's) */
 };
+
+/* The heap's size without walking it: arenas in use and arenas
+ * allocated since start (each only where the build has the counter).
+ * One or two small reads. 0, -ESRCH, -EFAULT, -EPERM. */
+struct pyheap_peek {
+	uint64_t narenas, arenas_allocated;
+	bool narenas_ok, arenas_allocated_ok;
+};
+int pyheap_peek(int pid, uint64_t bias, const struct pyheap_layout *l, struct pyheap_peek *out);
 
 /* Read one process. 0: out is filled (heap_ok/gc_ok say which parts);
  * -ESRCH gone; -EAGAIN the heap kept changing or did not validate (the

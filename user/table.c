@@ -282,15 +282,66 @@ void table_mark_exited(struct table *t, int pid, const struct pmt_event *ev)
  * for 18% of each second (three walks). */
 #define HEAP_DUTY_INV 50
 
+/* A heap of more pool headers than this (64 MiB of 4 KiB pools before
+ * 3.10, 256 MiB of 16 KiB pools after; a walk of ~5 ms or more) is not
+ * walked while the process is mapping memory — a heap growing by arenas
+ * changes under the walk, which is then dropped, and the walk's CPU and
+ * reads of the process's memory come out of a process that is busy
+ * allocating — for up to HEAP_DEFER_MAX_S in a row. Meanwhile CPython's
+ * own arena counter (one small read) keeps the allocation flow current. */
+#define HEAP_BIG_POOLS	 16384
+#define HEAP_DEFER_MAX_S 10.0
+
+/* A frame without a walk: CPython's arena counter alone (one small read),
+ * so heap_arenas_allocated_total and the allocation flow stay current. */
+static void heap_counter_only(struct proc_entry *e, const struct pyheap_peek *pk)
+{
+	if (e->cur.heap_valid && pk->arenas_allocated_ok &&
+	    pk->arenas_allocated >= e->cur.heap.arenas_allocated) {
+		e->cur.heap.arenas_allocated = pk->arenas_allocated;
+		e->cur.heap.arenas_allocated_ok = true;
+	}
+}
+
+/* Whether to put this frame's walk off (counted). pk: the peek, when one
+ * was taken (*peeked). */
+static bool defer_heap(struct table *t, struct proc_entry *e, double now, struct pyheap_peek *pk,
+		       bool *peeked)
+{
+	const struct pyheap_layout *l = &e->interp->heap;
+
+	/* mapping memory since the previous frame (or not known yet) */
+	if (e->has_prev && e->cur.mm.mmap_calls == e->prev.mm.mmap_calls)
+		return false;
+	if (e->heap_defer_since && now - e->heap_defer_since >= HEAP_DEFER_MAX_S)
+		return false;
+	*peeked = l->pool_size && !pyheap_peek(e->pid, e->bias, l, pk);
+	if (!*peeked || !pk->narenas_ok ||
+	    pk->narenas * (l->arena_size / l->pool_size) <= HEAP_BIG_POOLS)
+		return false;
+	if (!e->heap_defer_since)
+		e->heap_defer_since = now;
+	t->heap_stats.deferred++;
+	return true;
+}
+
 /* A snapshot that does not validate is dropped (counted): the last
  * consistent one stands, flagged by its age in the output. */
 static void sample_heap(struct table *t, struct proc_entry *e, double now)
 {
 	struct pyheap_snapshot snap;
+	struct pyheap_peek pk;
+	bool peeked = false;
 	int err;
 
-	if (e->bias_err || now < e->heap_next)
+	if (e->bias_err)
 		return;
+	if (now < e->heap_next || defer_heap(t, e, now, &pk, &peeked)) {
+		if (peeked || !pyheap_peek(e->pid, e->bias, &e->interp->heap, &pk))
+			heap_counter_only(e, &pk);
+		return;
+	}
+	e->heap_defer_since = 0;
 	err = pyheap_snapshot(e->pid, e->bias, &e->interp->heap, &snap, &t->heap_stats);
 	e->heap_next = now + snap.read_ns / 1e9 * HEAP_DUTY_INV;
 	if (!err) {

@@ -57,6 +57,7 @@ struct proc_entry {
 	uint64_t bias; /* load bias of the interpreter file in this process */
 	int bias_err; /* 0 once bias is known */
 	double heap_next; /* no snapshot before this (bounds their cost) */
+	double heap_defer_since; /* first walk put off in a row (0: none) */
 	bool arenas_base_ok; /* 3.8: ntimes_arena_allocated at the first snapshot */
 	uint64_t arenas_base;
 	char probe_path[64]; /* /proc/PID/map_files/... of the interpreter file */

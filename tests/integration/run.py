@@ -450,6 +450,44 @@ def t_precise_exact(python):
           f"no LTO warning on stderr: {err.strip()}")
 
 
+def t_heap_walk_deferred_while_growing():
+    """A heap of 80 MiB (20 480 pool headers of 4 KiB on 3.9, over the
+    16 384 limit) growing by 160 MiB more at ~100 MiB/s is not walked
+    while it grows (heap_snapshots.deferred counts the frames), yet in
+    those frames its arena counter moves on; once the growth stops, a
+    walked snapshot of the whole heap comes within seconds, with the live
+    bytes made."""
+    name, python = sites_python("pyenv-3.9", "pyenv-3.8")
+    wl = Workload(python, "grow_twice", 80)
+    pm = Pymemtop("-d", "0.1", "-p", str(wl.pid))
+    try:
+        pm.wait_proc(wl.pid, lambda p: p["heap_arena_bytes"] is not None, what="a first snapshot")
+        open(os.path.join(wl.ctl, "go0"), "w").close()
+        d0 = wl._wait_json("done0.json")
+        p0 = pm.wait_proc(wl.pid, lambda p: p["heap_live_bytes"] >= d0["bytes"]
+                          and p["heap_snapshot_age_seconds"] < 0.5, after=time.time(),
+                          what="a walked snapshot after the first growth")
+        a0 = p0["heap_arenas_allocated_total"]
+        before = pm.wait(lambda f: True)["heap_snapshots"]["deferred"]
+        t1 = time.time()
+        open(os.path.join(wl.ctl, "go1"), "w").close()
+        d1 = wl._wait_json("done1.json")
+        frames = [f for f in list(pm.frames) if f["time"] > t1 and pm.proc_in(f, wl.pid)]
+        deferred = [f for f in frames if f["heap_snapshots"]["deferred"] > before]
+        check(deferred, f"{name}: no walk deferred while the 80 MiB heap grew by 160 MiB "
+              f"({len(frames)} frames)")
+        check(any(pm.proc_in(f, wl.pid)["heap_arenas_allocated_total"] > a0 and
+                  pm.proc_in(f, wl.pid)["heap_snapshot_age_seconds"] > 0 for f in deferred),
+              f"{name}: the arena counter did not move in frames without a walk")
+        p = pm.wait_proc(wl.pid, lambda p: p["heap_live_bytes"] >= d1["bytes"]
+                         and p["heap_snapshot_age_seconds"] < 0.5, after=time.time(),
+                         timeout=15, what="a walked snapshot of the whole heap after the growth")
+        check(p["heap_arena_bytes"] >= p["heap_live_bytes"], f"{name}: {p['heap_arena_bytes']}")
+    finally:
+        wl.finish()
+        pm.stop()
+
+
 def t_growth_marks_a_steady_leak():
     """A process growing its heap steadily for 40 s is marked as steady
     growth with about its real rate; an idle one beside it is not."""
@@ -2041,6 +2079,7 @@ def main():
                t_not_root, t_no_btf, t_clean_detach_on_sigterm, t_exits_when_selected_pids_exit,
                t_deleted_interpreter, t_mount_namespace_gc, t_mmap_mremap_munmap_exact,
                t_map_full_drops_are_counted, t_allocator_recognised, t_growth_marks_a_steady_leak,
+               t_heap_walk_deferred_while_growing,
                t_hostile_elf_via_proc, t_tui_end_to_end, t_tui_signals_and_color,
                t_tui_not_a_tty_is_batch, t_prom_textfile_node_exporter_prometheus,
                t_prom_listen_scraped_directly, t_prom_promtool_and_no_duplicates,

@@ -42,6 +42,10 @@ ACTION:
                 child.json {"pid"}, waits for go1, then does what "sites MB"
                 does and writes done.json (with "child_pid"); both wait for
                 exit
+  grow_twice MB at go0 keeps MB MiB of bytes(100) objects at once, writes
+                done0.json; at go1 keeps 2*MB MiB more, 4 MiB every ~35 ms
+                (a steady growth of ~100 MiB/s), writes done1.json; both
+                {"bytes"}: the bytes in 144-byte blocks kept so far
   plateaus K    K steps: waits for goI, grows its heap (objects, strings,
                 tuples, dicts of several size classes), writes doneI.json
                 with CPython's own truth: sys.getallocatedblocks() and
@@ -267,6 +271,20 @@ def main():
     if action == "plateaus":
         keep = []
         plateaus(ctl, arg, keep)
+        wait_for(ctl, "exit")
+        return
+    if action == "grow_twice":
+        keep = []
+        n = (arg << 20) // BLOCK
+        chunk = (4 << 20) // BLOCK
+        wait_for(ctl, "go0")
+        keep.append([bytes(100) for _ in range(n)])
+        put(ctl, "done0.json", {"bytes": n * BLOCK})
+        wait_for(ctl, "go1")
+        for _ in range(2 * n // chunk):
+            keep.append([bytes(100) for _ in range(chunk)])
+            time.sleep(0.03)
+        put(ctl, "done1.json", {"bytes": (n + 2 * n // chunk * chunk) * BLOCK})
         wait_for(ctl, "exit")
         return
     if action == "sites_fork":
