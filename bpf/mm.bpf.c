@@ -44,40 +44,30 @@ static __always_inline struct pmt_mm_stats *mm_if_ok(long ret)
 	return lookup_or_init(&mm_stats, tgid, &zero_mm, PMT_DROP_MM_MAP_FULL);
 }
 
-/* Syscall argument n (0-based, x86-64 order: rdi rsi rdx r10 r8 r9) from
- * the user registers saved at entry. */
-static __always_inline unsigned long syscall_arg(int n)
+/* The user registers saved at syscall entry, where the arguments are
+ * (x86-64 order: rdi rsi rdx r10 r8 r9). A BTF pointer: its fields are
+ * read with direct loads, not a helper call each. */
+static __always_inline struct pt_regs *syscall_regs(void)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-	switch (n) {
-	case 1:
-		return BPF_CORE_READ(regs, si);
-	case 2:
-		return BPF_CORE_READ(regs, dx);
-	case 3:
-		return BPF_CORE_READ(regs, r10);
-	default:
-		return 0;
-	}
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
 /* An anonymous private read/write mapping of a process whose sites are
  * sampled: a pymalloc arena (exactly arena_size; not when a refill probe
  * samples the pools already), or a large malloc (not a thread stack, not a
  * PROT_NONE reservation, not shared memory such as mmap.mmap(-1, n)). */
-static __always_inline void mmap_site(__u64 len)
+static __always_inline void mmap_site(const struct pt_regs *regs, __u64 len)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct pmt_sites_cfg *sc;
 	unsigned long prot, flags;
 
 	/* what no process samples is left before the map lookup: the
-	 * common small, file and shared mappings cost two register reads */
+	 * common small, file and shared mappings cost two register loads */
 	if (len < PMT_SITES_MMAP_MIN)
 		return;
-	prot = syscall_arg(2);
-	flags = syscall_arg(3);
+	prot = regs->dx;
+	flags = regs->r10;
 	if ((flags & (MAP_ANONYMOUS | MAP_TYPE)) != (MAP_ANONYMOUS | MAP_PRIVATE) ||
 	    (flags & MAP_STACK) || !(prot & PROT_WRITE))
 		return;
@@ -96,13 +86,17 @@ SEC("tp/syscalls/sys_exit_mmap")
 int mmap_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pmt_mm_stats *mm = mm_if_ok(ctx->ret);
+	struct pt_regs *regs;
+	__u64 len;
 
 	if (!mm)
 		return 0;
-	/* mmap(addr, len, ...) */
+	/* mmap(addr, len, prot, flags, ...) */
+	regs = syscall_regs();
+	len = PAGE_ALIGN(regs->si);
 	__sync_fetch_and_add(&mm->mmap_calls, 1);
-	__sync_fetch_and_add(&mm->mmap_bytes, PAGE_ALIGN(syscall_arg(1)));
-	mmap_site(PAGE_ALIGN(syscall_arg(1)));
+	__sync_fetch_and_add(&mm->mmap_bytes, len);
+	mmap_site(regs, len);
 	return 0;
 }
 
@@ -115,7 +109,7 @@ int munmap_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	/* munmap(addr, len) */
 	__sync_fetch_and_add(&mm->munmap_calls, 1);
-	__sync_fetch_and_add(&mm->munmap_bytes, PAGE_ALIGN(syscall_arg(1)));
+	__sync_fetch_and_add(&mm->munmap_bytes, PAGE_ALIGN(syscall_regs()->si));
 	return 0;
 }
 
@@ -123,13 +117,15 @@ SEC("tp/syscalls/sys_exit_mremap")
 int mremap_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pmt_mm_stats *mm = mm_if_ok(ctx->ret);
+	struct pt_regs *regs;
 	__u64 old_len, new_len;
 
 	if (!mm)
 		return 0;
 	/* mremap(old_addr, old_len, new_len, flags, new_addr) */
-	old_len = PAGE_ALIGN(syscall_arg(1));
-	new_len = PAGE_ALIGN(syscall_arg(2));
+	regs = syscall_regs();
+	old_len = PAGE_ALIGN(regs->si);
+	new_len = PAGE_ALIGN(regs->dx);
 	__sync_fetch_and_add(&mm->mremap_calls, 1);
 	if (new_len > old_len)
 		__sync_fetch_and_add(&mm->mremap_grow_bytes, new_len - old_len);
@@ -153,14 +149,18 @@ static __always_inline void brk_site(__u64 grown)
 SEC("tp/syscalls/sys_exit_brk")
 int brk_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct pmt_mm_stats *mm = mm_if_ok(0);
+	struct mm_struct *task_mm;
 	unsigned long brk, start_brk;
 
 	if (!mm)
 		return 0;
-	brk = BPF_CORE_READ(task, mm, brk);
-	start_brk = BPF_CORE_READ(task, mm, start_brk);
+	/* direct loads through the task's BTF pointer, as for the registers */
+	task_mm = bpf_get_current_task_btf()->mm;
+	if (!task_mm)
+		return 0;
+	brk = task_mm->brk;
+	start_brk = task_mm->start_brk;
 	__sync_fetch_and_add(&mm->brk_calls, 1);
 	if (mm->brk_valid && brk >= start_brk && brk - start_brk > mm->brk_bytes)
 		brk_site(brk - start_brk - mm->brk_bytes);
