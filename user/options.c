@@ -99,7 +99,7 @@ void options_usage(FILE *out)
 	      "                       allocator is compiled into its callers (LTO)\n"
 	      "      --pool-refills   allocation flow per size class from a uprobe on\n"
 	      "                       pymalloc's pool refill in every process: ~1 us per\n"
-	      "                       16 KiB pool (4 KiB before 3.10), ~3.5 us with the\n"
+	      "                       16 KiB pool (4 KiB before 3.10), ~2.5 us with the\n"
 	      "                       allocation site walked at each, i.e. 5-15% for\n"
 	      "                       processes that grow by hundreds of MB/s\n"
 	      "                       (default: whole arenas, free)\n"
