@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * sites.c without BPF: one process's sampled stacks fed as the BPF maps
+ * would give them. Frames whose code object cannot be read (addresses
+ * that are not mapped in this process, which stands in for the target)
+ * are "[unknown code]", never a name; frameless keys are named by their
+ * hash ("[no Python frames]" for 0, the rate-limited site for
+ * PMT_SITE_HASH_LIMITED) and stay apart from each other; --folded writes
+ * each stack text once, summed, sorted, without empty stacks; the JSON
+ * groups, orders and sums the same way; totals cover every stack; a
+ * smaller (stale) count never replaces a larger one.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "sites.h"
+
+#define NOW 1000.0
+
+static struct sites_layout layout = { .ok = true, .major = 3, .minor = 12 };
+
+static struct sites_proc *new_proc(void)
+{
+	struct pmt_sites_cfg cfg = { .pool_size = 16384, .arena_size = 1 << 20 };
+	struct sites_proc *sp = sites_proc_new(getpid(), &layout, 0, &cfg, NOW);
+
+	assert_non_null(sp);
+	return sp;
+}
+
+/* One BPF key with its counts; depth frames whose code pointers are
+ * codes[] (low addresses: never mapped, so never readable). */
+static void feed(struct sites_proc *sp, int kind, uint64_t hash, int depth, const uint64_t *codes,
+		 uint64_t samples, uint64_t bytes)
+{
+	struct pmt_site_key k = { .tgid = (uint32_t)getpid(), .kind = kind, .depth = depth,
+				  .hash = hash };
+	struct pmt_site_counts c = { .samples = samples, .bytes = bytes };
+	static struct pmt_site_stack st; /* large: not on the stack */
+
+	memset(&st, 0, sizeof(st));
+	for (int i = 0; i < depth; i++) {
+		st.frames[i].code = codes[i];
+		st.frames[i].instr = 4;
+		st.frames[i].fp = 7;
+	}
+	sites_proc_update(sp, &k, &c, sites_proc_has(sp, &k) ? NULL : &st);
+}
+
+static char *folded(const struct sites_proc *sp)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	sites_proc_folded(sp, "app.py [42]", f);
+	assert_int_equal(fclose(f), 0);
+	return text;
+}
+
+static const uint64_t two[] = { 0x1000, 0x2000 };
+
+/* Two keys (other instructions of the same lines) whose frames read the
+ * same, one stack with no bytes, the two frameless kinds. */
+static struct sites_proc *sample_proc(void)
+{
+	struct sites_proc *sp = new_proc();
+
+	feed(sp, PMT_SITE_POOL, 11, 2, two, 1, 100);
+	feed(sp, PMT_SITE_POOL, 12, 2, two, 2, 200);
+	feed(sp, PMT_SITE_MALLOC, 0, 0, NULL, 1, 50);
+	feed(sp, PMT_SITE_ARENA, PMT_SITE_HASH_LIMITED, 0, NULL, 3, 70);
+	feed(sp, PMT_SITE_MALLOC, PMT_SITE_HASH_LIMITED, 0, NULL, 1, 20);
+	feed(sp, PMT_SITE_ARENA, 13, 1, two, 0, 0);
+	return sp;
+}
+
+static void test_folded_merged_sorted(void **state)
+{
+	struct sites_proc *sp = sample_proc();
+	char *t;
+
+	(void)state;
+	t = folded(sp);
+	/* sorted by text; the limited sites of two kinds are one stack text */
+	assert_string_equal(t, "app.py [42];[no Python frames] 50\n"
+			       "app.py [42];[not walked: over --sites-max-rate] 90\n"
+			       "app.py [42];[unknown code];[unknown code] 300\n");
+	free(t);
+	sites_proc_free(sp);
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : NULL;
+}
+
+static int64_t jint(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	assert_true(json_object_object_get_ex(o, key, &v));
+	return json_object_get_int64(v);
+}
+
+static void test_json_groups(void **state)
+{
+	struct sites_proc *sp = sample_proc();
+	struct json_object *a = sites_proc_json(sp, 10, NOW), *s;
+
+	(void)state;
+	/* grouped by innermost frame and kind; the frameless ones by name */
+	assert_int_equal(json_object_array_length(a), 5);
+	s = json_object_array_get_idx(a, 0);
+	assert_string_equal(jstr(s, "function"), "[unknown code]");
+	assert_null(jstr(s, "file"));
+	assert_string_equal(jstr(s, "source"), "pool_refill");
+	assert_int_equal(jint(s, "estimated_bytes"), 300);
+	assert_int_equal(jint(s, "samples"), 3);
+	assert_int_equal(json_object_array_length(json_object_object_get(s, "stack")), 2);
+	s = json_object_array_get_idx(a, 1);
+	assert_string_equal(jstr(s, "function"), "[not walked: over --sites-max-rate]");
+	assert_string_equal(jstr(s, "source"), "arena");
+	assert_int_equal(jint(s, "estimated_bytes"), 70);
+	assert_int_equal(json_object_array_length(json_object_object_get(s, "stack")), 0);
+	s = json_object_array_get_idx(a, 2);
+	assert_string_equal(jstr(s, "function"), "[no Python frames]");
+	assert_string_equal(jstr(s, "source"), "malloc");
+	assert_int_equal(jint(s, "estimated_bytes"), 50);
+	/* the same kind, the other frameless name: its own site */
+	s = json_object_array_get_idx(a, 3);
+	assert_string_equal(jstr(s, "function"), "[not walked: over --sites-max-rate]");
+	assert_string_equal(jstr(s, "source"), "malloc");
+	assert_int_equal(jint(s, "estimated_bytes"), 20);
+	json_object_put(a);
+	/* --sites-top */
+	a = sites_proc_json(sp, 2, NOW);
+	assert_int_equal(json_object_array_length(a), 2);
+	json_object_put(a);
+	sites_proc_free(sp);
+}
+
+static void test_totals_and_stale(void **state)
+{
+	struct sites_proc *sp = sample_proc();
+	uint64_t bytes, samples, rb, rs;
+	char *t;
+
+	(void)state;
+	sites_proc_totals(sp, &bytes, &samples, &rb, &rs);
+	assert_int_equal(bytes, 100 + 200 + 50 + 70 + 20);
+	assert_int_equal(samples, 1 + 2 + 1 + 3 + 1);
+	/* no tick yet: the recent window is the whole run */
+	assert_int_equal(rb, bytes);
+	assert_int_equal(rs, samples);
+	/* a stale (smaller) read is ignored, a larger one taken */
+	feed(sp, PMT_SITE_POOL, 11, 2, two, 0, 10);
+	feed(sp, PMT_SITE_MALLOC, 0, 0, NULL, 2, 150);
+	t = folded(sp);
+	assert_non_null(strstr(t, "[no Python frames] 150\n"));
+	assert_non_null(strstr(t, "[unknown code];[unknown code] 300\n"));
+	free(t);
+	assert_string_equal(sites_proc_source(sp), "arena+malloc");
+	sites_proc_free(sp);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_folded_merged_sorted),
+		cmocka_unit_test(test_json_groups),
+		cmocka_unit_test(test_totals_and_stale),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
