@@ -43,8 +43,9 @@ static struct sites_proc *new_proc(void)
 static void feed(struct sites_proc *sp, int kind, uint64_t hash, int depth, const uint64_t *codes,
 		 uint64_t samples, uint64_t bytes)
 {
-	struct pmt_site_key k = { .tgid = (uint32_t)getpid(), .kind = kind, .depth = depth,
-				  .hash = hash };
+	struct pmt_site_key k = {
+		.tgid = (uint32_t)getpid(), .kind = kind, .depth = depth, .hash = hash
+	};
 	struct pmt_site_counts c = { .samples = samples, .bytes = bytes };
 	static struct pmt_site_stack st; /* large: not on the stack */
 
