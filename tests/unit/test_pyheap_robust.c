@@ -355,7 +355,10 @@ static void expect_drop(struct fake_heap *h, const char *what)
 	assert_int_equal(r, -EAGAIN);
 	assert_false(s.heap_ok);
 	assert_false(s.raw_ok);
-	assert_true(s.retries >= 1);
+	/* re-read, unless the first walk alone took pyheap.c's 10 ms (a slow
+	 * machine, or a sanitizer build) */
+	if (s.read_ns <= 10 * 1000 * 1000)
+		assert_true(s.retries >= 1);
 	assert_int_equal(st.snapshots, 1);
 	assert_int_equal(st.dropped, 1);
 	assert_int_equal(st.retries, s.retries);
