@@ -62,6 +62,21 @@ def interpreters():
     return found
 
 
+def pythons_present(*names, why=None):
+    """[(name, path)] of these interpreters that are present, in this
+    order; Skip (why, or naming them) when none is."""
+    found = {n: p for n, p, _ in interpreters() if p}
+    got = [(n, found[n]) for n in names if n in found]
+    if not got:
+        raise Skip(why or f"none of {', '.join(names)} present")
+    return got
+
+
+def first_python(*names, why=None):
+    """(name, path) of the first of these interpreters present, or Skip."""
+    return pythons_present(*names, why=why)[0]
+
+
 class Workload:
     """tests/workloads/wl.py under one interpreter, stepped through files."""
 
@@ -457,7 +472,7 @@ def t_heap_walk_deferred_while_growing():
     those frames its arena counter moves on; once the growth stops, a
     walked snapshot of the whole heap comes within seconds, with the live
     bytes made."""
-    name, python = sites_python("pyenv-3.9", "pyenv-3.8")
+    name, python = first_python("pyenv-3.9", "pyenv-3.8")
     wl = Workload(python, "grow_twice", 80)
     pm = Pymemtop("-d", "0.1", "-p", str(wl.pid))
     try:
@@ -491,11 +506,9 @@ def t_heap_walk_deferred_while_growing():
 def t_growth_marks_a_steady_leak():
     """A process growing its heap steadily for 40 s is marked as steady
     growth with about its real rate; an idle one beside it is not."""
-    pythons = [p for n, p, why in interpreters() if p and n in ("pyenv-3.12", "debian-3.11")]
-    if not pythons:
-        raise Skip("neither pyenv 3.12 nor Debian's python3.11 present")
-    leak = Workload(pythons[0], "leak", 40)
-    idle = Workload(pythons[0], "idle")
+    _, python = first_python("debian-3.11", "pyenv-3.12")
+    leak = Workload(python, "leak", 40)
+    idle = Workload(python, "idle")
     pm = Pymemtop("-d", "1", "-p", f"{leak.pid},{idle.pid}")
     try:
         pm.wait_proc(leak.pid, what="first frame")
@@ -518,10 +531,7 @@ def t_growth_marks_a_steady_leak():
 def t_allocator_recognised():
     """PYTHONMALLOC=malloc: heap metrics null with the reason; tracemalloc and
     debug hooks in front of pymalloc: still read, allocator says hooked."""
-    pythons = [p for n, p, why in interpreters() if p and n in ("debian-3.11", "pyenv-3.12",
-                                                             "pyenv-3.13")]
-    if not pythons:
-        raise Skip("neither Debian's python3.11 nor pyenv 3.12/3.13 present")
+    pythons = [p for _, p in pythons_present("debian-3.11", "pyenv-3.12", "pyenv-3.13")]
     cases = [("PYTHONMALLOC", "malloc", "malloc"), ("PYTHONTRACEMALLOC", "1", "pymalloc+hooks"),
              ("PYTHONMALLOC", "pymalloc_debug", "pymalloc+hooks")]
     procs = []
@@ -1102,11 +1112,8 @@ print(n)
 def prom_python():
     """An interpreter whose default mode has the arena counter (not the
     stripped Debian build): pyenv 3.12, else any pyenv 3.9+."""
-    found = {n: p for n, p, why in interpreters() if p}
-    for n in ("pyenv-3.12", "pyenv-3.13", "pyenv-3.11", "pyenv-3.10", "pyenv-3.9"):
-        if n in found:
-            return found[n]
-    raise Skip("needs a pyenv 3.9-3.13 (the arena counter for allocated bytes)")
+    return first_python("pyenv-3.12", "pyenv-3.13", "pyenv-3.11", "pyenv-3.10", "pyenv-3.9",
+                        why="needs a pyenv 3.9-3.13 (the arena counter for allocated bytes)")[1]
 
 
 def need(*paths):
@@ -1722,11 +1729,7 @@ def t_sites_default_mode():
     """Default mode (no per-process probe): the same workload sampled at new
     arenas (1 MiB; 256 KiB before 3.10) and malloc heap growth: the heavy
     site first and within 25%, the light one present."""
-    pythons = [(n, p) for n, p, why in interpreters() if p and n in ("debian-3.11", "pyenv-3.12",
-                                                                   "pyenv-3.9")]
-    if not pythons:
-        raise Skip("none of Debian 3.11, pyenv 3.12, pyenv 3.9 present")
-    for name, python in pythons:
+    for name, python in pythons_present("debian-3.11", "pyenv-3.12", "pyenv-3.9"):
         wl = Workload(python, "sites", 100)
         pm = Pymemtop("-d", "0.5", "-p", str(wl.pid))
         try:
@@ -1748,11 +1751,7 @@ def t_sites_threads():
     """Two threads allocating 40 MB each in different functions: both sites
     named, each with at least half of its bytes (the GIL holder is the
     allocating thread, checked by its thread id)."""
-    found = {n: p for n, p, why in interpreters() if p}
-    pythons = [found[n] for n in ("debian-3.11", "pyenv-3.12", "pyenv-3.10") if n in found]
-    if not pythons:
-        raise Skip("none of Debian 3.11, pyenv 3.12, pyenv 3.10 present")
-    for python in pythons:
+    for _, python in pythons_present("debian-3.11", "pyenv-3.12", "pyenv-3.10"):
         wl = Workload(python, "sites_threads", 80)
         pm = Pymemtop("-d", "0.5", "-p", str(wl.pid), "--pool-refills")
         try:
@@ -1775,11 +1774,7 @@ def t_sites_code_reuse():
     objects' memory reused), then 40 others: the first ones' sites do not
     grow afterwards, the new ones are named with their own names and file,
     never the freed ones'."""
-    found = {n: p for n, p, why in interpreters() if p}
-    pythons = [found[n] for n in ("pyenv-3.12", "debian-3.11", "pyenv-3.9") if n in found]
-    if not pythons:
-        raise Skip("none of pyenv 3.12, Debian 3.11, pyenv 3.9 present")
-    for python in pythons:
+    for _, python in pythons_present("pyenv-3.12", "debian-3.11", "pyenv-3.9"):
         wl = Workload(python, "sites_reuse")
         pm = Pymemtop("-d", "0.3", "-p", str(wl.pid), "--pool-refills", "--sites-top", "500")
         try:
@@ -1820,15 +1815,6 @@ def t_sites_code_reuse():
 LIMITED = "[not walked: over --sites-max-rate]"
 
 
-def sites_python(*names):
-    """The first of these interpreters present, or Skip."""
-    found = {n: p for n, p, why in interpreters() if p}
-    for n in names:
-        if n in found:
-            return n, found[n]
-    raise Skip(f"none of {', '.join(names)} present")
-
-
 def mm_sites(p):
     """(samples, bytes) of the workload's mm_I sites (malloc growth at <mm>:3)."""
     named = [s for s in p["sites"] or [] if s["function"].startswith("mm_")]
@@ -1848,7 +1834,7 @@ def t_sites_forked_worker():
     sites: once the child is in the frames with sites sampled, it runs the
     9:1 sites workload: both sites named in the child's object, big_alloc
     first and within 25%; the parent has none of them."""
-    name, python = sites_python("debian-3.11", "pyenv-3.12", "pyenv-3.9")
+    name, python = first_python("debian-3.11", "pyenv-3.12", "pyenv-3.9")
     pm = Pymemtop("-d", "0.3", "--pool-refills")
     wl = None
     try:
@@ -1882,7 +1868,7 @@ def t_sites_rate_limit():
     mm_I (<mm>:3), the rest counted under the rate-limited site, together
     every one of them; the 50 shared anonymous mmaps after them are not
     malloc growth and are not counted at all."""
-    name, python = sites_python("pyenv-3.12", "debian-3.11", "pyenv-3.10")
+    name, python = first_python("pyenv-3.12", "debian-3.11", "pyenv-3.10")
     wl = Workload(python, "sites_mmaps", 300)
     pm = Pymemtop("-d", "0.3", "-p", str(wl.pid), "--sites-max-rate", "20", "--sites-top", "1000")
     try:
@@ -1918,7 +1904,7 @@ def t_sites_map_full():
     no rate limit): the overflow is counted as sites_map_full and warned
     about with the option to raise; the stacks that fit are named right and
     pymemtop carries on."""
-    name, python = sites_python("pyenv-3.12", "debian-3.11", "pyenv-3.10")
+    name, python = first_python("pyenv-3.12", "debian-3.11", "pyenv-3.10")
     wl = Workload(python, "sites_mmaps", 300)
     pm = Pymemtop("-d", "0.3", "-p", str(wl.pid), "--sites-max-stacks", "64",
                   "--sites-max-rate", "0", "--sites-top", "1000")
@@ -1964,7 +1950,7 @@ def t_sites_folded_and_report():
     (sites_big.py:LINE) under sites (wl.py) and carry >= 3/4 of big's
     bytes, more than small_alloc's; the --sites report lists big_alloc
     above small_alloc with file:line and the caller under it."""
-    name, python = sites_python("debian-3.11", "pyenv-3.12", "pyenv-3.11")
+    name, python = first_python("debian-3.11", "pyenv-3.12", "pyenv-3.11")
     work = tempfile.mkdtemp(prefix="pmt-folded-")
     folded = os.path.join(work, "sites.folded")
     wl = Workload(python, "sites", 40)
@@ -2021,7 +2007,7 @@ def t_prom_sites_top_n():
     pymemtop_process_site_allocated_bytes_total, with function, file, line
     and source labels and the same values (scraped once the sites have
     settled: two frames alike); promtool accepts it."""
-    name, python = sites_python("pyenv-3.12", "debian-3.11", "pyenv-3.11")
+    name, python = first_python("pyenv-3.12", "debian-3.11", "pyenv-3.11")
     port = free_port()
     wl = Workload(python, "sites", 40)
     pm = Pymemtop("-d", "0.3", "-p", str(wl.pid), "--pool-refills", "--listen", str(port),
