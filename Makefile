@@ -82,7 +82,7 @@ $(OUTPUT)/user $(OUTPUT)/bpf $(OUTPUT)/tests $(OUTPUT)/fixtures:
 	mkdir -p $@
 
 # --- tests -----------------------------------------------------------------
-$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(OUTPUT)/tests
+$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) $(LIB_OBJS) | $(OUTPUT)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS) -lcmocka
 
 # Fixture programs: small ELF files with known symbols, notes and strings.
@@ -147,7 +147,7 @@ vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
 
 check:
-	clang-format --dry-run --Werror bpf/*.c include/*.h user/*.c user/*.h tests/unit/*.c
+	clang-format --dry-run --Werror bpf/*.c include/*.h user/*.c user/*.h tests/unit/*.c tests/unit/*.h
 
 clean:
 	rm -rf $(OUTPUT) pymemtop

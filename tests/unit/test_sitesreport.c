@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "sites_json.h"
 #include "sitesreport.h"
 
 static struct json_object *parse(const char *json)
@@ -170,41 +171,12 @@ static void test_frame_buffer_boundary(void **state)
 
 /* ---- the report ------------------------------------------------------------ */
 
-#define STACK_CACHE                                                                                \
-	"[{\"function\": \"make_nodes\", \"file\": \"/srv/app/cache.py\", \"line\": 12},"          \
-	" {\"function\": \"leaf_alloc\", \"file\": \"/srv/app/cache.py\", \"line\": 20},"          \
-	" {\"function\": \"fill\", \"file\": \"/srv/app/cache.py\", \"line\": 31},"                \
-	" {\"function\": \"main\", \"file\": \"/srv/app/main.py\", \"line\": 40}]"
-
-#define SITE_CACHE                                                                                 \
-	"{\"function\": \"make_nodes\", \"file\": \"/srv/app/cache.py\", \"line\": 12,"            \
-	" \"source\": \"pool_refill\", \"estimated_bytes\": 9437184, \"samples\": 512,"            \
-	" \"recent_bytes\": 1048576, \"recent_samples\": 64,"                                      \
-	" \"size_class_bytes\": [0, 0, 0, 9437184, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,"            \
-	"  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], \"stack\": " STACK_CACHE "}"
-
-#define SITE_NOPY                                                                                  \
-	"{\"function\": \"[no Python frames]\", \"file\": null, \"line\": null,"                   \
-	" \"source\": \"malloc\", \"estimated_bytes\": 2097152, \"samples\": 60,"                  \
-	" \"recent_bytes\": 0, \"recent_samples\": 0, \"size_class_bytes\": null, \"stack\": []}"
-
-#define SITE_UNKNOWN                                                                               \
-	"{\"function\": \"[unknown code]\", \"file\": null, \"line\": null,"                       \
-	" \"source\": \"arena\", \"estimated_bytes\": 1048576, \"samples\": 5,"                    \
-	" \"recent_bytes\": 262144, \"recent_samples\": 1, \"size_class_bytes\": null,"            \
-	" \"stack\": [{\"function\": \"[unknown code]\", \"file\": null, \"line\": null},"         \
-	"  {\"function\": \"run\", \"file\": \"/srv/app/main.py\", \"line\": 7}]}"
-
 /* A 3.12 process: pid, command and version, then the sites fields. */
 #define PROC(sites_fields)                                                                         \
 	"{\"pid\": 1234, \"command\": \"app.py\", \"cmdline\": \"python3 app.py\","                \
 	" \"python_version\": \"3.12.1\", " sites_fields "}"
 
-#define FULL                                                                                       \
-	PROC("\"sites_source\": \"pool_refill+malloc\", \"sites_reason\": null,"                   \
-	     " \"sites_total\": {\"estimated_bytes\": 12897484, \"samples\": 577},"                \
-	     " \"sites_recent_seconds\": 60,"                                                      \
-	     " \"sites\": [" SITE_CACHE ", " SITE_NOPY ", " SITE_UNKNOWN "]")
+#define FULL PROC(SITES_FIELDS)
 
 static const char FULL_TEXT[] =
 	"SITES 1234 app.py (Python 3.12.1): 12M sampled in 577 samples (pool_refill+malloc)\n"

@@ -25,6 +25,7 @@
 #include <json-c/json.h>
 
 #include "growth.h"
+#include "sites_json.h"
 #include "view.h"
 
 #define KIB	 1024.0
@@ -802,34 +803,6 @@ static void test_detail_history_wide_utf8(void **state)
 
 /* ---- allocation sites in the detail view ----------------------------------- */
 
-#define SITE_CACHE                                                                                 \
-	"{\"function\": \"make_nodes\", \"file\": \"/srv/app/cache.py\", \"line\": 12,"            \
-	" \"source\": \"pool_refill\", \"estimated_bytes\": 9437184, \"samples\": 512,"            \
-	" \"recent_bytes\": 1048576, \"recent_samples\": 64, \"size_class_bytes\": null,"          \
-	" \"stack\": [{\"function\": \"make_nodes\", \"file\": \"/srv/app/cache.py\", \"line\": "  \
-	"12},"                                                                                     \
-	"  {\"function\": \"leaf_alloc\", \"file\": \"/srv/app/cache.py\", \"line\": 20},"         \
-	"  {\"function\": \"fill\", \"file\": \"/srv/app/cache.py\", \"line\": 31},"               \
-	"  {\"function\": \"main\", \"file\": \"/srv/app/main.py\", \"line\": 40}]}"
-
-#define SITE_NOPY                                                                                  \
-	"{\"function\": \"[no Python frames]\", \"file\": null, \"line\": null,"                   \
-	" \"source\": \"malloc\", \"estimated_bytes\": 2097152, \"samples\": 60,"                  \
-	" \"recent_bytes\": 0, \"recent_samples\": 0, \"size_class_bytes\": null, \"stack\": []}"
-
-#define SITE_UNKNOWN                                                                               \
-	"{\"function\": \"[unknown code]\", \"file\": null, \"line\": null,"                       \
-	" \"source\": \"arena\", \"estimated_bytes\": 1048576, \"samples\": 5,"                    \
-	" \"recent_bytes\": 262144, \"recent_samples\": 1, \"size_class_bytes\": null,"            \
-	" \"stack\": [{\"function\": \"[unknown code]\", \"file\": null, \"line\": null},"         \
-	"  {\"function\": \"run\", \"file\": \"/srv/app/main.py\", \"line\": 7}]}"
-
-#define SITES                                                                                      \
-	"\"sites_source\": \"pool_refill+malloc\", \"sites_reason\": null,"                        \
-	" \"sites_total\": {\"estimated_bytes\": 12897484, \"samples\": 577},"                     \
-	" \"sites_recent_seconds\": 60,"                                                           \
-	" \"sites\": [" SITE_CACHE ", " SITE_NOPY ", " SITE_UNKNOWN "]"
-
 /* FULL with more members (JSON text without the braces). */
 static struct json_object *full_with(const char *more)
 {
@@ -878,7 +851,7 @@ static void test_detail_sites(void **state)
 	int i;
 
 	(void)state;
-	detail_of(full_with(SITES), 100, UNITS_AUTO, &l);
+	detail_of(full_with(SITES_FIELDS), 100, UNITS_AUTO, &l);
 	/* after the allocation flow, before the collector */
 	assert_non_null(strstr(headings(&l, h, sizeof(h)),
 			       "|Allocation flow (process_vm_readv:ntimes_arena_allocated)"
@@ -906,12 +879,12 @@ static void test_detail_sites_units(void **state)
 	struct view_lines l;
 
 	(void)state;
-	detail_of(full_with(SITES), 100, UNITS_KIB, &l);
+	detail_of(full_with(SITES_FIELDS), 100, UNITS_KIB, &l);
 	want(&l, VA_NORMAL, "12595K estimated from 577 samples; recent: last 60s");
 	want(&l, VA_NORMAL, "9216K 1024K 512 pool make_nodes (/srv/app/cache.py:12)");
 	want(&l, VA_NORMAL, "2048K 0K 60 malloc [no Python frames]");
 	view_lines_free(&l);
-	detail_of(full_with(SITES), 100, UNITS_GIB, &l);
+	detail_of(full_with(SITES_FIELDS), 100, UNITS_GIB, &l);
 	want(&l, VA_NORMAL, "0.01G 0.00G 512 pool make_nodes (/srv/app/cache.py:12)");
 	view_lines_free(&l);
 }
@@ -928,7 +901,7 @@ static void test_detail_sites_narrow(void **state)
 	for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
 		int from;
 
-		detail_of(full_with(SITES), widths[w], UNITS_AUTO, &l);
+		detail_of(full_with(SITES_FIELDS), widths[w], UNITS_AUTO, &l);
 		from = want(&l, VA_DIM, "bytes last 60s samples source site");
 		for (i = from + 1; i < l.n && l.v[i].text[0]; i++)
 			if (chars(l.v[i].text) > widths[w])
@@ -937,19 +910,20 @@ static void test_detail_sites_narrow(void **state)
 		view_lines_free(&l);
 	}
 
-	detail_of(full_with(SITES), 66, UNITS_AUTO, &l); /* 31 for the site, 26 for callers */
+	detail_of(full_with(SITES_FIELDS), 66, UNITS_AUTO,
+		  &l); /* 31 for the site, 26 for callers */
 	i = want(&l, VA_NORMAL, "9.0M 1.0M 512 pool make_nodes (...app/cache.py:12)");
 	assert_int_equal(chars(l.v[i].text), 66);
 	i = want(&l, VA_DIM, "<- leaf_a... (...cache.py:20)");
 	assert_int_equal(chars(l.v[i].text), 66);
 	view_lines_free(&l);
 
-	detail_of(full_with(SITES), 64, UNITS_AUTO, &l); /* the narrowest in columns */
+	detail_of(full_with(SITES_FIELDS), 64, UNITS_AUTO, &l); /* the narrowest in columns */
 	want(&l, VA_NORMAL, "9.0M 1.0M 512 pool make_nodes (...p/cache.py:12)");
 	want(&l, VA_DIM, "<- leaf... (...cache.py:20)");
 	view_lines_free(&l);
 
-	detail_of(full_with(SITES), 40, UNITS_AUTO, &l);
+	detail_of(full_with(SITES_FIELDS), 40, UNITS_AUTO, &l);
 	i = want(&l, VA_NORMAL, "9.0M 1.0M 512 pool");
 	assert_int_equal(find_after(&l, i, "make_nodes (/srv/app/cache.py:12)"), i + 1);
 	assert_int_equal(strncmp(l.v[i + 1].text, "    make_nodes", 14), 0);
