@@ -20,11 +20,19 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 # installs the missing ones and is silent when all are present. The tests
 # run their own prometheus and node_exporter on loopback ports: while
 # installing, a policy-rc.d (unless the host has one) keeps the packages'
-# services from starting on all interfaces.
+# services from starting on all interfaces. debootstrap builds the Debian
+# roots the tests run newer CPython builds in (`make roots`).
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libcmocka-dev pkg-config libjson-c-dev python3 python3.11 \
 	systemtap-sdt-dev binutils util-linux procps libcapstone-dev \
-	libncurses-dev libmicrohttpd-dev tmux
+	libncurses-dev libmicrohttpd-dev tmux gdb \
+	prometheus prometheus-node-exporter python3-prometheus-client \
+	debootstrap
+
+# Debian roots with the CPython builds the tests need beyond the host's
+# (tests/roots.sh): built once per machine, outside the checkout.
+PMT_ROOTS ?= /var/cache/pymemtop/roots
+export PMT_ROOTS
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
@@ -58,7 +66,7 @@ FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
 FIXTURE_BINS := $(patsubst tests/fixtures/%.c,$(OUTPUT)/fixtures/%,$(FIXTURE_SRCS))
 
 .DELETE_ON_ERROR:
-.PHONY: all run test unit integration bench deps vmlinux check clean
+.PHONY: all run test unit integration bench deps roots vmlinux check clean
 
 all: pymemtop
 
@@ -115,13 +123,16 @@ $(OUTPUT)/fixtures/notelf.bin: | $(OUTPUT)/fixtures
 unit: $(UNIT_BINS) $(FIXTURES)
 integration: pymemtop
 
-test: deps
+test: deps roots
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(FIXTURES)
 	@tests/run-all.sh
 
-bench: deps
+bench: deps roots
 	@$(MAKE) --no-print-directory all
 	@tests/bench.sh
+
+roots: deps
+	@tests/roots.sh
 
 run: deps
 	@$(MAKE) --no-print-directory all
