@@ -80,11 +80,11 @@ static long walk_step(__u32 i, void *arg)
 		return 1;
 	if (cfg->owner >= 0 &&
 	    !bpf_probe_read_user(&owner, sizeof(owner), (void *)(w->frame + cfg->owner)) &&
-	    owner == cfg->owner_skip) {
+	    owner >= cfg->owner_skip) {
 		w->frame = read_u64(w->frame + cfg->back, &w->ok);
 		return w->ok ? 0 : 1;
 	}
-	code = read_u64(w->frame + cfg->code, &w->ok);
+	code = read_u64(w->frame + cfg->code, &w->ok) & ~(__u64)cfg->code_tag_mask;
 	if (bpf_probe_read_user(&instr, cfg->instr_size == 4 ? 4 : 8,
 				(void *)(w->frame + cfg->instr)) ||
 	    bpf_probe_read_user(names, sizeof(names), (void *)(code + cfg->co_filename)) ||

@@ -98,7 +98,7 @@ enum pmt_precise_fn {
 
 /* Allocation sites: one Python frame as the BPF walker records it. */
 struct pmt_site_frame {
-	__u64 code; /* PyCodeObject address (3.13: f_executable) */
+	__u64 code; /* PyCodeObject address (3.13+: f_executable, untagged) */
 	/* 3.8/3.9: f_lasti, a byte offset; 3.10: f_lasti in code units;
 	 * 3.11+: address of the current instruction (prev_instr/instr_ptr) */
 	__u64 instr;
@@ -158,14 +158,16 @@ struct pmt_sites_cfg {
 	__u32 instr; /* frame: f_lasti, prev_instr or instr_ptr */
 	__u32 instr_size; /* 4 (int f_lasti) or 8 (pointer) */
 	__s32 owner; /* -1; else offset of the frame's owner byte */
-	__u32 owner_skip; /* owner of C-stack shim frames, not recorded (3) */
+	__u32 owner_skip; /* owners >= this are not Python frames (C-stack shims,
+			   * the interpreter's entry and base frames): not recorded */
 	__u32 co_filename; /* code: co_filename; co_name is at +8 */
 	__u32 co_firstlineno; /* code: co_firstlineno (int) */
 	__u32 depth; /* frames to record, 1..PMT_SITES_MAX_DEPTH */
 	__u32 pool_size, arena_size; /* bytes */
 	__u32 flags; /* PMT_SITES_F_* */
 	__u32 malloc_min; /* bytes: smaller anonymous mmaps are not sampled */
-	__u32 pad;
+	__u32 code_tag_mask; /* low bits of the frame's code pointer that are tags
+			      * (3.14+ _PyStackRef: 3), cleared; 0 */
 	/* Walks at new arenas and malloc growth are rate-limited
 	 * (--sites-max-rate): on average one per gap_ns, in bursts of up to
 	 * PMT_SITES_BURST_NS / gap_ns (0: no limit). tat_ns: the limiter's

@@ -328,6 +328,12 @@ int collector_attach_gc(struct collector *c, struct interp *in, const char *path
 		snprintf(in->gc_reason, sizeof(in->gc_reason), "%s", in->info.gc_reason);
 		return in->attach_err = -ENOTSUP;
 	}
+	if (in->info.gc_hook == PY_GC_MEMORY) { /* nothing to attach */
+		snprintf(in->gc_desc, sizeof(in->gc_desc), "%s",
+			 python_gc_desc(&in->info, desc, sizeof(desc)));
+		log_info("gc: %s (%s): %s, no probe", in->path, in->info.version, in->gc_desc);
+		return in->attach_err = 0;
+	}
 	err = in->info.gc_hook == PY_GC_USDT ? attach_usdt(c, in, path)
 					     : attach_uprobes(c, in, path);
 	if (err) {

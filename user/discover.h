@@ -29,7 +29,7 @@ struct interp {
 	bool attach_tried;
 	int attach_err;
 	char gc_desc[96]; /* "usdt", "uprobe:gc_collect_main" */
-	char gc_reason[192]; /* why there is no GC data */
+	char gc_reason[288]; /* why there is no GC data */
 	void *links[INTERP_MAX_LINKS]; /* struct bpf_link * */
 	int nlinks;
 	struct interp *next;

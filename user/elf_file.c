@@ -534,6 +534,28 @@ bool elf_has_section(const struct elf_file *ef, const char *name)
 	return false;
 }
 
+int elf_section_addr(const struct elf_file *ef, const char *name, uint64_t *vaddr, uint64_t *size)
+{
+	Elf_Scn *scn = NULL;
+	const char *sname;
+	GElf_Shdr sh;
+
+	if (!ef || !name)
+		return -EINVAL;
+	while ((scn = elf_nextscn(ef->elf, scn))) {
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    !(sh.sh_flags & SHF_ALLOC))
+			continue;
+		sname = scn_name(ef, &sh);
+		if (!sname || strcmp(sname, name))
+			continue;
+		*vaddr = sh.sh_addr;
+		*size = sh.sh_size;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int elf_find_symbol(const struct elf_file *ef, const char *name, struct elf_sym *out)
 {
 	GElf_Sym s;

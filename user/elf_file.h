@@ -36,6 +36,11 @@ bool elf_is_dyn(const struct elf_file *ef); /* ET_DYN (PIE or shared object) */
 bool elf_has_symtab(const struct elf_file *ef); /* a non-empty .symtab */
 bool elf_has_section(const struct elf_file *ef, const char *name);
 
+/* Address and size of the allocated SHT_PROGBITS section name (e.g.
+ * ".PyRuntime", which CPython 3.10+ puts _PyRuntime in and which survives
+ * stripping). 0, or -ENOENT. Contents are read with elf_read_vaddr(). */
+int elf_section_addr(const struct elf_file *ef, const char *name, uint64_t *vaddr, uint64_t *size);
+
 /* Defined symbol lookup (st_shndx != SHN_UNDEF): .symtab first, then
  * .dynsym. STT_FILE and STT_SECTION entries are ignored; the first
  * definition in table order wins. 0, or -ENOENT. */

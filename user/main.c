@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include "collector.h"
 #include "discover.h"
+#include "inspect.h"
 #include "log.h"
 #include "options.h"
 #include "output.h"
@@ -42,6 +43,7 @@ struct pending {
  * it execs or exits first (a fork+exec is not a Python worker). */
 struct forked {
 	int pid, ppid;
+	uint64_t ts_ns; /* when, bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
 };
 
 struct app {
@@ -97,8 +99,12 @@ static void add_pending(struct app *a, int pid, double now)
 	a->pending[a->npending++] = (struct pending){ pid, now + PENDING_WAIT_S };
 }
 
-/* Put a CPython process running interpreter in into the table. */
-static enum discover_result add_process(struct app *a, int pid, struct interp *in)
+/* Put a CPython process running interpreter in into the table. fresh:
+ * its image was exec'd since pymemtop started (its interpreter's own
+ * counters started at zero then); fork_ns: when it was forked from a
+ * watched process (bpf_ktime_get_ns), or 0. */
+static enum discover_result add_process(struct app *a, int pid, struct interp *in, bool fresh,
+					uint64_t fork_ns)
 {
 	struct proc_entry *e;
 
@@ -106,6 +112,8 @@ static enum discover_result add_process(struct app *a, int pid, struct interp *i
 		a->table.vanished++;
 		return DISC_GONE;
 	}
+	e->image_fresh = fresh;
+	e->fork_ns = fork_ns;
 	if (collector_watch(a->col, pid))
 		a->table.read_failures++;
 	table_attach_probes(&a->table, e, a->env.precise, a->env.pool_refills);
@@ -140,7 +148,7 @@ static enum discover_result consider_pid(struct app *a, int pid, bool just_exece
 			if (err && err != -ENOTSUP)
 				a->table.attach_failures++;
 		}
-		r = add_process(a, pid, in);
+		r = add_process(a, pid, in, just_execed, 0);
 		break;
 	case DISC_PENDING:
 		add_pending(a, pid, now);
@@ -177,14 +185,14 @@ static void add_forked(struct app *a, double now)
 		if (!pid_selected(a, f.pid) || table_find(&a->table, f.pid))
 			continue;
 		if (parent)
-			add_process(a, f.pid, parent->interp);
+			add_process(a, f.pid, parent->interp, false, f.ts_ns);
 		else
 			consider_pid(a, f.pid, false, now);
 	}
 	a->nforked = 0;
 }
 
-static void on_fork(struct app *a, int pid, int ppid)
+static void on_fork(struct app *a, int pid, int ppid, uint64_t ts_ns)
 {
 	if (!pid_selected(a, pid))
 		return;
@@ -192,7 +200,7 @@ static void on_fork(struct app *a, int pid, int ppid)
 		consider_pid(a, pid, false, rate_now());
 		return;
 	}
-	a->forked[a->nforked++] = (struct forked){ pid, ppid };
+	a->forked[a->nforked++] = (struct forked){ pid, ppid, ts_ns };
 }
 
 static void retry_pending(struct app *a, double now)
@@ -231,7 +239,7 @@ static void on_event(const struct pmt_event *ev, void *ctx)
 		table_mark_exited(&a->table, pid, ev);
 		break;
 	case PMT_EV_FORK:
-		on_fork(a, pid, ev->ppid);
+		on_fork(a, pid, ev->ppid, ev->ts_ns);
 		break;
 	}
 }
@@ -725,6 +733,8 @@ int main(int argc, char **argv)
 		printf("pymemtop %s\n", PYMEMTOP_VERSION);
 		return 0;
 	}
+	if (a.env.inspect)
+		return inspect_file(a.env.inspect, stdout, stderr) ? 1 : 0;
 	log_set_level(LOG_WARN + a.env.verbose);
 	if (setup_signals())
 		return 1;

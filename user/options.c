@@ -34,6 +34,7 @@ enum {
 	OPT_SITES_MAX_RATE,
 	OPT_PROM_SITES,
 	OPT_FOLDED,
+	OPT_INSPECT,
 };
 
 #ifdef PMT_SITES_MAX_DEPTH
@@ -67,6 +68,7 @@ static const struct option long_opts[] = {
 	{ "sites-max-rate", required_argument, NULL, OPT_SITES_MAX_RATE },
 	{ "prom-sites", required_argument, NULL, OPT_PROM_SITES },
 	{ "folded", required_argument, NULL, OPT_FOLDED },
+	{ "inspect", required_argument, NULL, OPT_INSPECT },
 	{},
 };
 
@@ -78,7 +80,7 @@ void options_usage(FILE *out)
 	      "                [--prom-pids N] [--quiet] [--no-sites | [--sites]\n"
 	      "                [--sites-depth N] [--sites-max-stacks N] [--sites-top N]\n"
 	      "                [--sites-max-rate N] [--folded PATH] [--prom-sites N]]\n"
-	      "                [--help] [--version]\n"
+	      "                [--help] [--version] [--inspect FILE]\n"
 	      "\n"
 	      "Memory and garbage-collector activity of every CPython process on the host,\n"
 	      "observed with eBPF; nothing is injected into or stops the processes.\n"
@@ -140,6 +142,9 @@ void options_usage(FILE *out)
 	      "                       (default 16384)\n"
 	      "  -h, --help           this help\n"
 	      "      --version        version\n"
+	      "      --inspect FILE   what pymemtop makes of an interpreter file (its build,\n"
+	      "                       layout registry row, offsets, what it would hook), as\n"
+	      "                       JSON; no root needed, no process touched\n"
 	      "\n"
 	      "Live display columns: PID USER PY RSS HEAP (pymalloc arenas) LIVE (bytes in\n"
 	      "live blocks) GROWTH (heap per second over 60 s, ! = steady growth: suspected\n"
@@ -351,6 +356,13 @@ static int apply_option(struct env *env, int c, const char *arg, FILE *err)
 		break;
 	case OPT_NO_SITES:
 		env->sites = false;
+		break;
+	case OPT_INSPECT:
+		if (!*arg) {
+			fprintf(err, "pymemtop: --inspect: empty path\n");
+			return -EINVAL;
+		}
+		env->inspect = arg;
 		break;
 	case OPT_FOLDED:
 		if (!*arg) {

@@ -47,6 +47,7 @@ struct env {
 	unsigned int sites_max_rate; /* --sites-max-rate: walks/s per process at arenas and malloc
 				      * growth; 0: no limit */
 	const char *folded; /* --folded: collapsed stacks file, rewritten every interval */
+	const char *inspect; /* --inspect: print what an interpreter file is, then exit */
 	bool help, version;
 };
 

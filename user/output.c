@@ -128,9 +128,61 @@ static struct json_object *u64_array(const __u64 *v, int n)
 	return a;
 }
 
-static bool gc_available(const struct proc_entry *e)
+/* Where a process's GC counts come from: BPF probes on the collector, or
+ * CPython's own statistics read out of process (3.15's ring buffers,
+ * which also hold durations, instead of probes; generation_stats where
+ * the collector cannot be probed). */
+enum gc_src {
+	GC_SRC_NONE,
+	GC_SRC_PROBES,
+	GC_SRC_STATS,
+};
+
+static enum gc_src gc_source(const struct proc_entry *e)
 {
-	return e->interp && e->interp->attach_tried && !e->interp->attach_err;
+	const struct interp *in = e->interp;
+
+	if (!in)
+		return GC_SRC_NONE;
+	if (in->info.gc_hook != PY_GC_MEMORY && in->attach_tried && !in->attach_err)
+		return GC_SRC_PROBES;
+	return e->gc_base_ok ? GC_SRC_STATS : GC_SRC_NONE;
+}
+
+/* Per generation in sample s: collections, objects collected (with the
+ * uncollectable ones found) and ns spent; *has_ns false when the source
+ * has no times. False when s has no counts. */
+static bool gc_totals(const struct proc_entry *e, const struct proc_sample *s, enum gc_src src,
+		      __u64 coll[PMT_NGEN], __u64 col[PMT_NGEN], __u64 ns[PMT_NGEN], bool *has_ns)
+{
+	const struct pyheap_gc *g = &s->gcs, *b = &e->gc_base;
+
+	*has_ns = false;
+	switch (src) {
+	case GC_SRC_PROBES:
+		for (int i = 0; i < PMT_NGEN; i++) {
+			coll[i] = s->gc.collections[i];
+			col[i] = s->gc.collected[i];
+			ns[i] = s->gc.time_ns[i];
+		}
+		*has_ns = true;
+		return true;
+	case GC_SRC_STATS:
+		if (!g->stats_ok)
+			return false;
+		for (int i = 0; i < PMT_NGEN; i++) {
+			double d = g->duration_s[i] - b->duration_s[i];
+
+			coll[i] = g->collections[i] - b->collections[i];
+			col[i] = g->collected[i] + g->uncollectable[i] - b->collected[i] -
+				 b->uncollectable[i];
+			ns[i] = g->ring_ok && d > 0 ? (uint64_t)(d * NS_PER_S + 0.5) : 0;
+		}
+		*has_ns = g->ring_ok && b->ring_ok;
+		return true;
+	default:
+		return false;
+	}
 }
 
 static struct json_object *build_json(const struct interp *in)
@@ -151,12 +203,27 @@ static struct json_object *probes_json(const struct proc_entry *e)
 	struct json_object *p = json_object_new_object();
 
 	put(p, "mm", json_object_new_string("tracepoint"));
-	if (gc_available(e)) {
+	switch (gc_source(e)) {
+	case GC_SRC_PROBES:
 		put(p, "gc", json_object_new_string(e->interp->gc_desc));
-	} else {
+		break;
+	case GC_SRC_STATS:
+		put(p, "gc",
+		    json_object_new_string(e->cur.gcs.ring_ok
+						   ? "process_vm_readv:gc_stats"
+						   : "process_vm_readv:generation_stats"));
+		if (!e->cur.gcs.ring_ok)
+			put(p, "gc_time_reason",
+			    json_object_new_string(e->interp->gc_reason[0]
+							   ? e->interp->gc_reason
+							   : "GC probes not attached"));
+		break;
+	default:
 		put(p, "gc", NULL);
 		put(p, "gc_reason",
-		    json_object_new_string(e->interp && e->interp->gc_reason[0]
+		    json_object_new_string(e->interp && e->interp->info.gc_hook == PY_GC_MEMORY
+						   ? "GC statistics not read yet"
+					   : e->interp && e->interp->gc_reason[0]
 						   ? e->interp->gc_reason
 						   : "GC probes not attached"));
 	}
@@ -199,16 +266,20 @@ static struct json_object *rates_json(const struct proc_entry *e)
 	put(r, "mmap_bytes_per_s", jrate(e, c->mm.mmap_bytes, p->mm.mmap_bytes));
 	put(r, "munmap_bytes_per_s", jrate(e, c->mm.munmap_bytes, p->mm.munmap_bytes));
 	put(r, "mm_calls_per_s", jrate(e, mm_calls(&c->mm), mm_calls(&p->mm)));
-	if (gc_available(e)) {
+	{
+		enum gc_src src = gc_source(e);
+		__u64 cc[PMT_NGEN] = {}, ccol[PMT_NGEN], cns[PMT_NGEN] = {};
+		__u64 pc[PMT_NGEN] = {}, pcol[PMT_NGEN], pns[PMT_NGEN] = {};
+		bool cok, pok, chas, phas = false;
+
+		cok = gc_totals(e, c, src, cc, ccol, cns, &chas);
+		pok = ok && gc_totals(e, p, src, pc, pcol, pns, &phas);
 		put(r, "gc_collections_per_s",
-		    jrate(e, gc_sum(c->gc.collections), gc_sum(p->gc.collections)));
+		    cok && pok ? jrate(e, gc_sum(cc), gc_sum(pc)) : NULL);
 		put(r, "gc_time_ratio",
-		    ok && rate_time_ratio(gc_sum(c->gc.time_ns), gc_sum(p->gc.time_ns), dt, &v)
+		    cok && pok && chas && phas && rate_time_ratio(gc_sum(cns), gc_sum(pns), dt, &v)
 			    ? jdouble(v, "%.6f")
 			    : NULL);
-	} else {
-		put(r, "gc_collections_per_s", NULL);
-		put(r, "gc_time_ratio", NULL);
 	}
 	return r;
 }
@@ -230,21 +301,40 @@ static void put_mm(struct json_object *o, const struct proc_entry *e)
 
 static void put_gc(struct json_object *o, const struct proc_entry *e)
 {
-	const struct pmt_gc_stats *gc = &e->cur.gc;
+	const struct reg_build *rb = e->interp ? &e->interp->info.reg : NULL;
+	__u64 coll[PMT_NGEN], col[PMT_NGEN], ns[PMT_NGEN];
+	enum gc_src src = gc_source(e);
 	struct json_object *secs;
+	bool has_ns;
 
-	if (!gc_available(e)) {
+	put(o, "gc_model",
+	    rb && rb->ok ? json_object_new_string(registry_gc_model_name(rb->l.gc_model)) : NULL);
+	if (!gc_totals(e, &e->cur, src, coll, col, ns, &has_ns)) {
 		put(o, "gc_collections_total", NULL);
 		put(o, "gc_collected_total", NULL);
 		put(o, "gc_seconds_total", NULL);
+		put(o, "gc_candidates_total", NULL);
 		return;
 	}
-	put(o, "gc_collections_total", u64_array(gc->collections, PMT_NGEN));
-	put(o, "gc_collected_total", u64_array(gc->collected, PMT_NGEN));
-	secs = json_object_new_array_ext(PMT_NGEN);
-	for (int i = 0; i < PMT_NGEN; i++)
-		json_object_array_add(secs, jdouble(gc->time_ns[i] / NS_PER_S, "%.9f"));
-	put(o, "gc_seconds_total", secs);
+	put(o, "gc_collections_total", u64_array(coll, PMT_NGEN));
+	put(o, "gc_collected_total", u64_array(col, PMT_NGEN));
+	if (has_ns) {
+		secs = json_object_new_array_ext(PMT_NGEN);
+		for (int i = 0; i < PMT_NGEN; i++)
+			json_object_array_add(secs, jdouble(ns[i] / NS_PER_S, "%.9f"));
+		put(o, "gc_seconds_total", secs);
+	} else {
+		put(o, "gc_seconds_total", NULL);
+	}
+	if (src == GC_SRC_STATS && e->cur.gcs.ring_ok && e->gc_base.ring_ok) {
+		__u64 cand[PMT_NGEN];
+
+		for (int i = 0; i < PMT_NGEN; i++)
+			cand[i] = e->cur.gcs.candidates[i] - e->gc_base.candidates[i];
+		put(o, "gc_candidates_total", u64_array(cand, PMT_NGEN));
+	} else {
+		put(o, "gc_candidates_total", NULL);
+	}
 }
 
 /* Why the heap metrics of e are unavailable, or NULL when they are. */
@@ -290,7 +380,8 @@ static void put_heap(struct json_object *o, struct json_object *acc, struct json
 {
 	const struct pyheap_snapshot *h = &e->cur.heap;
 	const char *why = heap_reason(e);
-	bool ok = !why, raw = ok && h->raw_ok, gc = e->cur.heap_valid && h->gc_ok;
+	const struct pyheap_gc *g = &e->cur.gcs;
+	bool ok = !why, raw = ok && h->raw_ok, gc = g->ok;
 	struct json_object *a;
 
 	put(o, "heap_allocator",
@@ -308,13 +399,13 @@ static void put_heap(struct json_object *o, struct json_object *acc, struct json
 	if (gc) {
 		a = json_object_new_array_ext(3);
 		for (int i = 0; i < 3; i++)
-			json_object_array_add(a, json_object_new_int64(h->gc_count[i]));
+			json_object_array_add(a, json_object_new_int64(g->count[i]));
 		put(o, "gc_generation_counts", a);
 		a = json_object_new_array_ext(3);
 		for (int i = 0; i < 3; i++)
-			json_object_array_add(a, json_object_new_int64(h->gc_threshold[i]));
+			json_object_array_add(a, json_object_new_int64(g->threshold[i]));
 		put(o, "gc_thresholds", a);
-		put(o, "gc_enabled", json_object_new_boolean(h->gc_enabled));
+		put(o, "gc_enabled", json_object_new_boolean(g->enabled));
 	} else {
 		put(o, "gc_generation_counts", NULL);
 		put(o, "gc_thresholds", NULL);
@@ -336,9 +427,10 @@ static void put_heap(struct json_object *o, struct json_object *acc, struct json
 		    json_object_new_string("raw block counter not located in this build"));
 	if (!gc)
 		put(probes, "gc_state_reason",
-		    json_object_new_string(e->interp && e->interp->heap.gc_ok
-						   ? "GC state did not validate"
-						   : "_PyRuntime not exported or version unknown"));
+		    json_object_new_string(!e->interp		       ? "interpreter unknown"
+					   : e->interp->heap.gc_ok     ? "GC state did not validate"
+					   : e->interp->heap.reason[0] ? e->interp->heap.reason
+								       : "_PyRuntime not found"));
 }
 
 /* Why the allocation flow of e is unavailable, or NULL. */
@@ -400,7 +492,7 @@ static bool arena_flow(const struct proc_entry *e, const struct proc_sample *s, 
 	if (e->precise || !e->arenas_base_ok || !s->heap_valid || !s->heap.arenas_allocated_ok ||
 	    s->heap.arenas_allocated < e->arenas_base)
 		return false;
-	*bytes = (s->heap.arenas_allocated - e->arenas_base) * e->interp->heap.arena_size;
+	*bytes = (s->heap.arenas_allocated - e->arenas_base) * s->heap.arena_size;
 	return true;
 }
 
@@ -481,7 +573,7 @@ static void put_alloc(struct json_object *o, struct json_object *acc, struct jso
 	uint64_t allocs, bytes, pallocs, pbytes;
 	bool ok = alloc_totals(e, &e->cur, m, &allocs, &bytes);
 	bool pok = e->has_prev && alloc_totals(e, &e->prev, m, &pallocs, &pbytes);
-	char reason[320];
+	char reason[400];
 
 	put(o, "allocs_total", counts ? ju64(allocs) : NULL);
 	put(o, "alloc_bytes_total", ok ? ju64(bytes) : NULL);
@@ -718,29 +810,32 @@ static void text_row(FILE *f, const struct proc_entry *e)
 	char rss[16], anon[16], swap[16], brk[16], mm[16], mu[16], gcs[16], gcp[16];
 	char gen[3][24], user[64], cmd[TABLE_CMDLINE_LEN];
 	const struct proc_sample *c = &e->cur, *p = &e->prev;
-	bool gc = gc_available(e);
+	__u64 cc[PMT_NGEN] = {}, col[PMT_NGEN], cns[PMT_NGEN] = {};
+	__u64 pc[PMT_NGEN] = {}, pns[PMT_NGEN] = {};
+	enum gc_src src = gc_source(e);
+	bool gc, pgc, chas, phas = false;
 	double ratio;
 
+	gc = gc_totals(e, c, src, cc, col, cns, &chas);
+	pgc = e->has_prev && gc_totals(e, p, src, pc, col, pns, &phas);
 	cell_bytes(rss, sizeof(rss), c->has_status, c->rss_bytes);
 	cell_bytes(anon, sizeof(anon), c->has_status, c->anon_bytes);
 	cell_bytes(swap, sizeof(swap), c->has_status, c->swap_bytes);
 	output_human_bytes(table_brk_bytes(e), brk, sizeof(brk));
 	cell_rate(mm, sizeof(mm), e, c->mm.mmap_bytes, p->mm.mmap_bytes, true);
 	cell_rate(mu, sizeof(mu), e, c->mm.munmap_bytes, p->mm.munmap_bytes, true);
-	if (gc)
-		cell_rate(gcs, sizeof(gcs), e, gc_sum(c->gc.collections), gc_sum(p->gc.collections),
-			  false);
+	if (gc && pgc)
+		cell_rate(gcs, sizeof(gcs), e, gc_sum(cc), gc_sum(pc), false);
 	else
 		snprintf(gcs, sizeof(gcs), "-");
-	if (gc && e->has_prev &&
-	    rate_time_ratio(gc_sum(c->gc.time_ns), gc_sum(p->gc.time_ns), c->t - p->t, &ratio))
+	if (gc && pgc && chas && phas &&
+	    rate_time_ratio(gc_sum(cns), gc_sum(pns), c->t - p->t, &ratio))
 		snprintf(gcp, sizeof(gcp), "%.1f", ratio * 100);
 	else
 		snprintf(gcp, sizeof(gcp), "-");
 	for (int i = 0; i < PMT_NGEN; i++) {
 		if (gc)
-			snprintf(gen[i], sizeof(gen[i]), "%llu",
-				 (unsigned long long)c->gc.collections[i]);
+			snprintf(gen[i], sizeof(gen[i]), "%llu", (unsigned long long)cc[i]);
 		else
 			snprintf(gen[i], sizeof(gen[i]), "-");
 	}

@@ -10,9 +10,9 @@
  * it is used, and the caller compares the fingerprint with the one the
  * walker took when it sampled the frame.
  *
- * Offsets were read from CPython's headers per version and checked on the
- * real interpreters with ctypes (tests/unit/test_pycode.c checks every
- * field on each of them).
+ * Offsets come from the layout registry (registry.c; for 3.13+ from the
+ * interpreter's own _Py_DebugOffsets); tests/unit/test_pycode.c checks
+ * every field on each real interpreter of the test matrix.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -49,45 +49,8 @@
 #define USER_MIN 0x1000ull
 #define USER_END (1ull << 56) /* above any x86-64 user address, 5-level paging included */
 
-#define CODE_SIZE_MAX	 144
+#define CODE_SIZE_MAX	 160
 #define TABLE_LEN_ABSURD (1ull << 31) /* bytes: a line table this long is garbage */
-
-/* clang-format off */
-static const struct pycode_layout layouts[] = {
-	{ .major = 3, .minor = 8, .table = PYCODE_LNOTAB, .instr = PYCODE_LASTI_BYTES,
-	  .code_size = 128, .co_firstlineno = 40, .co_filename = 104, .co_name = 112,
-	  .co_qualname = -1, .co_linetable = 120, .co_code = 48, .co_code_adaptive = -1,
-	  .str_ascii_data = 48, .str_compact_data = 72, .str_ready_bit = 1 },
-	{ .major = 3, .minor = 9, .table = PYCODE_LNOTAB, .instr = PYCODE_LASTI_BYTES,
-	  .code_size = 128, .co_firstlineno = 40, .co_filename = 104, .co_name = 112,
-	  .co_qualname = -1, .co_linetable = 120, .co_code = 48, .co_code_adaptive = -1,
-	  .str_ascii_data = 48, .str_compact_data = 72, .str_ready_bit = 1 },
-	{ .major = 3, .minor = 10, .table = PYCODE_LINETABLE310, .instr = PYCODE_LASTI_UNITS,
-	  .code_size = 128, .co_firstlineno = 40, .co_filename = 104, .co_name = 112,
-	  .co_qualname = -1, .co_linetable = 120, .co_code = 48, .co_code_adaptive = -1,
-	  .str_ascii_data = 48, .str_compact_data = 72, .str_ready_bit = 1 },
-	{ .major = 3, .minor = 11, .table = PYCODE_LOCATIONS, .instr = PYCODE_INSTR_ADDR,
-	  .code_size = 144, .co_firstlineno = 72, .co_filename = 112, .co_name = 120,
-	  .co_qualname = 128, .co_linetable = 136, .co_code = -1, .co_code_adaptive = 184,
-	  .str_ascii_data = 48, .str_compact_data = 72, .str_ready_bit = 1 },
-	{ .major = 3, .minor = 12, .table = PYCODE_LOCATIONS, .instr = PYCODE_INSTR_ADDR,
-	  .code_size = 144, .co_firstlineno = 68, .co_filename = 112, .co_name = 120,
-	  .co_qualname = 128, .co_linetable = 136, .co_code = -1, .co_code_adaptive = 192,
-	  .str_ascii_data = 40, .str_compact_data = 56, .str_ready_bit = 0 },
-	{ .major = 3, .minor = 13, .table = PYCODE_LOCATIONS, .instr = PYCODE_INSTR_ADDR,
-	  .code_size = 144, .co_firstlineno = 68, .co_filename = 112, .co_name = 120,
-	  .co_qualname = 128, .co_linetable = 136, .co_code = -1, .co_code_adaptive = 200,
-	  .str_ascii_data = 40, .str_compact_data = 56, .str_ready_bit = 0 },
-};
-/* clang-format on */
-
-const struct pycode_layout *pycode_layout(int major, int minor)
-{
-	for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++)
-		if (layouts[i].major == major && layouts[i].minor == minor)
-			return &layouts[i];
-	return NULL;
-}
 
 static uint64_t get_u64(const uint8_t *p, size_t off)
 {
@@ -104,11 +67,14 @@ static bool obj_ptr(uint64_t p)
 }
 
 /* What a live object's header must look like. type 0: not checked, but
- * it must still be a pointer. */
-static int check_head(const uint8_t *obj, uint64_t type)
+ * it must still be a pointer. From 3.14 the top 16 bits of the refcount
+ * word are ob_flags (a statically allocated object has one set). */
+static int check_head(const struct pycode_layout *l, const uint8_t *obj, uint64_t type)
 {
 	uint64_t refcnt = get_u64(obj, OB_REFCNT), ob_type = get_u64(obj, OB_TYPE);
 
+	if (l->refcnt_bits > 0 && l->refcnt_bits < 64)
+		refcnt &= (1ull << l->refcnt_bits) - 1;
 	if (refcnt == 0 || refcnt > REFCNT_MAX)
 		return -EINVAL;
 	if (type ? ob_type != type : !obj_ptr(ob_type))
@@ -207,7 +173,7 @@ static int str_head(const struct pycode_layout *l, uint64_t type, pycode_read_fn
 	err = rd(ctx, addr, head, l->str_ascii_data);
 	if (err)
 		return err;
-	err = check_head(head, type);
+	err = check_head(l, head, type);
 	if (err)
 		return err;
 	h->len = get_u64(head, OB_SIZE);
@@ -252,8 +218,8 @@ static int read_str(const struct pycode_layout *l, uint64_t type, pycode_read_fn
 /* ---- the code object ------------------------------------------------------ */
 
 /* A bytes object's header; its size in *size. */
-static int bytes_head(const struct pycode_types *t, pycode_read_fn rd, void *ctx, uint64_t addr,
-		      uint64_t *size)
+static int bytes_head(const struct pycode_layout *l, const struct pycode_types *t,
+		      pycode_read_fn rd, void *ctx, uint64_t addr, uint64_t *size)
 {
 	uint8_t head[BYTES_HEAD];
 	int err;
@@ -263,7 +229,7 @@ static int bytes_head(const struct pycode_types *t, pycode_read_fn rd, void *ctx
 	err = rd(ctx, addr, head, sizeof(head));
 	if (err)
 		return err;
-	err = check_head(head, t->bytes);
+	err = check_head(l, head, t->bytes);
 	*size = get_u64(head, OB_SIZE);
 	return err;
 }
@@ -276,7 +242,7 @@ static int code_bytes(const struct pycode_layout *l, const struct pycode_types *
 	int err;
 
 	if (l->co_code >= 0) {
-		err = bytes_head(t, rd, ctx, get_u64(co, l->co_code), &n);
+		err = bytes_head(l, t, rd, ctx, get_u64(co, l->co_code), &n);
 		if (err)
 			return err;
 	} else {
@@ -298,7 +264,7 @@ static int read_table(const struct pycode_layout *l, const struct pycode_types *
 	uint64_t addr = get_u64(co, l->co_linetable), n;
 	int err;
 
-	err = bytes_head(t, rd, ctx, addr, &n);
+	err = bytes_head(l, t, rd, ctx, addr, &n);
 	if (err)
 		return err;
 	if (n >= TABLE_LEN_ABSURD)
@@ -360,7 +326,7 @@ int pycode_read(const struct pycode_layout *l, const struct pycode_types *t, pyc
 		return -EINVAL;
 	err = rd(ctx, code_addr, co, l->code_size);
 	if (!err)
-		err = check_head(co, t->code);
+		err = check_head(l, co, t->code);
 	if (!err)
 		err = read_fields(l, t, rd, ctx, co, out);
 	if (err) {

@@ -17,8 +17,9 @@
  * offset: co_lnotab (3.8/3.9), the 3.10 co_linetable, or the 3.11+
  * location table (CPython's Objects/locations.md).
  *
- * Layouts are those of x86-64 release builds of CPython 3.8-3.13, checked
- * against pyenv's builds and Debian's python3.11.
+ * The layout of each version is part of its row of the layout registry
+ * (registry.c); for 3.13+ its offsets come from the interpreter's own
+ * _Py_DebugOffsets.
  */
 #ifndef PMT_PYCODE_H
 #define PMT_PYCODE_H
@@ -56,10 +57,10 @@ struct pycode_layout {
 	uint32_t str_ascii_data; /* sizeof(PyASCIIObject): compact ASCII characters */
 	uint32_t str_compact_data; /* sizeof(PyCompactUnicodeObject): other compact strings */
 	int str_ready_bit; /* state bit 7 is "ready" and must be set (3.8-3.11) */
+	/* bits of ob_refcnt that are the count: 64, or 48 from 3.14, whose
+	 * top 16 bits are ob_flags (statically allocated, ...) */
+	int refcnt_bits;
 };
-
-/* NULL if the version is not supported. */
-const struct pycode_layout *pycode_layout(int major, int minor);
 
 /* Reads len bytes at addr in the target: 0, or -errno with nothing
  * promised in buf (all or nothing). */

@@ -2,17 +2,16 @@
 /*
  * Python heap layout and out-of-process snapshots, see pyheap.h.
  *
- * Layouts (verified on pyenv 3.8.18-3.13.0 and Debian 3.11.2 with gdb and
- * against sys._debugmallocstats(); the integration tests re-check them):
+ * Every version-specific offset comes from the interpreter's row of the
+ * layout registry (registry.c); this file knows only structures that did
+ * not change in 3.8-3.15 (Objects/obmalloc.c, Include/internal/pycore_obmalloc.h):
  *   struct pool_header (48 B): ref.count u32 @0, arenaindex u32 @32,
  *     szidx u32 @36. struct arena_object (48 B): address @0,
  *     pool_address @8, nfreepools u32 @16, ntotalpools u32 @20.
- *   struct _obmalloc_state (3.12/3.13): arenas @512, maxarenas u32 @520,
- *     narenas_currently_allocated @1064, raw_allocated_blocks @1088.
- *   struct _gc_runtime_state (3.8-3.13): enabled int @12, generations[3]
- *     @24 (24 B each: threshold int @16, count int @20).
+ *   struct _pymem_allocators (3.12+): standard.raw @8, .obj @88.
  * Every read is validated; nothing read from the target is trusted to be
- * in range.
+ * in range, and a state that does not look like pymalloc's (the registry
+ * row does not fit the build) is dropped, never reported.
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -28,49 +27,21 @@
 #include "pyheap.h"
 #include "x86.h"
 
-#define ARENA_OBJ_SIZE	 48
-#define MAX_ARENAS	 (1u << 22) /* 4 M arenas = 4 TiB of heap: beyond that, garbage */
-#define STUB_BYTES	 96
-#define STUB_INSNS	 32
-#define FUNC_BYTES	 1024
-#define FUNC_INSNS	 256
-#define REFILL_WINDOW	 384 /* bytes of _PyObject_Malloc searched for the refill call */
-#define SNAPSHOT_TRIES	 3
-#define RETRY_BELOW_NS	 (10 * 1000 * 1000) /* a walk this long is not retried */
-#define IOV_BATCH	 512
-#define GC_STATE_BYTES	 96 /* up to the end of generations[2] */
-#define OBMALLOC_ARENAS	 512
-#define OBMALLOC_MAXAR	 520
-#define OBMALLOC_NARENAS 1064
-#define OBMALLOC_NTIMES	 1072 /* mgmt.ntimes_arena_allocated */
-#define OBMALLOC_RAW	 1088
-
-/* Per-version offsets inside _PyRuntime (pyenv and Debian builds alike). */
-struct runtime_offsets {
-	int minor;
-	uint64_t gc_ptr,
-		gc_off; /* gcstate = *(runtime + gc_ptr) + gc_off; gc_ptr 0: runtime + gc_off */
-	uint64_t obmalloc; /* 3.12: runtime + obmalloc is the state */
-	uint64_t obmalloc_ptr; /* 3.13: *(runtime + obmalloc_ptr) is the state */
-	uint64_t obj_table, raw_table; /* allocators.standard.{obj,raw} */
-};
-
-static const struct runtime_offsets runtime_offsets[] = {
-	{ 8, 0, 344, 0, 0, 0, 0 },
-	{ 9, 40, 616, 0, 0, 0, 0 },
-	{ 10, 40, 616, 0, 0, 0, 0 },
-	{ 11, 48, 648, 0, 0, 0, 0 },
-	{ 12, 48, 112, 76392 + 3960, 0, 176, 96 },
-	{ 13, 640, 7400, 0, 88352 + 10800, 784, 704 },
-};
-
-static const struct runtime_offsets *offsets_for(int minor)
-{
-	for (size_t i = 0; i < sizeof(runtime_offsets) / sizeof(runtime_offsets[0]); i++)
-		if (runtime_offsets[i].minor == minor)
-			return &runtime_offsets[i];
-	return NULL;
-}
+#define ARENA_OBJ_SIZE 48
+#define MAX_ARENAS     (1u << 22) /* 4 M arenas = 4 TiB of heap: beyond that, garbage */
+#define STUB_BYTES     96
+#define STUB_INSNS     32
+#define FUNC_BYTES     1024
+#define FUNC_INSNS     256
+#define PROBE_INSNS    10 /* instructions a probe point is looked for in */
+#define REFILL_WINDOW  384 /* bytes of _PyObject_Malloc searched for the refill call */
+#define SNAPSHOT_TRIES 3
+#define RETRY_BELOW_NS (10 * 1000 * 1000) /* a walk this long is not retried */
+#define IOV_BATCH      512
+#define GC_STATE_MAX   512 /* bytes of struct _gc_runtime_state read */
+#define GC_RING_MAX    2048 /* bytes of 3.15's struct gc_stats */
+#define OBSTATE_MAX    2048 /* struct _obmalloc_state up to raw_allocated_blocks */
+#define RODATA_MAX     (64u << 20)
 
 uint32_t pyheap_pool_capacity(uint32_t szidx, uint32_t pool_size)
 {
@@ -262,7 +233,9 @@ static bool branch_into_prologue(const struct elf_file *ef, uint64_t fn, uint64_
 }
 
 /* Where a uprobe on fn costs least: the first instruction the kernel
- * emulates, among the first few, provided nothing before it writes one of
+ * emulates, among the first PROBE_INSNS (GCC 16's CET builds start
+ * endbr64; sub $N,%rsp; three movs; test; je: the je is the first),
+ * provided nothing before it writes one of
  * the argument registers in regs (bits of enum x86_reg64) or branches,
  * and no branch comes back to it. A conditional jump is accepted as the
  * probe point only when branches_ok (it still runs once per call). 0 if
@@ -270,8 +243,8 @@ static bool branch_into_prologue(const struct elf_file *ef, uint64_t fn, uint64_
 static uint64_t emulated_probe_point(const struct elf_file *ef, uint64_t fn, uint32_t regs,
 				     bool branches_ok)
 {
-	struct x86_dec in[6];
-	int n = decode_at(ef, fn, 64, in, 6);
+	struct x86_dec in[PROBE_INSNS];
+	int n = decode_at(ef, fn, 64, in, PROBE_INSNS);
 
 	for (int i = 0; i < n; i++) {
 		bool branch = in[i].kind == X86_K_CALL || in[i].kind == X86_K_JMP ||
@@ -290,13 +263,13 @@ static uint64_t emulated_probe_point(const struct elf_file *ef, uint64_t fn, uin
 static void find_refill(const struct elf_file *ef, const struct py_info *pi,
 			struct pyheap_layout *l)
 {
-	if (pi->minor < 9) {
+	if (!l->reg.refill_arg) {
 		snprintf(l->refill_reason, sizeof(l->refill_reason),
 			 "CPython 3.%d inlines its pool refill (allocate_from_new_pool is 3.9+)",
 			 pi->minor);
 		return;
 	}
-	l->refill_arg = pi->minor >= 12 ? 2 : 1;
+	l->refill_arg = l->reg.refill_arg;
 	l->refill_fn = sym_addr(ef, "allocate_from_new_pool");
 	if (!l->refill_fn && l->pymalloc_fn)
 		l->refill_fn = pyheap_decode_refill(ef, l->pymalloc_fn);
@@ -305,7 +278,7 @@ static void find_refill(const struct elf_file *ef, const struct py_info *pi,
 			 "pool refill function not found (no symbol, not decodable)");
 		return;
 	}
-	l->refill_probe = emulated_probe_point(ef, l->refill_fn, ARG_REG(l->refill_arg), false);
+	l->refill_probe = emulated_probe_point(ef, l->refill_fn, ARG_REG(l->refill_arg), true);
 	if (l->refill_probe && elf_vaddr_to_offset(ef, l->refill_probe, &l->refill_offset)) {
 		l->refill_probe = 0;
 		snprintf(l->refill_reason, sizeof(l->refill_reason),
@@ -454,77 +427,207 @@ static void find_first_load(const struct elf_file *ef, struct pyheap_layout *l)
 		l->first_load_vaddr = 0;
 }
 
+/* The label's string in the file: its vaddr (NUL-terminated, at the
+ * start of a string or as the tail of a longer one). */
+struct label_scan {
+	const char *label;
+	size_t len;
+	uint64_t off;
+	bool found;
+};
+
+static int label_cb(const unsigned char *data, size_t len, void *ctx)
+{
+	struct label_scan *ls = ctx;
+	const unsigned char *p = data;
+
+	while (len >= ls->len + 1 && (p = memmem(p, len - (p - data), ls->label, ls->len + 1))) {
+		if (p == data || p[-1] == '\0') {
+			ls->off = p - data;
+			ls->found = true;
+			return 1;
+		}
+		p++;
+		if ((size_t)(p - data) + ls->len + 1 > len)
+			break;
+	}
+	return 0;
+}
+
+/* In the function at fn (len bytes): the static loaded into %rdx for the
+ * printone(out, label, value) call whose label (at str) goes into %rsi
+ * (mov $imm, or a RIP-relative lea). 0, -ENOENT; *calls gets the direct
+ * call and jump targets, for a search one level down. */
+static int stat_in(const struct elf_file *ef, uint64_t fn, size_t len, uint64_t str, uint64_t *addr,
+		   uint64_t *calls, int *ncalls)
+{
+	struct x86_dec *in = calloc(FUNC_INSNS * 8, sizeof(*in));
+	uint8_t *code = malloc(len);
+	int n = 0, err = -ENOENT;
+
+	if (!in || !code)
+		goto out;
+	while (len >= 16 && elf_read_vaddr(ef, fn, code, len))
+		len /= 2;
+	n = len >= 16 ? x86_decode(code, len, fn, false, in, FUNC_INSNS * 8) : 0;
+	for (int i = 0; i < n && err; i++) {
+		bool is_label =
+			in[i].dst_reg == X86_R_RSI &&
+			((in[i].kind == X86_K_MOV && in[i].has_imm && in[i].imm == str) ||
+			 (in[i].kind == X86_K_LEA && in[i].mem_static && in[i].mem_addr == str));
+
+		if ((in[i].kind == X86_K_CALL || in[i].kind == X86_K_JMP) && in[i].target &&
+		    *ncalls < 4)
+			calls[(*ncalls)++] = in[i].target;
+		if (!is_label)
+			continue;
+		for (int j = i - 1; j >= 0 && j >= i - 4; j--) {
+			if (in[j].kind == X86_K_CALL)
+				break;
+			if (in[j].dst_reg != X86_R_RDX || !in[j].dst_written)
+				continue;
+			if (in[j].kind == X86_K_MOV && in[j].has_mem && in[j].mem_static &&
+			    !in[j].mem_indexed && in[j].mem_read && in[j].mem_size == 8) {
+				*addr = in[j].mem_addr;
+				err = 0;
+			}
+			break; /* %rdx is computed: not a plain counter */
+		}
+		if (err)
+			break;
+	}
+out:
+	free(in);
+	free(code);
+	return err;
+}
+
+int pyheap_decode_debug_stat(const struct elf_file *ef, const char *label, uint64_t *addr)
+{
+	struct label_scan ls = { .label = label, .len = strlen(label) };
+	uint64_t rodata, size, str, calls[4], deeper[4];
+	struct elf_sym s;
+	int ncalls = 0;
+
+	*addr = 0;
+	if (elf_find_symbol(ef, "_PyObject_DebugMallocStats", &s) || s.type != STT_FUNC ||
+	    elf_section_addr(ef, ".rodata", &rodata, &size) ||
+	    elf_section_data(ef, ".rodata", RODATA_MAX, label_cb, &ls) != 1 || !ls.found)
+		return -ENOENT;
+	str = rodata + ls.off;
+	if (!stat_in(ef, s.vaddr, s.size && s.size < 8192 ? s.size : 8192, str, addr, calls,
+		     &ncalls))
+		return 0;
+	/* GCC may split it: a small wrapper calling _PyObject_DebugMallocStats.part.0 */
+	for (int i = 0; i < ncalls; i++) {
+		int none = 0;
+
+		if (!is_plt_stub(ef, calls[i]) &&
+		    !stat_in(ef, calls[i], 8192, str, addr, deeper, &none))
+			return 0;
+	}
+	return -ENOENT;
+}
+
+/* The 3.8-3.11 statics: named in .symtab, or decoded from exported
+ * functions (_Py_GetAllocatedBlocks, the allocator stubs,
+ * _PyObject_DebugMallocStats). */
+static int find_statics(const struct elf_file *ef, const struct py_info *pi,
+			struct pyheap_layout *out, uint64_t *devirt)
+{
+	uint64_t raw_devirt;
+
+	out->obj_table = sym_addr(ef, "_PyObject");
+	out->raw_table = sym_addr(ef, "_PyMem_Raw");
+	if (!out->obj_table)
+		pyheap_decode_stub(ef, "PyObject_Malloc", &out->obj_table, devirt);
+	if (!out->raw_table)
+		pyheap_decode_stub(ef, "PyMem_RawMalloc", &out->raw_table, &raw_devirt);
+	out->pymalloc_fn = find_pymalloc(ef, out->obj_table, *devirt);
+	out->arenas = sym_addr(ef, "arenas");
+	out->maxarenas = sym_addr(ef, "maxarenas");
+	out->narenas = sym_addr(ef, "narenas_currently_allocated");
+	if (pi->minor == 8)
+		out->total_blocks = sym_addr(ef, "_Py_AllocatedBlocks");
+	else
+		out->raw_blocks = sym_addr(ef, "raw_allocated_blocks");
+	/* CPython's count of arena allocations (3.8: also its flow) */
+	out->arenas_allocated = sym_addr(ef, "ntimes_arena_allocated");
+	out->where = PYHEAP_SYMTAB;
+	if (!out->arenas || !out->maxarenas) {
+		out->narenas = 0;
+		if (pi->minor >= 9 && !pyheap_decode_allocated_blocks(ef, out))
+			out->where = PYHEAP_DECODED;
+	}
+	if (!out->arenas || !out->maxarenas) {
+		out->where = PYHEAP_NONE;
+		snprintf(out->reason, sizeof(out->reason),
+			 "stripped %s build: pymalloc state not found (no .symtab%s)", pi->version,
+			 pi->minor >= 9 ? ", _Py_GetAllocatedBlocks not decodable" : "");
+		return -ENOENT;
+	}
+	if (!out->arenas_allocated &&
+	    pyheap_decode_debug_stat(ef, "# arenas allocated total", &out->arenas_allocated))
+		out->arenas_allocated = 0;
+	return 0;
+}
+
+/* 3.12+: everything hangs off _PyRuntime: the allocator tables in it,
+ * the main interpreter it points to, the pymalloc state in (3.12) or
+ * pointed to by (3.13+) the interpreter. */
+static void find_runtime_state(const struct elf_file *ef, uint64_t runtime,
+			       struct pyheap_layout *out)
+{
+	const struct reg_layout *r = &out->reg;
+	uint64_t alloc = runtime + r->rt_allocators;
+
+	out->where = PYHEAP_RUNTIME;
+	out->obm = (struct pyheap_ref){ .addr = runtime + r->rt_interp_main,
+					.nderef = r->obm_at == REG_OBM_INTERP_PTR ? 2 : 1,
+					.off = { r->is_obmalloc, 0 } };
+	/* struct _pymem_allocators: standard.raw at +8, .mem +48, .obj +88 */
+	out->obj_table = alloc + 88;
+	out->raw_table = alloc + 8;
+	out->pymalloc_fn = find_pymalloc(ef, out->obj_table, 0);
+	out->mimalloc_fn = sym_addr(ef, "_PyObject_MiMalloc");
+}
+
 void pyheap_layout_find(const struct elf_file *ef, const struct py_info *pi,
 			struct pyheap_layout *out)
 {
-	const struct runtime_offsets *ro;
-	uint64_t runtime, devirt = 0;
+	const struct reg_build *b = &pi->reg;
+	const struct reg_layout *r;
+	uint64_t devirt = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->minor = pi->minor;
 	find_first_load(ef, out);
-	ro = pi->major == 3 ? offsets_for(pi->minor) : NULL;
-	if (!ro) {
-		snprintf(out->reason, sizeof(out->reason),
-			 "Python %s: heap layout known for 3.8-3.13 only",
-			 pi->version[0] ? pi->version : "of unknown version");
+	if (!b->ok) {
+		snprintf(out->reason, sizeof(out->reason), "%s", b->reason);
 		snprintf(out->refill_reason, sizeof(out->refill_reason), "%s", out->reason);
 		return;
 	}
-	out->arena_size = pi->minor >= 10 ? 1u << 20 : 256u << 10;
-	out->pool_size = pi->minor >= 10 ? 16u << 10 : 4u << 10;
-	runtime = sym_addr(ef, "_PyRuntime");
-	if (runtime) {
-		out->gc_ptr = ro->gc_ptr ? runtime + ro->gc_ptr : 0;
-		out->gc_off = ro->gc_ptr ? ro->gc_off : 0;
-		out->gc_addr = ro->gc_ptr ? 0 : runtime + ro->gc_off;
+	out->reg = b->l;
+	r = &out->reg;
+	out->arena_size = r->arena_size;
+	out->pool_size = r->pool_size;
+	if (b->runtime) {
+		if (r->gc_at == REG_GC_IN_RUNTIME)
+			out->gc = (struct pyheap_ref){ .addr = b->runtime + r->gc_state };
+		else
+			out->gc = (struct pyheap_ref){ .addr = b->runtime + r->rt_interp_main,
+						       .nderef = 1,
+						       .off = { r->gc_state } };
 		out->gc_ok = true;
 	}
-	if (pi->minor >= 12) {
-		if (!runtime) {
-			snprintf(out->reason, sizeof(out->reason), "_PyRuntime not exported");
+	if (r->obm_at == REG_OBM_STATICS) {
+		if (find_statics(ef, pi, out, &devirt))
 			return;
-		}
-		out->where = PYHEAP_RUNTIME;
-		out->obmalloc = ro->obmalloc ? runtime + ro->obmalloc : 0;
-		out->obmalloc_ptr = ro->obmalloc_ptr ? runtime + ro->obmalloc_ptr : 0;
-		out->obj_table = runtime + ro->obj_table;
-		out->raw_table = runtime + ro->raw_table;
-		out->pymalloc_fn = find_pymalloc(ef, out->obj_table, 0);
-		out->mimalloc_fn = sym_addr(ef, "_PyObject_MiMalloc");
+	} else if (!b->runtime) {
+		snprintf(out->reason, sizeof(out->reason), "_PyRuntime not found");
+		return;
 	} else {
-		uint64_t raw_devirt;
-
-		out->obj_table = sym_addr(ef, "_PyObject");
-		out->raw_table = sym_addr(ef, "_PyMem_Raw");
-		if (!out->obj_table)
-			pyheap_decode_stub(ef, "PyObject_Malloc", &out->obj_table, &devirt);
-		if (!out->raw_table)
-			pyheap_decode_stub(ef, "PyMem_RawMalloc", &out->raw_table, &raw_devirt);
-		out->pymalloc_fn = find_pymalloc(ef, out->obj_table, devirt);
-		out->arenas = sym_addr(ef, "arenas");
-		out->maxarenas = sym_addr(ef, "maxarenas");
-		out->narenas = sym_addr(ef, "narenas_currently_allocated");
-		if (pi->minor == 8)
-			out->total_blocks = sym_addr(ef, "_Py_AllocatedBlocks");
-		else
-			out->raw_blocks = sym_addr(ef, "raw_allocated_blocks");
-		/* CPython's count of arena allocations (3.8: also its flow) */
-		out->arenas_allocated = sym_addr(ef, "ntimes_arena_allocated");
-		out->where = PYHEAP_SYMTAB;
-		if (!out->arenas || !out->maxarenas) {
-			out->narenas = 0;
-			if (pi->minor >= 9 && !pyheap_decode_allocated_blocks(ef, out))
-				out->where = PYHEAP_DECODED;
-		}
-		if (!out->arenas || !out->maxarenas) {
-			out->where = PYHEAP_NONE;
-			snprintf(out->reason, sizeof(out->reason),
-				 "stripped %s build: pymalloc state not found (no .symtab%s)",
-				 pi->version,
-				 pi->minor >= 9 ? ", _Py_GetAllocatedBlocks not decodable" : "");
-			return;
-		}
+		find_runtime_state(ef, b->runtime, out);
 	}
 	if (!out->obj_table || !out->pymalloc_fn) {
 		snprintf(out->reason, sizeof(out->reason), "object allocator table not found");
@@ -567,6 +670,27 @@ static int rd(int pid, uint64_t addr, void *buf, size_t len)
 	if (!addr)
 		return -EFAULT;
 	return readv_all(pid, &lo, &re, 1);
+}
+
+/* The address a reference names in the process: 0, -ESRCH, -EFAULT (a
+ * pointer on the way could not be read, or was NULL). */
+static int ref_addr(int pid, uint64_t bias, const struct pyheap_ref *r, uint64_t *out)
+{
+	uint64_t a = r->addr + bias, p;
+	int err;
+
+	if (!r->addr)
+		return -EFAULT;
+	for (int i = 0; i < r->nderef && i < 2; i++) {
+		err = rd(pid, a, &p, sizeof(p));
+		if (err)
+			return err;
+		if (!p || p & 7)
+			return -EFAULT;
+		a = p + r->off[i];
+	}
+	*out = a;
+	return 0;
 }
 
 static uint64_t now_ns(void)
@@ -613,44 +737,200 @@ static enum pyheap_allocator read_allocator(int pid, uint64_t bias, const struct
 	return PYHEAP_ALLOC_UNKNOWN;
 }
 
-/* 0, or the error of a read that failed (-ESRCH: the process is gone). */
-static int read_gc(int pid, uint64_t bias, const struct pyheap_layout *l,
-		   struct pyheap_snapshot *out)
+static int32_t get_i32(const uint8_t *b, size_t off)
 {
-	uint8_t g[GC_STATE_BYTES];
-	uint64_t addr = l->gc_addr ? l->gc_addr + bias : 0;
 	int32_t v;
+
+	memcpy(&v, b + off, sizeof(v));
+	return v;
+}
+
+static int64_t get_i64(const uint8_t *b, size_t off)
+{
+	int64_t v;
+
+	memcpy(&v, b + off, sizeof(v));
+	return v;
+}
+
+/* 3.15's ring buffers, read whole under CPython's sequence lock
+ * (update_seq is odd while it writes). 0, -EAGAIN (it kept writing),
+ * -EFAULT, -ESRCH. */
+static int read_ring(int pid, uint64_t addr, const struct reg_gc_ring *rg, uint8_t *buf)
+{
+	uint32_t seq, again;
+	int err = -EAGAIN;
+
+	if (!addr || addr & 7 || rg->size > GC_RING_MAX || rg->update_seq + 4 > rg->size)
+		return -EFAULT;
+	for (int t = 0; t < 3 && err == -EAGAIN; t++) {
+		err = rd(pid, addr, buf, rg->size);
+		if (err)
+			return err;
+		memcpy(&seq, buf + rg->update_seq, 4);
+		err = rd(pid, addr + rg->update_seq, &again, 4);
+		if (err)
+			return err;
+		err = seq & 1 || seq != again ? -EAGAIN : 0;
+	}
+	return err;
+}
+
+/* Generation g's buffer: its items, how many, the newest one's index. */
+static const uint8_t *ring_gen(const uint8_t *buf, const struct reg_gc_ring *rg, int g,
+			       uint32_t *nitems, int *newest)
+{
+	uint32_t base = g ? rg->old + (g - 1) * rg->old_size : 0;
+
+	*nitems = g ? rg->old_items : rg->young_items;
+	*newest = (int8_t)buf[base + (g ? rg->old_index : rg->young_index)];
+	if (*newest < 0 || (uint32_t)*newest >= *nitems ||
+	    base + *nitems * rg->item_size > rg->size)
+		return NULL;
+	return buf + base;
+}
+
+/* One item's cumulative counters into out's generation g; false when
+ * they cannot be CPython's. */
+static bool ring_item(const uint8_t *it, const struct reg_gc_ring *rg, int g, struct pyheap_gc *out)
+{
+	double d;
+
+	out->collections[g] = get_i64(it, rg->collections);
+	out->collected[g] = get_i64(it, rg->collected);
+	out->uncollectable[g] = get_i64(it, rg->uncollectable);
+	out->candidates[g] = get_i64(it, rg->candidates);
+	memcpy(&d, it + rg->duration, sizeof(d));
+	out->duration_s[g] = d;
+	return out->collections[g] >= 0 && out->collected[g] >= 0 && out->uncollectable[g] >= 0 &&
+	       out->candidates[g] >= 0 && d >= 0 && d < 1e9;
+}
+
+/* The newest item of each generation. */
+static int read_gc_ring(int pid, uint64_t addr, const struct reg_gc_ring *rg, struct pyheap_gc *out)
+{
+	uint8_t buf[GC_RING_MAX];
+	int err = read_ring(pid, addr, rg, buf);
+
+	if (err)
+		return err == -ESRCH ? err : 0; /* CPython kept collecting: not this frame */
+	for (int g = 0; g < 3; g++) {
+		uint32_t n;
+		int newest;
+		const uint8_t *items = ring_gen(buf, rg, g, &n, &newest);
+
+		if (!items || !ring_item(items + newest * rg->item_size, rg, g, out))
+			return 0;
+	}
+	out->stats_ok = out->ring_ok = true;
+	return 0;
+}
+
+int pyheap_gc_at(int pid, uint64_t bias, const struct pyheap_layout *l, uint64_t ts_ns,
+		 struct pyheap_gc *out)
+{
+	const struct reg_layout *r = &l->reg;
+	uint8_t buf[GC_RING_MAX];
+	uint64_t gc, ring;
 	int err;
 
-	out->gc_ok = false;
+	memset(out, 0, sizeof(*out));
+	if (!l->gc_ok || r->gc_stats_at != REG_GCSTATS_RING)
+		return -ENOENT;
+	err = ref_addr(pid, bias, &l->gc, &gc);
+	if (!err)
+		err = rd(pid, gc + r->gc_stats, &ring, sizeof(ring));
+	if (!err)
+		err = read_ring(pid, ring, &r->ring, buf);
+	if (err)
+		return err == -ESRCH ? err : -ENOENT;
+	for (int g = 0; g < 3; g++) {
+		const struct reg_gc_ring *rg = &r->ring;
+		int64_t best = -1, stop;
+		uint32_t n;
+		int newest, at = -1;
+		bool empty = false;
+		const uint8_t *items = ring_gen(buf, rg, g, &n, &newest);
+
+		if (!items)
+			return -ENOENT;
+		for (uint32_t i = 0; i < n; i++) {
+			memcpy(&stop, items + i * rg->item_size + rg->ts_stop, 8);
+			if (!stop)
+				empty = true; /* never written: the ring has not wrapped */
+			else if (stop <= (int64_t)ts_ns && stop > best)
+				best = stop, at = i;
+		}
+		if (at >= 0 && !ring_item(items + at * rg->item_size, rg, g, out))
+			return -ENOENT;
+		if (at < 0 && !empty)
+			return -ENOENT; /* everything it keeps is newer */
+	}
+	out->stats_ok = out->ring_ok = true;
+	return 0;
+}
+
+int pyheap_read_gc(int pid, uint64_t bias, const struct pyheap_layout *l, struct pyheap_gc *out)
+{
+	const struct reg_layout *r = &l->reg;
+	uint8_t g[GC_STATE_MAX];
+	uint64_t addr, gen0;
+	uint32_t gens, len;
+	int err;
+
+	memset(out, 0, sizeof(*out));
 	if (!l->gc_ok)
 		return 0;
-	if (l->gc_ptr) {
-		uint64_t p;
-
-		err = rd(pid, l->gc_ptr + bias, &p, sizeof(p));
-		if (err || !p)
-			return err;
-		addr = p + l->gc_off;
-	}
-	err = rd(pid, addr, g, sizeof(g));
+	err = ref_addr(pid, bias, &l->gc, &addr);
 	if (err)
-		return err;
-	memcpy(&v, g + 12, 4);
-	if (v != 0 && v != 1)
+		return err == -EFAULT ? 0 : err;
+	len = r->gc_stats + (r->gc_stats_at == REG_GCSTATS_RING ? 8 : 3 * r->gc_stats_stride);
+	if (r->gc_generation0 >= 0 && (uint32_t)r->gc_generation0 + 8 > len)
+		len = r->gc_generation0 + 8;
+	if (len > sizeof(g))
+		return 0;
+	err = rd(pid, addr, g, len);
+	if (err)
+		return err == -EFAULT ? 0 : err;
+	out->enabled = get_i32(g, r->gc_enabled);
+	if (out->enabled != 0 && out->enabled != 1)
 		return 0; /* not a gc state: do not report garbage */
-	out->gc_enabled = v;
+	/* generations[] where generation0 points (builds differ: Debian's
+	 * 3.13 has them at 20, pyenv's at 24) */
+	gens = r->gc_generations;
+	if (r->gc_generation0 >= 0) {
+		memcpy(&gen0, g + r->gc_generation0, 8);
+		if (gen0 == addr + r->gc_generations_alt && r->gc_generations_alt)
+			gens = r->gc_generations_alt;
+		else if (gen0 != addr + r->gc_generations)
+			return 0;
+	}
 	for (int i = 0; i < 3; i++) {
-		int32_t th, cnt;
+		int32_t th = get_i32(g, gens + i * r->gc_gen_size + r->gc_gen_threshold);
+		int32_t cnt = get_i32(g, gens + i * r->gc_gen_size + r->gc_gen_count);
 
-		memcpy(&th, g + 24 + i * 24 + 16, 4);
-		memcpy(&cnt, g + 24 + i * 24 + 20, 4);
 		if (th < 0)
 			return 0;
-		out->gc_threshold[i] = th;
-		out->gc_count[i] = cnt;
+		out->threshold[i] = th;
+		out->count[i] = cnt;
 	}
-	out->gc_ok = true;
+	out->ok = true;
+	if (r->gc_stats_at == REG_GCSTATS_RING) {
+		uint64_t ring;
+
+		memcpy(&ring, g + r->gc_stats, 8);
+		return read_gc_ring(pid, ring, &r->ring, out) == -ESRCH ? -ESRCH : 0;
+	}
+	for (int i = 0; i < 3; i++) {
+		const uint8_t *s = g + r->gc_stats + i * r->gc_stats_stride;
+
+		out->collections[i] = get_i64(s, 0);
+		out->collected[i] = get_i64(s, 8);
+		out->uncollectable[i] = get_i64(s, 16);
+		if (out->collections[i] < 0 || out->collected[i] < 0 || out->uncollectable[i] < 0)
+			return 0;
+	}
+	out->stats_ok = true;
 	return 0;
 }
 
@@ -665,16 +945,11 @@ int pyheap_state_vars(int pid, uint64_t bias, const struct pyheap_layout *l, uin
 		*maxarenas_var = l->maxarenas + bias;
 		return 0;
 	}
-	base = l->obmalloc ? l->obmalloc + bias : 0;
-	if (l->obmalloc_ptr) {
-		err = rd(pid, l->obmalloc_ptr + bias, &base, sizeof(base));
-		if (err)
-			return err;
-	}
-	if (!base)
-		return -EFAULT;
-	*arenas_var = base + OBMALLOC_ARENAS;
-	*maxarenas_var = base + OBMALLOC_MAXAR;
+	err = ref_addr(pid, bias, &l->obm, &base);
+	if (err)
+		return err;
+	*arenas_var = base + l->reg.obm_arenas;
+	*maxarenas_var = base + l->reg.obm_maxarenas;
 	return 0;
 }
 
@@ -683,66 +958,153 @@ int pyheap_state_vars(int pid, uint64_t bias, const struct pyheap_layout *l, uin
 struct obstate {
 	uint64_t arenas;
 	uint32_t maxarenas;
+	uint32_t arena_size; /* 3.15: the build's (1 or 2 MiB) */
 	uint64_t narenas;
 	bool has_narenas;
 	int64_t blocks; /* raw (3.9+) or total (3.8) */
 	bool has_blocks;
-	uint64_t arenas_allocated; /* ntimes_arena_allocated (3.8) */
+	uint64_t arenas_allocated; /* ntimes_arena_allocated */
 	bool has_arenas_allocated;
 };
 
+/* usedpools: each class's pair of list pointers is its sentinel (an
+ * empty class: both point 16 bytes before the pair, where the fake
+ * pool header's nextpool/prevpool would put them) or pool headers,
+ * which are pool-aligned. A pointer that is neither means the offsets
+ * do not describe this build. */
+static bool usedpools_valid(const uint8_t *st, uint64_t base, uint32_t pool_size)
+{
+	for (int i = 0; i < PYHEAP_NCLASSES; i++) {
+		uint64_t sentinel = base + (uint64_t)i * 16 - 16;
+
+		for (int k = 0; k < 2; k++) {
+			uint64_t p;
+
+			memcpy(&p, st + i * 16 + k * 8, 8);
+			if (p != sentinel && (!p || p & (pool_size - 1)))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* 3.15 builds may have 2 MiB arenas: pools per arena from an arena in
+ * use (ntotalpools, one less when its address is not on a pool
+ * boundary). */
+static int arena_size_live(int pid, const struct pyheap_layout *l, uint64_t arenas, uint32_t max,
+			   uint32_t *out)
+{
+	const struct reg_layout *r = &l->reg;
+	uint8_t a[16 * ARENA_OBJ_SIZE];
+	uint32_t n = max < 16 ? max : 16;
+	int err;
+
+	*out = r->arena_size;
+	if (!r->arena_size_alt || !n)
+		return 0;
+	err = rd(pid, arenas, a, (size_t)n * ARENA_OBJ_SIZE);
+	if (err)
+		return err;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t addr;
+		uint32_t total, pools;
+
+		memcpy(&addr, a + i * ARENA_OBJ_SIZE, 8);
+		memcpy(&total, a + i * ARENA_OBJ_SIZE + 20, 4);
+		if (!addr)
+			continue;
+		pools = total + ((addr & (l->pool_size - 1)) != 0);
+		if ((uint64_t)pools * l->pool_size == r->arena_size ||
+		    (uint64_t)pools * l->pool_size == r->arena_size_alt) {
+			*out = pools * l->pool_size;
+			return 0;
+		}
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+static int read_runtime_obstate(int pid, uint64_t bias, const struct pyheap_layout *l,
+				struct obstate *s)
+{
+	const struct reg_layout *r = &l->reg;
+	uint8_t buf[OBSTATE_MAX];
+	uint32_t ppa, mg;
+	uint64_t base;
+	size_t len;
+	int err;
+
+	err = ref_addr(pid, bias, &l->obm, &base);
+	if (err)
+		return err;
+	ppa = (r->arena_size_alt > r->arena_size ? r->arena_size_alt : r->arena_size) /
+	      l->pool_size;
+	len = r->obm_nfp2lasta + (ppa + 1) * 8 + 32;
+	if (len > sizeof(buf))
+		return -EINVAL;
+	err = rd(pid, base, buf, len);
+	if (err)
+		return err;
+	if (!usedpools_valid(buf, base, l->pool_size))
+		return -EAGAIN;
+	memcpy(&s->arenas, buf + r->obm_arenas, 8);
+	memcpy(&s->maxarenas, buf + r->obm_maxarenas, 4);
+	if (s->maxarenas > MAX_ARENAS || (s->maxarenas && !s->arenas))
+		return -EAGAIN;
+	err = arena_size_live(pid, l, s->arenas, s->maxarenas, &s->arena_size);
+	if (err)
+		return err;
+	/* narenas_currently_allocated, ntimes_arena_allocated,
+	 * narenas_highwater, raw_allocated_blocks after nfp2lasta[] */
+	mg = r->obm_nfp2lasta + (s->arena_size / l->pool_size + 1) * 8;
+	{
+		uint64_t cur, ntimes, high;
+
+		memcpy(&cur, buf + mg, 8);
+		memcpy(&ntimes, buf + mg + 8, 8);
+		memcpy(&high, buf + mg + 16, 8);
+		memcpy(&s->blocks, buf + mg + 24, 8);
+		if (cur > s->maxarenas || high < cur || ntimes < high)
+			return -EAGAIN;
+		s->narenas = cur;
+		s->arenas_allocated = ntimes;
+	}
+	s->has_narenas = s->has_blocks = s->has_arenas_allocated = true;
+	return 0;
+}
+
 static int read_obstate(int pid, uint64_t bias, const struct pyheap_layout *l, struct obstate *s)
 {
+	struct iovec lo[5], re[5];
+	int n = 0;
+
 	memset(s, 0, sizeof(*s));
-	if (l->where == PYHEAP_RUNTIME) {
-		uint8_t buf[OBMALLOC_RAW + 8 - OBMALLOC_ARENAS];
-		uint64_t base = l->obmalloc ? l->obmalloc + bias : 0;
-		int err;
-
-		if (l->obmalloc_ptr) {
-			err = rd(pid, l->obmalloc_ptr + bias, &base, sizeof(base));
-			if (err)
-				return err;
-		}
-		err = rd(pid, base + OBMALLOC_ARENAS, buf, sizeof(buf));
-		if (err)
-			return err;
-		memcpy(&s->arenas, buf, 8);
-		memcpy(&s->maxarenas, buf + OBMALLOC_MAXAR - OBMALLOC_ARENAS, 4);
-		memcpy(&s->narenas, buf + OBMALLOC_NARENAS - OBMALLOC_ARENAS, 8);
-		memcpy(&s->blocks, buf + OBMALLOC_RAW - OBMALLOC_ARENAS, 8);
-		memcpy(&s->arenas_allocated, buf + OBMALLOC_NTIMES - OBMALLOC_ARENAS, 8);
-		s->has_narenas = s->has_blocks = s->has_arenas_allocated = true;
-		return 0;
-	} else {
-		struct iovec lo[5], re[5];
-		int n = 0;
-
+	if (l->where == PYHEAP_RUNTIME)
+		return read_runtime_obstate(pid, bias, l, s);
+	s->arena_size = l->arena_size;
 #define PIECE(addr, field)                                                                         \
 	do {                                                                                       \
 		lo[n] = (struct iovec){ &(field), sizeof(field) };                                 \
 		re[n] = (struct iovec){ (void *)(uintptr_t)((addr) + bias), sizeof(field) };       \
 		n++;                                                                               \
 	} while (0)
-		PIECE(l->arenas, s->arenas);
-		PIECE(l->maxarenas, s->maxarenas);
-		if (l->narenas) {
-			PIECE(l->narenas, s->narenas);
-			s->has_narenas = true;
-		}
-		if (l->raw_blocks || l->total_blocks) {
-			PIECE(l->raw_blocks ? l->raw_blocks : l->total_blocks, s->blocks);
-			s->has_blocks = true;
-		}
-		if (l->arenas_allocated) {
-			PIECE(l->arenas_allocated, s->arenas_allocated);
-			s->has_arenas_allocated = true;
-		}
-#undef PIECE
-		return readv_all(pid, lo, re, n);
+	PIECE(l->arenas, s->arenas);
+	PIECE(l->maxarenas, s->maxarenas);
+	if (l->narenas) {
+		PIECE(l->narenas, s->narenas);
+		s->has_narenas = true;
 	}
+	if (l->raw_blocks || l->total_blocks) {
+		PIECE(l->raw_blocks ? l->raw_blocks : l->total_blocks, s->blocks);
+		s->has_blocks = true;
+	}
+	if (l->arenas_allocated) {
+		PIECE(l->arenas_allocated, s->arenas_allocated);
+		s->has_arenas_allocated = true;
+	}
+#undef PIECE
+	return readv_all(pid, lo, re, n);
 }
-
 /* Pool headers waiting to be read, up to IOV_BATCH per process_vm_readv. */
 struct pool_batch {
 	int n;
@@ -807,7 +1169,7 @@ static int walk(int pid, const struct pyheap_layout *l, const struct obstate *st
 			continue;
 		narenas++;
 		base = (addr + l->pool_size - 1) & ~((uint64_t)l->pool_size - 1);
-		if (pool_addr < base || pool_addr > addr + l->arena_size ||
+		if (pool_addr < base || pool_addr > addr + st->arena_size ||
 		    (pool_addr - base) % l->pool_size) {
 			err = -EAGAIN;
 			break;
@@ -824,8 +1186,12 @@ static int walk(int pid, const struct pyheap_layout *l, const struct obstate *st
 		err = flush_pools(pid, l, b, out);
 	if (!err && st->has_narenas && narenas != st->narenas)
 		err = -EAGAIN;
+	/* CPython's count of arenas ever allocated cannot be below those in use */
+	if (!err && st->has_arenas_allocated && st->arenas_allocated < narenas)
+		err = -EAGAIN;
 	out->narenas = narenas;
-	out->arena_bytes = narenas * l->arena_size;
+	out->arena_size = st->arena_size;
+	out->arena_bytes = narenas * st->arena_size;
 out:
 	free(arenas);
 	free(b);
@@ -858,7 +1224,7 @@ int pyheap_snapshot(int pid, uint64_t bias, const struct pyheap_layout *l,
 	int err = -EAGAIN;
 
 	memset(out, 0, sizeof(*out));
-	err = read_gc(pid, bias, l, out);
+	err = pyheap_read_gc(pid, bias, l, &out->gc);
 	if (!l->heap_ok) {
 		/* gone is gone, not an empty snapshot */
 		err = err == -ESRCH || err == -EPERM ? err : 0;
@@ -895,7 +1261,8 @@ int pyheap_snapshot(int pid, uint64_t bias, const struct pyheap_layout *l,
 		if (err == -ESRCH)
 			goto done;
 		if (err || after.arenas != before.arenas || after.maxarenas != before.maxarenas ||
-		    after.narenas != before.narenas) {
+		    after.narenas != before.narenas || after.arena_size != before.arena_size ||
+		    after.arenas_allocated < before.arenas_allocated) {
 			err = -EAGAIN;
 			continue;
 		}

@@ -36,37 +36,47 @@
 enum pyheap_where {
 	PYHEAP_NONE,
 	PYHEAP_SYMTAB, /* static variables named in .symtab (3.8-3.11) */
-	PYHEAP_RUNTIME, /* inside _PyRuntime (3.12+) */
+	PYHEAP_RUNTIME, /* the interpreter's state, from _PyRuntime (3.12+) */
 	PYHEAP_DECODED, /* decoded from exported functions (stripped 3.9-3.11) */
+};
+
+/* Where a struct lives in the process: addr (a vaddr, the process adds
+ * its bias), then for each of nderef pointers followed: *(a) + off[i].
+ * 3.13 main interpreter's obmalloc: *(*(_PyRuntime + interpreters.main) +
+ * interp->obmalloc) + 0. */
+struct pyheap_ref {
+	uint64_t addr;
+	int nderef; /* 0-2 */
+	uint32_t off[2];
 };
 
 struct pyheap_layout {
 	bool heap_ok; /* the pymalloc state can be read */
 	bool gc_ok; /* the GC state can be read */
 	enum pyheap_where where;
-	char reason[160]; /* why !heap_ok (or why gc is missing) */
+	char reason[200]; /* why !heap_ok (or why gc is missing) */
 	int minor;
-	uint32_t arena_size, pool_size;
+	struct reg_layout reg; /* the interpreter's row of the layout registry */
+	uint32_t arena_size,
+		pool_size; /* the row's (3.15 may have 2 MiB arenas: see the snapshot) */
 	/* pymalloc state (ELF vaddrs). 3.8-3.11: addresses of the statics.
-	 * 3.12: obmalloc is the state itself; 3.13: obmalloc_ptr holds a
-	 * pointer to it (interp->obmalloc). */
+	 * 3.12+: obm is the struct _obmalloc_state. */
 	uint64_t arenas, maxarenas, narenas; /* &arenas, &maxarenas, &narenas_currently_allocated */
 	uint64_t raw_blocks; /* &raw_allocated_blocks (3.9+) */
 	uint64_t total_blocks; /* &_Py_AllocatedBlocks (3.8: pymalloc + raw) */
-	uint64_t arenas_allocated; /* &ntimes_arena_allocated (.symtab; 3.12+ in the state) */
-	uint64_t obmalloc, obmalloc_ptr;
+	uint64_t arenas_allocated; /* &ntimes_arena_allocated (.symtab or decoded; 3.12+ in obm) */
+	struct pyheap_ref obm;
 	/* allocator tables (PyMemAllocatorEx) and the functions they hold
 	 * by default */
 	uint64_t obj_table, raw_table;
 	uint64_t pymalloc_fn; /* _PyObject_Malloc */
-	uint64_t mimalloc_fn; /* _PyObject_MiMalloc (3.13), 0 if unknown */
-	/* GC state: gc_ptr != 0: *(gc_ptr) + gc_off; else gc_addr */
-	uint64_t gc_addr, gc_ptr, gc_off;
+	uint64_t mimalloc_fn; /* _PyObject_MiMalloc (3.13+), 0 if unknown */
+	struct pyheap_ref gc; /* struct _gc_runtime_state */
 	/* pool refill (allocate_from_new_pool): probe address, 0 if none */
 	uint64_t refill_fn, refill_probe;
 	uint64_t refill_offset; /* refill_probe as a file offset (for the uprobe) */
 	int refill_arg; /* 1 or 2: which argument is the size class */
-	char refill_reason[160];
+	char refill_reason[256];
 	/* --precise: probe addresses in _PyObject_{Malloc,Calloc,Realloc,Free} */
 	bool precise_ok;
 	uint64_t precise_probe[PYHEAP_PRECISE_NFN];
@@ -80,8 +90,9 @@ struct pyheap_layout {
 	uint64_t first_load_vaddr; /* vaddr of file offset 0 */
 };
 
-/* Inspect an interpreter file (pi from python_inspect). Always fills out;
- * heap_ok/gc_ok/refill_probe say what was found, reason why not. */
+/* Inspect an interpreter file (pi from python_inspect, with its registry
+ * row). Always fills out; heap_ok/gc_ok/refill_probe say what was found,
+ * reason why not. */
 void pyheap_layout_find(const struct elf_file *ef, const struct py_info *pi,
 			struct pyheap_layout *out);
 
@@ -99,9 +110,25 @@ enum pyheap_allocator {
 	PYHEAP_ALLOC_MIMALLOC,
 };
 
+/* The GC state as CPython keeps it. */
+struct pyheap_gc {
+	bool ok; /* enabled, count, threshold */
+	int enabled;
+	int64_t count[3];
+	int64_t threshold[3];
+	/* CPython's own per-generation statistics since the process started
+	 * (generation_stats, or 3.15's ring buffers) */
+	bool stats_ok;
+	int64_t collections[3], collected[3], uncollectable[3];
+	bool ring_ok; /* 3.15: also these */
+	int64_t candidates[3];
+	double duration_s[3];
+};
+
 struct pyheap_snapshot {
 	enum pyheap_allocator allocator;
 	bool heap_ok; /* the fields below up to raw_ok are valid */
+	uint32_t arena_size; /* bytes, as this build has them */
 	uint64_t narenas;
 	uint64_t arena_bytes;
 	uint64_t live_blocks, live_bytes;
@@ -111,10 +138,7 @@ struct pyheap_snapshot {
 	int64_t raw_blocks;
 	bool arenas_allocated_ok; /* CPython's arena counter was read */
 	uint64_t arenas_allocated; /* arenas ever allocated (CPython's own counter) */
-	bool gc_ok;
-	int gc_enabled;
-	int64_t gc_count[3];
-	int64_t gc_threshold[3];
+	struct pyheap_gc gc;
 	unsigned int retries; /* re-reads this snapshot needed */
 	uint64_t read_ns; /* time the snapshot took */
 };
@@ -133,6 +157,19 @@ struct pyheap_peek {
 	bool narenas_ok, arenas_allocated_ok;
 };
 int pyheap_peek(int pid, uint64_t bias, const struct pyheap_layout *l, struct pyheap_peek *out);
+
+/* The GC state alone (one or two small reads; 3.15's ring buffers: two
+ * more). 0 (out->ok / stats_ok say what validated), -ESRCH, -EPERM,
+ * -EFAULT. */
+int pyheap_read_gc(int pid, uint64_t bias, const struct pyheap_layout *l, struct pyheap_gc *out);
+
+/* 3.15: the GC statistics as they were at ts_ns (CLOCK_MONOTONIC, the
+ * clock CPython stamps each collection with): per generation the newest
+ * ring item that ended by then, zeros when none did and the ring has
+ * never wrapped. 0, -ENOENT (not knowable: no ring, or it has wrapped
+ * since), -ESRCH. */
+int pyheap_gc_at(int pid, uint64_t bias, const struct pyheap_layout *l, uint64_t ts_ns,
+		 struct pyheap_gc *out);
 
 /* Read one process. 0: out is filled (heap_ok/gc_ok say which parts);
  * -ESRCH gone; -EAGAIN the heap kept changing or did not validate (the
@@ -163,6 +200,10 @@ uint32_t pyheap_pool_capacity(uint32_t szidx, uint32_t pool_size);
 int pyheap_decode_allocated_blocks(const struct elf_file *ef, struct pyheap_layout *l);
 int pyheap_decode_stub(const struct elf_file *ef, const char *name, uint64_t *table,
 		       uint64_t *devirt);
+/* The static counter _PyObject_DebugMallocStats() prints under label
+ * ("# arenas allocated total" is ntimes_arena_allocated): the 64-bit
+ * static it loads as the value argument of that line. 0 or -ENOENT. */
+int pyheap_decode_debug_stat(const struct elf_file *ef, const char *label, uint64_t *addr);
 uint64_t pyheap_decode_refill(const struct elf_file *ef, uint64_t pymalloc);
 
 #endif

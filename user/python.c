@@ -1,16 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * CPython interpreter inspection (see python.h). Facts used, per
- * ../shared/research/cpython-internals.md and CPython's sources:
+ * CPython interpreter inspection (see python.h). Facts used, from
+ * CPython's sources (Include/patchlevel.h, Python/gc.c, Modules/gcmodule.c):
  *  - Py_Version (exported PY_VERSION_HEX, an unsigned long) exists from 3.11; older
  *    versions keep PY_VERSION as a .rodata string, often merged into the
  *    tail of a longer string by the linker.
- *  - The collector: gc_collect_main(tstate, generation, ...) in 3.10+,
- *    collect(tstate|state, generation, ...) in 3.8/3.9,
- *    collect(generation, ...) before 3.8. GCC may leave only
- *    .constprop clones (pyenv 3.8): their argument layout is unknown, so
- *    for 3.8 the generation is taken from the GC state's own per-generation
- *    counters, which live at _PyRuntime + 344 (gc) + 128 (generation_stats).
+ *  - The collector's name and which argument is the generation come from
+ *    the layout registry (gc_collect_main 3.10+, collect before). GCC may
+ *    leave only .constprop clones (pyenv 3.8): their argument layout is
+ *    unknown, so for 3.8 the generation is taken from the GC state's own
+ *    per-generation counters in _PyRuntime (the registry says where).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,8 +17,7 @@
 #include "pymemtop.h"
 #include "python.h"
 
-#define PY38_GC_STATS_OFF (344 + 128)
-#define RODATA_MAX	  (64u << 20)
+#define RODATA_MAX (64u << 20)
 
 int python_version_from_hex(uint32_t hex, char *buf, size_t len)
 {
@@ -169,8 +167,30 @@ static int detect_version(const struct elf_file *ef, struct py_info *pi)
 		return err;
 	}
 	strcpy(pi->version_source, "rodata");
+	hex = 0;
 parsed:
-	if (sscanf(pi->version, "%d.%d", &pi->major, &pi->minor) != 2)
+	pi->hex = hex;
+	return python_version_parse(pi->version, &pi->major, &pi->minor, &pi->micro, &pi->level);
+}
+
+int python_version_parse(const char *v, int *major, int *minor, int *micro, int *level)
+{
+	char rest[8] = "";
+	int n;
+
+	*level = 0xf;
+	if (sscanf(v, "%d.%d.%d%n", major, minor, micro, &n) != 3)
+		return -EINVAL;
+	snprintf(rest, sizeof(rest), "%s", v + n);
+	if (rest[0] == 'a')
+		*level = 0xa;
+	else if (rest[0] == 'b')
+		*level = 0xb;
+	else if (rest[0] == 'r')
+		*level = 0xc;
+	else if (rest[0] == '+')
+		*level = 0xf; /* a development build of a released branch */
+	else if (rest[0])
 		return -EINVAL;
 	return 0;
 }
@@ -226,21 +246,22 @@ static int clone_cb(const char *name, const struct elf_sym *sym, void *ctx)
 static int plan_clones(const struct elf_file *ef, struct py_info *pi)
 {
 	struct clone_ctx cc = { .ef = ef, .pi = pi };
-	struct elf_sym rt;
 
-	if (pi->major != 3 || pi->minor != 8) {
+	const struct reg_layout *l = &pi->reg.l;
+
+	if (!pi->reg.ok || pi->minor != 8 || l->gc_at != REG_GC_IN_RUNTIME) {
 		snprintf(pi->gc_reason, sizeof(pi->gc_reason),
 			 "collector exists only as compiler clones (collect.constprop.N) with an "
 			 "unknown argument layout for %d.%d",
 			 pi->major, pi->minor);
 		return -ENOTSUP;
 	}
-	if (elf_find_symbol(ef, "_PyRuntime", &rt)) {
+	if (!pi->reg.runtime) {
 		snprintf(pi->gc_reason, sizeof(pi->gc_reason),
 			 "collector exists only as compiler clones and _PyRuntime is not exported");
 		return -ENOENT;
 	}
-	cc.stats_vaddr = rt.vaddr + PY38_GC_STATS_OFF;
+	cc.stats_vaddr = pi->reg.runtime + l->gc_state + l->gc_stats;
 	elf_foreach_func(ef, "collect.constprop.", clone_cb, &cc);
 	if (cc.err) {
 		snprintf(pi->gc_reason, sizeof(pi->gc_reason), "collector clones: %s",
@@ -261,8 +282,14 @@ static int count_cb(const char *name, const struct elf_sym *sym, void *ctx)
 static void plan_gc(const struct elf_file *ef, struct py_info *pi)
 {
 	struct elf_sym sym;
-	int nclones = 0, err;
+	int nclones = 0, err, kind;
+	const char *fn;
 
+	/* 3.15 keeps per-generation durations too: read, not probed */
+	if (pi->reg.ok && pi->reg.l.gc_stats_at == REG_GCSTATS_RING) {
+		pi->gc_hook = PY_GC_MEMORY;
+		return;
+	}
 	if (pi->has_usdt) {
 		pi->gc_hook = PY_GC_USDT;
 		return;
@@ -273,19 +300,21 @@ static void plan_gc(const struct elf_file *ef, struct py_info *pi)
 			"interpreter version unknown: the collector's arguments cannot be decoded");
 		return;
 	}
+	if (!pi->reg.ok) {
+		snprintf(pi->gc_reason, sizeof(pi->gc_reason), "no USDT probes, and %s",
+			 pi->reg.reason);
+		return;
+	}
+	fn = pi->reg.l.gc_func;
+	kind = pi->reg.l.gc_gen_arg == 1 ? PMT_GC_GEN_ARG1 : PMT_GC_GEN_ARG2;
 	elf_foreach_func(ef, "collect.constprop.", count_cb, &nclones);
-	if (!elf_find_symbol(ef, "gc_collect_main", &sym) && sym.type == 2 /* STT_FUNC */)
-		err = add_gc_func(ef, pi, "gc_collect_main", sym.vaddr, PMT_GC_GEN_ARG2, 0);
-	else if (!nclones && !elf_find_symbol(ef, "collect", &sym) && sym.type == 2)
-		err = add_gc_func(
-			ef, pi, "collect", sym.vaddr,
-			pi->major == 3 && pi->minor >= 8 ? PMT_GC_GEN_ARG2 : PMT_GC_GEN_ARG1, 0);
+	if (!elf_find_symbol(ef, fn, &sym) && sym.type == 2 /* STT_FUNC */)
+		err = add_gc_func(ef, pi, fn, sym.vaddr, kind, 0);
 	else if (nclones)
 		err = plan_clones(ef, pi);
 	else {
 		snprintf(pi->gc_reason, sizeof(pi->gc_reason), "%s",
-			 pi->has_symtab ? "no collector function (gc_collect_main/collect) in the "
-					  "symbol table"
+			 pi->has_symtab ? "no collector function in the symbol table"
 					: "stripped build without USDT probes: the collector "
 					  "cannot be located");
 		return;
@@ -319,6 +348,10 @@ int python_inspect(const struct elf_file *ef, struct py_info *pi)
 		pi->build_id[0] = '\0';
 	if (detect_version(ef, pi))
 		pi->version[0] = '\0';
+	if (pi->version[0])
+		registry_resolve(ef, pi->major, pi->minor, pi->micro, pi->level, pi->hex, &pi->reg);
+	else
+		snprintf(pi->reg.reason, sizeof(pi->reg.reason), "interpreter version unknown");
 	plan_gc(ef, pi);
 	return 0;
 }
@@ -330,6 +363,9 @@ const char *python_gc_desc(const struct py_info *pi, char *buf, size_t len)
 	switch (pi->gc_hook) {
 	case PY_GC_USDT:
 		snprintf(buf, len, "usdt");
+		return buf;
+	case PY_GC_MEMORY:
+		snprintf(buf, len, "process_vm_readv:gc_stats");
 		return buf;
 	case PY_GC_UPROBE:
 		off = snprintf(buf, len, "uprobe:");

@@ -6,35 +6,7 @@
 #include <sys/uio.h>
 #include "sites.h"
 
-/* Where a thread's frames are, per version (x86-64 release builds; the
- * research notes' offsets, checked against the pyenv and Debian builds by
- * the integration tests that name real frames). */
-struct walk_offsets {
-	int minor;
-	uint32_t tstate_ptr; /* in _PyRuntime */
-	uint32_t tstate_deref; /* 0, or the GIL holder's tstate in the interpreter */
-	uint32_t thread_id, top_frame;
-	int32_t cframe_frame;
-	uint32_t back, code, instr, instr_size;
-	int32_t owner;
-	uint32_t co_filename, co_firstlineno;
-};
-
-static const struct walk_offsets walk_offsets[] = {
-	/* 3.8-3.10: gilstate.tstate_current; PyFrameObject f_back, f_code, f_lasti */
-	{ 8, 1368, 0, 176, 24, -1, 24, 32, 104, 4, -1, 104, 40 },
-	{ 9, 568, 0, 176, 24, -1, 24, 32, 104, 4, -1, 104, 40 },
-	{ 10, 568, 0, 176, 24, -1, 24, 32, 96, 4, -1, 104, 40 },
-	/* 3.11: tstate->cframe->current_frame; _PyInterpreterFrame */
-	{ 11, 576, 0, 152, 56, 8, 48, 32, 56, 8, -1, 112, 72 },
-	/* 3.12: the main interpreter's GIL holder (interp->_gil.last_holder) */
-	{ 12, 48, 1048, 136, 56, 0, 8, 0, 56, 8, 70, 112, 68 },
-	/* 3.13: the GIL holder (gil_runtime_state_holder), tstate->current_frame */
-	{ 13, 640, 7760, 152, 72, -1, 8, 0, 56, 8, 70, 112, 68 },
-};
-
-#define OWNED_BY_CSTACK 3 /* 3.12/3.13 shim frames of C calls into Python */
-#define MALLOC_MIN	PMT_SITES_MMAP_MIN
+#define MALLOC_MIN PMT_SITES_MMAP_MIN
 
 static uint64_t sym(const struct elf_file *ef, const char *name)
 {
@@ -46,44 +18,42 @@ static uint64_t sym(const struct elf_file *ef, const char *name)
 void sites_layout_find(const struct elf_file *ef, const struct py_info *pi,
 		       struct sites_layout *out)
 {
-	const struct walk_offsets *w = NULL;
+	const struct reg_layout *r = &pi->reg.l;
 
 	memset(out, 0, sizeof(*out));
 	out->major = pi->major;
 	out->minor = pi->minor;
-	for (size_t i = 0; pi->major == 3 && i < sizeof(walk_offsets) / sizeof(walk_offsets[0]);
-	     i++)
-		if (walk_offsets[i].minor == pi->minor)
-			w = &walk_offsets[i];
-	if (!w || !pycode_layout(pi->major, pi->minor)) {
-		snprintf(out->reason, sizeof(out->reason),
-			 "Python %s: frame layout known for 3.8-3.13 only",
-			 pi->version[0] ? pi->version : "of unknown version");
+	if (!pi->reg.ok) {
+		snprintf(out->reason, sizeof(out->reason), "%s", pi->reg.reason);
 		return;
 	}
-	out->runtime = sym(ef, "_PyRuntime");
+	out->runtime = pi->reg.runtime;
 	if (!out->runtime) {
-		snprintf(out->reason, sizeof(out->reason), "_PyRuntime not exported");
+		snprintf(out->reason, sizeof(out->reason), "_PyRuntime not found");
 		return;
 	}
+	out->code = r->code;
 	out->types.code = sym(ef, "PyCode_Type");
 	out->types.unicode = sym(ef, "PyUnicode_Type");
 	out->types.bytes = sym(ef, "PyBytes_Type");
 	out->cfg = (struct pmt_sites_cfg){
-		.tstate_ptr = w->tstate_ptr,
-		.tstate_deref = w->tstate_deref,
-		.thread_id = w->thread_id,
-		.top_frame = w->top_frame,
-		.cframe_frame = w->cframe_frame,
-		.back = w->back,
-		.code = w->code,
-		.instr = w->instr,
-		.instr_size = w->instr_size,
-		.owner = w->owner,
-		.owner_skip = OWNED_BY_CSTACK,
-		.co_filename = w->co_filename,
-		.co_firstlineno = w->co_firstlineno,
+		.tstate_ptr = r->tstate_at == REG_TSTATE_CURRENT ? (uint32_t)r->rt_tstate_current
+								 : r->rt_interp_main,
+		.tstate_deref =
+			r->tstate_at == REG_TSTATE_GIL_HOLDER ? (uint32_t)r->is_gil_holder : 0,
+		.thread_id = r->ts_thread_id,
+		.top_frame = r->ts_top_frame,
+		.cframe_frame = r->cf_current_frame,
+		.back = r->fr_previous,
+		.code = r->fr_code,
+		.instr = r->fr_instr,
+		.instr_size = r->fr_instr_size,
+		.owner = r->fr_owner,
+		.owner_skip = r->fr_owner_skip,
+		.co_filename = r->code.co_filename,
+		.co_firstlineno = r->code.co_firstlineno,
 		.malloc_min = MALLOC_MIN,
+		.code_tag_mask = r->fr_code_tag_bits,
 	};
 	out->ok = true;
 }
@@ -95,10 +65,8 @@ void sites_cfg(const struct sites_layout *l, const struct pyheap_layout *heap, u
 	out->gap_ns = max_rate ? 1000000000ULL / max_rate : 0;
 	out->tstate_ptr = l->runtime + bias + l->cfg.tstate_ptr;
 	out->depth = depth < 1 ? 1 : depth > PMT_SITES_MAX_DEPTH ? PMT_SITES_MAX_DEPTH : depth;
-	out->arena_size = heap->arena_size ? heap->arena_size
-			  : l->minor >= 10 ? 1u << 20
-					   : 256u << 10;
-	out->pool_size = heap->pool_size ? heap->pool_size : l->minor >= 10 ? 16u << 10 : 4u << 10;
+	out->arena_size = heap->arena_size;
+	out->pool_size = heap->pool_size;
 	out->flags = refill ? PMT_SITES_F_REFILL : 0;
 }
 
@@ -203,7 +171,7 @@ struct sites_proc *sites_proc_new(int pid, const struct sites_layout *l, uint64_
 		return NULL;
 	sp->pid = pid;
 	sp->l = l;
-	sp->pl = pycode_layout(l->major, l->minor);
+	sp->pl = &l->code;
 	sp->types.code = l->types.code ? l->types.code + bias : 0;
 	sp->types.unicode = l->types.unicode ? l->types.unicode + bias : 0;
 	sp->types.bytes = l->types.bytes ? l->types.bytes + bias : 0;

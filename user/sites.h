@@ -29,9 +29,10 @@
 /* Per interpreter file: where the walker finds a thread's frames. */
 struct sites_layout {
 	bool ok;
-	char reason[160]; /* why !ok */
+	char reason[200]; /* why !ok */
 	int major, minor;
 	uint64_t runtime; /* vaddr of _PyRuntime */
+	struct pycode_layout code; /* its code objects, from the layout registry */
 	struct pycode_types types; /* vaddrs of PyCode_Type, PyUnicode_Type, PyBytes_Type */
 	struct pmt_sites_cfg cfg; /* offsets; tstate_ptr relative to _PyRuntime */
 };

@@ -326,7 +326,8 @@ static bool defer_heap(struct table *t, struct proc_entry *e, double now, struct
 }
 
 /* A snapshot that does not validate is dropped (counted): the last
- * consistent one stands, flagged by its age in the output. */
+ * consistent one stands, flagged by its age in the output. The GC state
+ * is read every frame, with the snapshot or on its own. */
 static void sample_heap(struct table *t, struct proc_entry *e, double now)
 {
 	struct pyheap_snapshot snap;
@@ -334,16 +335,19 @@ static void sample_heap(struct table *t, struct proc_entry *e, double now)
 	bool peeked = false;
 	int err;
 
+	memset(&e->cur.gcs, 0, sizeof(e->cur.gcs));
 	if (e->bias_err)
 		return;
 	if (now < e->heap_next || defer_heap(t, e, now, &pk, &peeked)) {
 		if (peeked || !pyheap_peek(e->pid, e->bias, &e->interp->heap, &pk))
 			heap_counter_only(e, &pk);
+		pyheap_read_gc(e->pid, e->bias, &e->interp->heap, &e->cur.gcs);
 		return;
 	}
 	e->heap_defer_since = 0;
 	err = pyheap_snapshot(e->pid, e->bias, &e->interp->heap, &snap, &t->heap_stats);
 	e->heap_next = now + snap.read_ns / 1e9 * HEAP_DUTY_INV;
+	e->cur.gcs = snap.gc;
 	if (!err) {
 		e->cur.heap = snap;
 		e->cur.heap_valid = true;
@@ -355,6 +359,59 @@ static void sample_heap(struct table *t, struct proc_entry *e, double now)
 	} else if (err != -ESRCH && err != -EAGAIN) {
 		t->read_failures++;
 	}
+}
+
+/* CPython's own GC statistics count from the process's start: pymemtop
+ * reports them from its first read on, as it does BPF's counts. A read
+ * that went backwards is not this process's (or not consistent). */
+/* A forked worker's GC statistics at its fork: the worker's own ring
+ * dates each collection, but keeps only the last 3 of generations 1 and
+ * 2; the parent, whose memory the worker copied, is asked when the
+ * worker has collected more since. */
+static bool gc_at_fork(struct table *t, struct proc_entry *e)
+{
+	const struct proc_entry *parent = table_find(t, e->ppid);
+
+	if (!pyheap_gc_at(e->pid, e->bias, &e->interp->heap, e->fork_ns, &e->gc_base))
+		return true;
+	return parent && parent->interp == e->interp && !parent->bias_err &&
+	       !pyheap_gc_at(parent->pid, parent->bias, &parent->interp->heap, e->fork_ns,
+			     &e->gc_base);
+}
+
+static void sample_gc_stats(struct table *t, struct proc_entry *e)
+{
+	struct pyheap_gc *g = &e->cur.gcs;
+	const struct pyheap_gc *p = &e->prev.gcs;
+
+	if (!g->stats_ok && p->stats_ok) { /* a failed read keeps the last values */
+		memcpy(g->collections, p->collections, sizeof(g->collections));
+		memcpy(g->collected, p->collected, sizeof(g->collected));
+		memcpy(g->uncollectable, p->uncollectable, sizeof(g->uncollectable));
+		memcpy(g->candidates, p->candidates, sizeof(g->candidates));
+		memcpy(g->duration_s, p->duration_s, sizeof(g->duration_s));
+		g->stats_ok = true;
+		g->ring_ok = p->ring_ok;
+		return;
+	}
+	if (!g->stats_ok)
+		return;
+	if (!e->gc_base_ok) {
+		if (e->image_fresh) {
+			memset(&e->gc_base, 0, sizeof(e->gc_base));
+			e->gc_base.stats_ok = true;
+			e->gc_base.ring_ok = g->ring_ok;
+		} else if (!e->fork_ns || !gc_at_fork(t, e)) {
+			e->gc_base = *g;
+		}
+		e->gc_base_ok = true;
+	}
+	for (int i = 0; i < 3; i++)
+		if (g->collections[i] < e->gc_base.collections[i] ||
+		    (p->stats_ok && g->collections[i] < p->collections[i])) {
+			*g = *p; /* not consistent: the last values stand */
+			return;
+		}
 }
 
 static void sample(struct table *t, struct proc_entry *e, struct collector *c, double now)
@@ -392,6 +449,7 @@ static void sample(struct table *t, struct proc_entry *e, struct collector *c, d
 	if (err && err != -ENOENT)
 		t->read_failures++;
 	sample_heap(t, e, now);
+	sample_gc_stats(t, e);
 	if (e->cur.has_status)
 		growth_add(&e->rss_growth, now, e->cur.rss_bytes);
 	if (e->cur.heap_valid && e->cur.heap.heap_ok) /* a repeated snapshot is ignored */

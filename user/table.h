@@ -28,6 +28,7 @@ struct proc_sample {
 	struct pyheap_snapshot heap; /* the last consistent snapshot */
 	bool heap_valid; /* heap holds one */
 	double heap_t; /* when it was taken (CLOCK_MONOTONIC seconds) */
+	struct pyheap_gc gcs; /* the GC state read this frame (ok/stats_ok say what is valid) */
 	struct pmt_heap_flow flow; /* pool refills (zeros until the first) */
 	struct pmt_precise_stats precise; /* --precise counts */
 };
@@ -58,8 +59,16 @@ struct proc_entry {
 	int bias_err; /* 0 once bias is known */
 	double heap_next; /* no snapshot before this (bounds their cost) */
 	double heap_defer_since; /* first walk put off in a row (0: none) */
-	bool arenas_base_ok; /* 3.8: ntimes_arena_allocated at the first snapshot */
+	bool arenas_base_ok; /* ntimes_arena_allocated at the first snapshot */
 	uint64_t arenas_base;
+	/* CPython's GC statistics are counted from: zero for an image exec'd
+	 * since pymemtop started (image_fresh), the fork for a forked worker
+	 * (fork_ns; 3.15's ring buffers date each collection), else the
+	 * first read */
+	bool gc_base_ok;
+	struct pyheap_gc gc_base;
+	bool image_fresh;
+	uint64_t fork_ns; /* CLOCK_MONOTONIC ns; 0: not forked from a watched process */
 	char probe_path[64]; /* /proc/PID/map_files/... of the interpreter file */
 	/* Per-process uprobes: the pool refill, or in --precise mode the
 	 * allocator functions. */
@@ -72,7 +81,7 @@ struct proc_entry {
 	struct pmt_heap_flow final_flow;
 	struct pmt_precise_stats final_precise;
 	struct sites_proc *sites; /* allocation sites, NULL when not sampled */
-	char sites_reason[160]; /* why sites is NULL */
+	char sites_reason[224]; /* why sites is NULL */
 	struct proc_entry *next;
 };
 

@@ -3,8 +3,10 @@
 
 Loads the real BPF programs (by running ./pymemtop) and checks its numbers
 against real Python workloads' own ground truth (gc.get_stats(), /proc).
-Runs on Debian's python3.11 and on every pyenv 3.8-3.13 present; prints
-PASS/FAIL/SKIP lines and a final "N passed, N failed, N skipped" line.
+Runs on every interpreter of the test matrix (harness.interpreters():
+Debian's python3.11, pyenv 3.8-3.13, the 3.13-3.15 builds of the Debian
+roots and gdb embedding libpython3.14); prints PASS/FAIL/SKIP lines and a
+final "N passed, N failed, N skipped" line.
 
 Usage: tests/integration/run.py [-k SUBSTRING]
 """
@@ -20,178 +22,12 @@ import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PYMEMTOP = os.path.join(ROOT, "pymemtop")
-WORKLOAD = os.path.join(ROOT, "tests", "workloads", "wl.py")
-FIXTURES = os.path.join(ROOT, ".output", "fixtures")
-MIB = 1 << 20
-OUR_PROGS = {"handle_exec", "handle_exit", "handle_fork", "mmap_enter", "mmap_exit", "munmap_enter",
-             "munmap_exit", "mremap_enter", "mremap_exit", "brk_exit", "gc_start_usdt",
-             "gc_done_usdt", "gc_enter_uprobe", "gc_exit_uretprobe", "heap_refill",
-             "heap_precise"}
-
-
-class Fail(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
-def interpreters():
-    """(name, path) of every interpreter to test; absent ones as SKIP."""
-    found = []
-    if os.access("/usr/bin/python3.11", os.X_OK):
-        found.append(("debian-3.11", "/usr/bin/python3.11", None))
-    else:
-        found.append(("debian-3.11", None, "Debian's /usr/bin/python3.11 not installed"))
-    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    for minor in range(8, 14):
-        paths = sorted(glob.glob(f"{root}/versions/3.{minor}.*/bin/python3.{minor}"))
-        paths = [p for p in paths if re.search(r"/versions/3\.\d+\.\d+/", p)]  # not 3.13t
-        if paths:
-            found.append((f"pyenv-3.{minor}", paths[-1], None))
-        else:
-            found.append((f"pyenv-3.{minor}", None, f"no pyenv 3.{minor} under {root}/versions"))
-    return found
-
-
-def pythons_present(*names, why=None):
-    """[(name, path)] of these interpreters that are present, in this
-    order; Skip (why, or naming them) when none is."""
-    found = {n: p for n, p, _ in interpreters() if p}
-    got = [(n, found[n]) for n in names if n in found]
-    if not got:
-        raise Skip(why or f"none of {', '.join(names)} present")
-    return got
-
-
-def first_python(*names, why=None):
-    """(name, path) of the first of these interpreters present, or Skip."""
-    return pythons_present(*names, why=why)[0]
-
-
-class Workload:
-    """tests/workloads/wl.py under one interpreter, stepped through files."""
-
-    def __init__(self, python, action, arg=None, exe=None, launcher=None, script=WORKLOAD):
-        """launcher: argv that runs the interpreter with the rest appended;
-        script: a copy of wl.py under another name."""
-        self.ctl = tempfile.mkdtemp(prefix="pmt-wl-")
-        argv = (launcher or [exe or python]) + [script, self.ctl, action]
-        argv += [str(arg)] if arg is not None else []
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
-        self.ready = self._wait_json("ready.json")
-        self.pid = self.ready["pid"]
-
-    def _wait_json(self, name, timeout=30):
-        path = os.path.join(self.ctl, name)
-        end = time.time() + timeout
-        while not os.path.exists(path):
-            if self.proc.poll() is not None:
-                raise Fail(f"workload exited early ({self.proc.returncode})")
-            if time.time() > end:
-                raise Fail(f"workload: no {name} after {timeout}s")
-            time.sleep(0.01)
-        with open(path) as f:
-            return json.load(f)
-
-    def step(self):
-        """Let the workload act; return its done.json and the time it was written."""
-        open(os.path.join(self.ctl, "go"), "w").close()
-        done = self._wait_json("done.json")
-        return done, os.path.getmtime(os.path.join(self.ctl, "done.json"))
-
-    def finish(self):
-        if not os.path.isdir(self.ctl):  # finished already
-            return
-        # a workload not stepped to the end waits for its next go first
-        for name in ("go", "go0", "go1", "exit"):
-            open(os.path.join(self.ctl, name), "w").close()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.ctl, ignore_errors=True)
-
-
-class Pymemtop:
-    """A running ./pymemtop --json; frames are collected by a thread."""
-
-    def __init__(self, *args):
-        self.proc = subprocess.Popen([PYMEMTOP, "--json", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, encoding="utf-8")
-        self.frames = []
-        self.cond = threading.Condition()
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            frame = json.loads(line)
-            with self.cond:
-                self.frames.append(frame)
-                self.cond.notify_all()
-        with self.cond:
-            self.cond.notify_all()
-
-    def wait(self, pred, timeout=20, what="frame"):
-        """First frame (newest first among new ones) for which pred is true."""
-        end = time.time() + timeout
-        seen = 0
-        with self.cond:
-            while True:
-                for frame in self.frames[seen:]:
-                    if pred(frame):
-                        return frame
-                seen = len(self.frames)
-                left = end - time.time()
-                if left <= 0 or self.proc.poll() is not None and seen == len(self.frames):
-                    err = self.proc.stderr.read() if self.proc.poll() is not None else ""
-                    raise Fail(f"no {what} within {timeout}s {err.strip()}")
-                self.cond.wait(min(left, 0.2))
-
-    def proc_in(self, frame, pid):
-        for p in frame["processes"]:
-            if p["pid"] == pid:
-                return p
-        return None
-
-    def wait_proc(self, pid, pred=lambda p: True, after=0.0, timeout=20, what=None):
-        frame = self.wait(lambda f: f["time"] > after and self.proc_in(f, pid) is not None
-                          and pred(self.proc_in(f, pid)), timeout, what or f"frame with pid {pid}")
-        return self.proc_in(frame, pid)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise Fail("pymemtop did not exit within 10 s of SIGTERM")
-        err = self.proc.stderr.read()
-        return rc, err
-
-
-def run_cli(*args, timeout=30, prefix=()):
-    p = subprocess.run([*prefix, PYMEMTOP, *args], capture_output=True, text=True,
-                       timeout=timeout, stdin=subprocess.DEVNULL)
-    return p.returncode, p.stdout, p.stderr
-
-
-def one_line_error(rc, err, want_rc, needle):
-    lines = [l for l in err.splitlines() if l.strip()]
-    check(rc == want_rc, f"exit status {rc}, want {want_rc} (stderr: {err.strip()!r})")
-    check(len(lines) == 1, f"want one line on stderr, got {lines!r}")
-    check(needle in lines[0], f"stderr {lines[0]!r} lacks {needle!r}")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import *  # noqa: E402,F401,F403
+from harness import (ROOT, PYMEMTOP, WORKLOAD, FIXTURES, MIB, OUR_PROGS, Fail, Skip,  # noqa: E402
+                     check, interpreters, pythons_present, first_python, Workload, Pymemtop,
+                     run_cli, one_line_error)
+from test_registry import t_registry_matches_dwarf  # noqa: E402
 
 
 # --- per-interpreter tests --------------------------------------------------
@@ -207,7 +43,9 @@ def t_running_before_gc_exact(python):
               f"python_version {p['python_version']!r}, interpreter says {wl.ready['version']!r}")
         check(p["probes"]["gc"] is not None, f"no GC probe: {p['probes'].get('gc_reason')}")
         # what the process is: the script and its arguments, not "python3"
-        check(p["command"] == f"{WORKLOAD} {wl.ctl} gc {k}", f"command {p['command']!r}")
+        if not python.embed:
+            check(p["command"] == f"{wl.script} {wl.inner_ctl} gc {k}",
+                  f"command {p['command']!r}")
         t0 = time.time()
         p0 = pm.wait_proc(wl.pid, after=t0)
         done, t_done = wl.step()
@@ -295,7 +133,7 @@ def check_plateau(pm, wl, i, python):
                     and f["time"] - pm.proc_in(f, wl.pid)["heap_snapshot_age_seconds"]
                     > t_done + 0.05, what=f"frame with a fresh heap snapshot of pid {wl.pid}")
     p = pm.proc_in(frame, wl.pid)
-    arena = 1 << 20 if tuple(map(int, wl.ready["version"].split(".")[:2])) >= (3, 10) else 256 << 10
+    arena = truth["arena_size"]  # as CPython prints it: the build's, not assumed
     check(p["heap_arena_bytes"] == truth["arenas"] * arena,
           f"plateau {i}: heap_arena_bytes {p['heap_arena_bytes']}, CPython "
           f"{truth['arenas']} arenas x {arena} = {truth['arenas'] * arena}")
@@ -309,12 +147,9 @@ def check_plateau(pm, wl, i, python):
           f"plateau {i}: live+raw blocks {blocks}, sys.getallocatedblocks() "
           f"{truth['allocated_blocks']}")
     check(sum(p["heap_size_classes"]) == p["heap_live_blocks"], "size classes do not add up")
-    if python == "/usr/bin/python3.11":  # stripped: the counter is not located
-        check(p["heap_arenas_allocated_total"] is None, "arena counter on a stripped build?")
-    else:
-        check(p["heap_arenas_allocated_total"] == truth["arenas_total"],
-              f"plateau {i}: heap_arenas_allocated_total {p['heap_arenas_allocated_total']}, "
-              f"CPython arenas allocated total {truth['arenas_total']}")
+    check(p["heap_arenas_allocated_total"] == truth["arenas_total"],
+          f"plateau {i}: heap_arenas_allocated_total {p['heap_arenas_allocated_total']}, "
+          f"CPython arenas allocated total {truth['arenas_total']}")
     check(p["accuracy"]["heap_live_bytes"] == "exact", f"accuracy {p['accuracy']}")
     return p
 
@@ -374,18 +209,14 @@ def check_arena_flow(pm, wl, p0):
 def t_alloc_flow(python):
     """Default mode (no per-process probe): alloc_bytes_total from CPython's
     own arena counter, 0.9-1.2x the bytes of 50 000 + 25 000 objects made;
-    per-allocation fields null with the reason. Debian's stripped build
-    (counter not located): null with the reason."""
+    per-allocation fields null with the reason (on Debian's stripped builds
+    too: the counter is decoded from _PyObject_DebugMallocStats or read
+    through _PyRuntime)."""
     wl = Workload(python, "allocs", ALLOCS_N)
     pm = Pymemtop("-d", "0.2", "-p", str(wl.pid))
     try:
         p0 = pm.wait_proc(wl.pid, lambda p: p["heap_arena_bytes"] is not None,
                           after=time.time() + 0.3)
-        if python == "/usr/bin/python3.11":
-            check(p0["alloc_bytes_total"] is None and p0["allocs_total"] is None,
-                  f"stripped build, no arena counter, yet {p0['alloc_bytes_total']}")
-            check("--pool-refills" in p0["probes"]["alloc_reason"], f"{p0['probes']}")
-            return
         reason = "3.8" if wl.ready["version"].startswith("3.8.") else "--pool-refills"
         check(reason in p0["probes"].get("alloc_reason", ""), f"reason: {p0['probes']}")
         check_arena_flow(pm, wl, p0)
@@ -429,15 +260,17 @@ def t_alloc_flow_pool_refills(python):
 def t_precise_exact(python):
     """--precise: exactly N allocations in class 25 and N/2 in class 30, then
     exactly as many frees sized from the pool headers. On an LTO build
-    (Debian's python3.11): refused with the reason, default mode kept."""
+    (Debian's python3.X) or a stripped libpython (gdb's): refused with the
+    reason, default mode kept."""
     wl = Workload(python, "allocs", ALLOCS_N)
     pm = Pymemtop("-d", "0.2", "-p", str(wl.pid), "--precise")
     try:
         frame = pm.wait(lambda f: pm.proc_in(f, wl.pid) is not None, what="first frame")
         p0 = pm.wait_proc(wl.pid, after=frame["time"] + 0.3)
         if p0["probes"].get("precise_reason"):
-            check(python == "/usr/bin/python3.11", f"refused: {p0['probes']['precise_reason']}")
-            check("LTO" in p0["probes"]["precise_reason"], f"reason {p0['probes']}")
+            check(python.distro, f"refused: {p0['probes']['precise_reason']}")
+            check(("stripped" if python.embed else "LTO") in p0["probes"]["precise_reason"],
+                  f"reason {p0['probes']}")
             # refused: the refill probe stands in for the chosen process
             check(p0["accuracy"]["allocs_total"] == "estimated", "refill fallback missing")
             check(frame["precise_cost"] is not None, "cost not measured")
@@ -461,8 +294,8 @@ def t_precise_exact(python):
     finally:
         wl.finish()
         rc, err = pm.stop()
-    check(python != "/usr/bin/python3.11" or "LTO" in err,
-          f"no LTO warning on stderr: {err.strip()}")
+    check(not python.distro or ("stripped" if python.embed else "LTO") in err,
+          f"no refusal on stderr: {err.strip()}")
 
 
 def t_heap_walk_deferred_while_growing():
@@ -1686,7 +1519,7 @@ def wait_sites(pm, wl, t_done, names, truth, timeout=20):
         after=t_done, timeout=timeout, what=f"sites {names} with 3/4 of their bytes")
 
 
-def check_site_rank(p, truth, big, small, tol):
+def check_site_rank(p, truth, big, small, tol, script=WORKLOAD):
     got = {n: site_sum(p, truth[n]) for n in (big, small)}
     for n in (big, small):
         t = truth[n]["bytes"]
@@ -1699,7 +1532,7 @@ def check_site_rank(p, truth, big, small, tol):
           f"ranking {names}, want {big}_alloc before {small}_alloc")
     s0 = ranked[names.index(big + "_alloc")]
     check(s0["stack"][0]["function"] == "big_alloc" and s0["stack"][1]["function"] == "sites"
-          and s0["stack"][1]["file"] == WORKLOAD, f"stack {s0['stack'][:3]}")
+          and s0["stack"][1]["file"] == script, f"stack {s0['stack'][:3]}")
 
 
 def t_sites_accuracy(python):
@@ -1717,7 +1550,7 @@ def t_sites_accuracy(python):
         done, t_done = wl.step()
         truth = done["sites"]
         p = wait_sites(pm, wl, t_done, ("big", "small"), truth)
-        check_site_rank(p, truth, "big", "small", 0.25)
+        check_site_rank(p, truth, "big", "small", 0.25, wl.script)
         check(p["sites_total"]["estimated_bytes"] >= sum(site_sum(p, truth[n]) for n in truth),
               f"sites_total {p['sites_total']} below the sites")
     finally:
@@ -2059,7 +1892,7 @@ def main():
     for name, path, why in interpreters():
         for fn in (t_running_before_gc_exact, t_started_after_mmap_rss_exit, t_forked_worker,
                    t_heap_accuracy, t_alloc_flow, t_alloc_flow_pool_refills,
-                   t_precise_exact, t_sites_accuracy):
+                   t_precise_exact, t_sites_accuracy, t_registry_matches_dwarf):
             tests.append((f"{fn.__name__[2:]}[{name}]", fn, path, why))
     for fn in (t_cli_help_version, t_cli_bad_input, t_pid_not_running, t_pid_not_python,
                t_not_root, t_no_btf, t_clean_detach_on_sigterm, t_exits_when_selected_pids_exit,
@@ -2079,9 +1912,11 @@ def main():
             continue
         t0 = time.time()
         try:
+            if why and why.startswith("FAIL "):
+                raise Fail(why[5:])
             if why:
                 raise Skip(why)
-            fn(arg) if arg else fn()
+            fn(arg) if arg is not None else fn()
             status, msg = "PASS", ""
         except Skip as e:
             status, msg = "SKIP", str(e)

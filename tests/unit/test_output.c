@@ -610,6 +610,7 @@ static void test_json_alloc_arena_flow_38(void **state)
 	w->a->cur.heap.arenas_allocated_ok = w->a->prev.heap.arenas_allocated_ok = true;
 	w->a->cur.heap.arenas_allocated = 14;
 	w->a->prev.heap.arenas_allocated = 12;
+	w->a->cur.heap.arena_size = w->a->prev.heap.arena_size = 256 * 1024;
 	root = frame_json(w, &procs);
 	a = json_object_array_get_idx(procs, 0);
 	assert_json_u64(a, "alloc_bytes_total", 4 * 256 * 1024);
@@ -639,6 +640,7 @@ static void test_json_alloc_default_arena_flow(void **state)
 	w->a->cur.heap.allocator = PYHEAP_ALLOC_PYMALLOC;
 	w->a->cur.heap.arenas_allocated_ok = true;
 	w->a->cur.heap.arenas_allocated = 5;
+	w->a->cur.heap.arena_size = 1024 * 1024;
 	root = frame_json(w, &procs);
 	a = json_object_array_get_idx(procs, 0);
 	assert_json_u64(a, "alloc_bytes_total", 2 * 1024 * 1024);

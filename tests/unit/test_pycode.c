@@ -5,11 +5,13 @@
  * truncated tables, random fuzz); instruction offsets; pycode_read() on a
  * fake address space built in this process (every hostile field refused
  * or cleaned, random corruption never crashes); and against the real
- * interpreters: for Debian's python3.11 and each pyenv 3.8-3.13 present
- * (a SKIP line for the others) a child runs a script that lists its code
- * objects with what Python itself says about them, and every name, file,
- * first line, fingerprint and the line of every instruction must match
- * what is read out of the child's memory.
+ * interpreters of the test matrix (Debian's python3.11, pyenv 3.8-3.13, and
+ * the 3.13-3.15 builds of the Debian roots, run with chroot) a child runs a
+ * script that lists its code objects with what Python itself says about
+ * them, and every name, file, first line, fingerprint and the line of
+ * every instruction must match what is read out of the child's memory,
+ * with the layout pymemtop resolves from the interpreter's own file (its
+ * registry row; its _Py_DebugOffsets from 3.13).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,8 +33,12 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "elf_file.h"
+#include "interps.h"
 #include "pycode.h"
 #include "pymemtop.h"
+#include "python.h"
+#include "registry.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -68,7 +74,7 @@ static void check_lines(const struct pycode_layout *l, const uint8_t *t, size_t 
  * lines (split into several pairs) and an empty table. */
 static void test_lnotab(void **state)
 {
-	const struct pycode_layout *l = pycode_layout(3, 9);
+	const struct pycode_layout *l = registry_code_layout(9);
 	static const uint8_t t[] = {
 		0, 1, 4,   127, 0,  127, 0,   47, 4,   1, 10,  127, 0,	74, 2,
 		1, 2, 127, 0,	24, 2,	 128, 0,  233, 6, 127, 0,   26, 4,  1
@@ -97,7 +103,7 @@ static void test_lnotab(void **state)
  * -128 (no line) entries, which leave the line where it was. */
 static void test_linetable310(void **state)
 {
-	const struct pycode_layout *l = pycode_layout(3, 10);
+	const struct pycode_layout *l = registry_code_layout(10);
 	static const uint8_t t[] = { 4, 1,   0, 127, 0, 127, 4, 47,  8, 1,  4, 255,
 				     0, 127, 2, 75,  2, 1,   0, 127, 2, 24, 0, 129,
 				     6, 232, 0, 127, 2, 26,  4, 1,   2, 255 };
@@ -128,7 +134,7 @@ static void test_linetable310(void **state)
 /* 3.11 location table of the same function, against its co_lines(). */
 static void test_locations_real(void **state)
 {
-	const struct pycode_layout *l = pycode_layout(3, 11);
+	const struct pycode_layout *l = registry_code_layout(11);
 	static const uint8_t t[] = {
 		128, 0,	 216, 8,   9,	128, 65,  240, 90,  9,	 0,   11,  12,	240, 0,
 		1,   5,	 15,  216, 8,	9,   136, 81,  137, 6,	 136, 1,   240, 3,   0,
@@ -161,7 +167,7 @@ static void test_locations_real(void **state)
 /* Every entry form, hand-made. */
 static void test_locations_forms(void **state)
 {
-	const struct pycode_layout *l = pycode_layout(3, 12);
+	const struct pycode_layout *l = registry_code_layout(12);
 	static const uint8_t t[] = {
 		LOC(2, 2),  0x23, /* short form: same line, bytes 0-3 */
 		LOC(12, 1), 5,	  9, /* one-line form, +2: bytes 4-5 */
@@ -222,7 +228,7 @@ static void test_decoder_fuzz(void **state)
 
 	(void)state;
 	for (int it = 0; it < 300000; it++) {
-		const struct pycode_layout *l = pycode_layout(3, versions[it % 3]);
+		const struct pycode_layout *l = registry_code_layout(versions[it % 3]);
 		size_t len = rnd() % sizeof(t);
 		int first = (it & 4) ? (int)(rnd() % 3000) : 0x7fffff00;
 		int line;
@@ -243,8 +249,9 @@ static void test_decoder_fuzz(void **state)
 
 static void test_offset(void **state)
 {
-	const struct pycode_layout *l38 = pycode_layout(3, 8), *l310 = pycode_layout(3, 10);
-	const struct pycode_layout *l311 = pycode_layout(3, 11), *l313 = pycode_layout(3, 13);
+	const struct pycode_layout *l38 = registry_code_layout(8), *l310 = registry_code_layout(10);
+	const struct pycode_layout *l311 = registry_code_layout(11),
+				   *l313 = registry_code_layout(13);
 	const uint64_t code = 0x7f0000001000ull, b311 = code + 184, b313 = code + 200;
 	uint32_t off;
 
@@ -289,18 +296,16 @@ static void test_offset(void **state)
 static void test_layouts(void **state)
 {
 	(void)state;
-	assert_null(pycode_layout(3, 7));
-	assert_null(pycode_layout(3, 14));
-	assert_null(pycode_layout(2, 7));
-	assert_null(pycode_layout(4, 8));
-	for (int m = 8; m <= 13; m++) {
-		const struct pycode_layout *l = pycode_layout(3, m);
+	assert_null(registry_code_layout(7));
+	assert_null(registry_code_layout(16));
+	for (int m = 8; m <= 15; m++) {
+		const struct pycode_layout *l = registry_code_layout(m);
 
 		assert_non_null(l);
-		assert_int_equal(l->minor, m);
 		assert_int_equal(l->co_qualname >= 0, m >= 11);
 		assert_int_equal(l->co_code >= 0, m <= 10);
 		assert_int_equal(l->co_code_adaptive >= 0, m >= 11);
+		assert_int_equal(l->refcnt_bits, m >= 14 ? 48 : 64);
 		/* the walker reads co_name right after co_filename */
 		assert_int_equal(l->co_name, l->co_filename + 8);
 	}
@@ -469,7 +474,7 @@ static void test_read_fake_valid(void **state)
 {
 	(void)state;
 	for (int m = 8; m <= 13; m++) {
-		const struct pycode_layout *l = pycode_layout(3, m);
+		const struct pycode_layout *l = registry_code_layout(m);
 		struct pycode_types unknown = { 0 };
 		struct pycode_info info;
 		struct fake f;
@@ -500,7 +505,7 @@ static void test_read_fake_code_hostile(void **state)
 {
 	(void)state;
 	for (int m = 8; m <= 13; m++) {
-		const struct pycode_layout *l = pycode_layout(3, m);
+		const struct pycode_layout *l = registry_code_layout(m);
 		struct pycode_info info;
 		struct fake f;
 
@@ -557,7 +562,7 @@ static void test_read_fake_str_hostile(void **state)
 {
 	(void)state;
 	for (int m = 8; m <= 13; m++) {
-		const struct pycode_layout *l = pycode_layout(3, m);
+		const struct pycode_layout *l = registry_code_layout(m);
 		size_t st = AT_FILE + 32;
 
 		expect_err(l, -EINVAL, st, 0x80 | 0x40 | 1 << 2, 1); /* not compact */
@@ -585,7 +590,7 @@ static void test_read_fake_str_clean(void **state)
 
 	(void)state;
 	for (int m = 8; m <= 13; m++) {
-		const struct pycode_layout *l = pycode_layout(3, m);
+		const struct pycode_layout *l = registry_code_layout(m);
 		struct pycode_info info;
 		struct fake f;
 		char w[1024];
@@ -671,7 +676,7 @@ static void test_read_fake_fuzz(void **state)
 
 	(void)state;
 	for (int it = 0; it < 60000; it++) {
-		const struct pycode_layout *l = pycode_layout(3, 8 + it % 6);
+		const struct pycode_layout *l = registry_code_layout(8 + it % 6);
 		static const size_t objs[] = { AT_CODE, AT_FILE,  AT_NAME,
 					       AT_QUAL, AT_TABLE, AT_BYTES };
 		struct pycode_info info;
@@ -817,7 +822,7 @@ static const char script[] =
 	"for e in extras:\n"
 	"    walk(e, codes)\n"
 	"out = {\n"
-	"    'version': list(V),\n"
+	"    'version': list(sys.version_info[:3]),\n"
 	"    'types': [id(type(codes[0])), id(str), id(bytes)],\n"
 	"    'not_code': [id('not a code object'), id(12345678901234567),\n"
 	"                 id(b'bytes, not code'), id(codes), id(sys)],\n"
@@ -925,7 +930,7 @@ struct child {
 	json_object *out;
 };
 
-static int child_start(const char *python, struct child *c)
+static int child_start(const char *root, const char *python, struct child *c)
 {
 	int to[2], from[2];
 	char *line = NULL;
@@ -941,6 +946,8 @@ static int child_start(const char *python, struct child *c)
 		close(to[1]);
 		close(from[0]);
 		setenv("LC_ALL", "C.UTF-8", 1);
+		if (root[0] && (chroot(root) || chdir("/")))
+			_exit(126);
 		execl(python, python, "-I", "-X", "utf8", "-B", script_path, (char *)NULL);
 		_exit(127);
 	}
@@ -1167,20 +1174,38 @@ static bool has_func(json_object *codes, const char *name)
 	return false;
 }
 
-static void check_interpreter(const char *python, int minor)
+/* The code-object layout pymemtop resolves for this interpreter file. */
+static void file_layout(const char *file, struct py_info *pi)
+{
+	struct elf_file *ef;
+
+	assert_int_equal(elf_file_open(file, &ef), 0);
+	assert_int_equal(python_inspect(ef, pi), 0);
+	elf_file_close(ef);
+	assert_true(pi->is_python);
+	if (!pi->reg.ok)
+		fail_msg("%s: no layout: %s", file, pi->reg.reason);
+}
+
+static void check_interpreter(const struct test_interp *ti)
 {
 	struct child c = { 0 };
 	json_object *codes, *types, *ver;
 	const struct pycode_layout *l;
 	struct pycode_types t;
 	struct coverage cov = { 0 };
+	int minor = ti->minor;
 	bool q = minor >= 11;
+	static struct py_info pi;
 
-	assert_int_equal(child_start(python, &c), 0);
+	file_layout(ti->file, &pi);
+	l = &pi.reg.l.code;
+	assert_int_equal(child_start(ti->root, ti->path, &c), 0);
 	ver = get(c.out, "version");
 	assert_int_equal(json_object_get_int(json_object_array_get_idx(ver, 1)), minor);
-	l = pycode_layout(3, minor);
-	assert_non_null(l);
+	printf("%s: Python %d.%d.%d (the file says %s), layout row %s\n", ti->name,
+	       json_object_get_int(json_object_array_get_idx(ver, 0)), minor,
+	       json_object_get_int(json_object_array_get_idx(ver, 2)), pi.version, pi.reg.l.row);
 	types = get(c.out, "types");
 	t.code = json_object_get_int64(json_object_array_get_idx(types, 0));
 	t.unicode = json_object_get_int64(json_object_array_get_idx(types, 1));
@@ -1199,63 +1224,56 @@ static void check_interpreter(const char *python, int minor)
 	assert_true(cov.up > 255 && cov.down < -127);
 	printf("%s: %d code objects, every instruction's line; jumps +%d/%d, %d without a "
 	       "line\n",
-	       python, cov.codes, cov.up, cov.down, cov.no_line);
+	       ti->name, cov.codes, cov.up, cov.down, cov.no_line);
 	child_stop(&c);
 }
 
-struct interp {
-	const char *path; /* a glob */
-	int minor;
-};
+/* The script at the same path inside a root, for a child that chroots. */
+static int root_script(const char *root, bool make)
+{
+	char p[PATH_MAX + 1024];
+
+	for (int i = 0; i <= SCRIPT_DEPTH; i++) {
+		snprintf(p, sizeof(p), "%s%.*s", root, (int)script_dir_len[i], script_path);
+		if (make && mkdir(p, 0755) && errno != EEXIST)
+			return -1;
+	}
+	snprintf(p, sizeof(p), "%s%s", root, script_path);
+	if (!make) {
+		unlink(p);
+		for (int i = SCRIPT_DEPTH; i >= 0; i--) {
+			snprintf(p, sizeof(p), "%s%.*s", root, (int)script_dir_len[i], script_path);
+			rmdir(p);
+		}
+		return 0;
+	}
+	return script_write(p);
+}
 
 static void test_real(void **state)
 {
-	const struct interp *in = *state;
-	char pattern[512];
-	const char *home = getenv("PYENV_ROOT");
-	int checked = 0;
-	glob_t g;
+	const struct test_interp *ti = *state;
 
-	if (in->path[0] == '/')
-		snprintf(pattern, sizeof(pattern), "%s", in->path);
-	else
-		snprintf(pattern, sizeof(pattern), "%s/%s", home ? home : "/root/.pyenv", in->path);
-	if (glob(pattern, 0, NULL, &g)) {
-		printf("SKIP: %s not present\n", pattern);
-		skip();
-	}
-	for (size_t i = 0; i < g.gl_pathc; i++) {
-		if (strstr(g.gl_pathv[i], "t/bin/")) /* free-threaded build */
-			continue;
-		check_interpreter(g.gl_pathv[i], in->minor);
-		checked++;
-	}
-	globfree(&g);
-	if (!checked) {
-		printf("SKIP: %s: only free-threaded builds\n", pattern);
-		skip();
-	}
+	if (ti->root[0])
+		assert_int_equal(root_script(ti->root, true), 0);
+	check_interpreter(ti);
+	if (ti->root[0])
+		root_script(ti->root, false);
 }
 
-static const struct interp interps[] = {
-	{ "/usr/bin/python3.11", 11 },
-	{ "versions/3.8.*/bin/python3.8", 8 },
-	{ "versions/3.9.*/bin/python3.9", 9 },
-	{ "versions/3.10.*/bin/python3.10", 10 },
-	{ "versions/3.11.*/bin/python3.11", 11 },
-	{ "versions/3.12.*/bin/python3.12", 12 },
-	{ "versions/3.13.*/bin/python3.13", 13 },
-};
-
-#define REAL(name, i)                                                                              \
-	{                                                                                          \
-		name, test_real, NULL, NULL, (void *)&interps[i]                                   \
-	}
+static void test_matrix_present(void **state)
+{
+	(void)state;
+	if (!ti_roots_present())
+		fail_msg("the Debian roots are missing under %s: make roots builds them",
+			 ti_roots());
+}
 
 int main(void)
 {
 	static uint8_t mem[FAKE_SIZE] __attribute__((aligned(16)));
-	const struct CMUnitTest tests[] = {
+	static struct test_interp ti[TI_MAX];
+	struct CMUnitTest tests[16 + TI_MAX] = {
 		cmocka_unit_test(test_lnotab),
 		cmocka_unit_test(test_linetable310),
 		cmocka_unit_test(test_locations_real),
@@ -1268,16 +1286,18 @@ int main(void)
 		cmocka_unit_test(test_read_fake_str_hostile),
 		cmocka_unit_test(test_read_fake_str_clean),
 		cmocka_unit_test(test_read_fake_fuzz),
-		REAL("real_debian_python3.11", 0),
-		REAL("real_pyenv_3.8", 1),
-		REAL("real_pyenv_3.9", 2),
-		REAL("real_pyenv_3.10", 3),
-		REAL("real_pyenv_3.11", 4),
-		REAL("real_pyenv_3.12", 5),
-		REAL("real_pyenv_3.13", 6),
+		cmocka_unit_test(test_matrix_present),
 	};
+	size_t n = 13;
+	int nti = ti_find(ti, false);
 
+	for (int i = 0; i < nti; i++) {
+		static char names[TI_MAX][64];
+
+		snprintf(names[i], sizeof(names[i]), "real_%.48s", ti[i].name);
+		tests[n++] = (struct CMUnitTest){ names[i], test_real, NULL, NULL, &ti[i] };
+	}
 	fake_mem = mem;
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, script_setup, script_teardown);
+	return _cmocka_run_group_tests("test_pycode", tests, n, script_setup, script_teardown);
 }

@@ -37,6 +37,7 @@
 #include <cmocka.h>
 
 #include "pyheap.h"
+#include "registry.h"
 
 #define ARENA_SIZE	  (1u << 20)
 #define POOL_SIZE	  (16u << 10)
@@ -62,14 +63,16 @@ struct fake_pool {
 	uint32_t arenaindex, szidx, nextoffset, maxnextoffset;
 };
 
-/* The pymalloc state words where 3.12 keeps them (struct _obmalloc_state) */
+/* The pymalloc state words where 3.12-3.15 keep them (struct
+ * _obmalloc_state): usedpools[64] (each class's sentinel), mgmt. */
 struct fake_obmalloc {
-	uint8_t pad0[512];
+	uint64_t used[64]; /* @0 */
 	uint64_t arenas; /* @512 */
 	uint32_t maxarenas; /* @520 */
 	uint8_t pad1[1064 - 524];
 	uint64_t narenas; /* @1064 */
-	uint8_t pad2[1088 - 1072];
+	uint64_t ntimes; /* @1072 ntimes_arena_allocated */
+	uint64_t highwater; /* @1080 */
 	int64_t raw; /* @1088 */
 };
 
@@ -98,11 +101,12 @@ struct slot_spec {
 
 struct fake_heap {
 	struct fake_obmalloc st;
+	uint64_t interp_ptr; /* _PyRuntime.interpreters.main (3.12+) */
 	uint64_t obmalloc_ptr; /* 3.13: interp->obmalloc */
 	uint64_t table[5]; /* PyMemAllocatorEx: ctx, malloc, calloc, realloc, free */
 	uint64_t raw_table[5];
 	uint64_t hooks[6]; /* a hook's ctx */
-	uint8_t gc[96]; /* struct _gc_runtime_state, up to generations[2] */
+	uint8_t gc[264] __attribute__((aligned(8))); /* struct _gc_runtime_state (3.11's) */
 	struct pyheap_layout l;
 	uint8_t *region, *arr_map;
 	size_t region_len, arr_map_len;
@@ -169,6 +173,18 @@ static void tally(struct expect *w, uint32_t count, uint32_t szidx)
 	w->live_bytes += (uint64_t)count * (szidx + 1) * 16;
 }
 
+static const struct reg_layout *row(int minor)
+{
+	size_t n;
+	const struct reg_layout *r = registry_rows(&n);
+
+	for (size_t i = 0; i < n; i++)
+		if (r[i].minor == minor)
+			return &r[i];
+	fail_msg("no registry row for 3.%d", minor);
+	return NULL;
+}
+
 /* The 3.9-3.11 layout: statics named in .symtab. */
 static void layout_symtab(struct fake_heap *h)
 {
@@ -179,6 +195,7 @@ static void layout_symtab(struct fake_heap *h)
 	l->gc_ok = true;
 	l->where = PYHEAP_SYMTAB;
 	l->minor = 11;
+	l->reg = *row(11);
 	l->arena_size = ARENA_SIZE;
 	l->pool_size = POOL_SIZE;
 	l->arenas = (uintptr_t)&h->st.arenas;
@@ -187,7 +204,7 @@ static void layout_symtab(struct fake_heap *h)
 	l->raw_blocks = (uintptr_t)&h->st.raw;
 	l->obj_table = (uintptr_t)h->table;
 	l->pymalloc_fn = PYMALLOC_FN;
-	l->gc_addr = (uintptr_t)h->gc;
+	l->gc = (struct pyheap_ref){ .addr = (uintptr_t)h->gc };
 }
 
 /* 3.12 (the state inside _PyRuntime) or 3.13 (a pointer to it). */
@@ -196,12 +213,21 @@ static void layout_runtime(struct fake_heap *h, int minor)
 	layout_symtab(h);
 	h->l.where = PYHEAP_RUNTIME;
 	h->l.minor = minor;
+	h->l.reg = *row(minor);
 	h->l.arenas = h->l.maxarenas = h->l.narenas = h->l.raw_blocks = 0;
 	if (minor == 12) {
-		h->l.obmalloc = (uintptr_t)&h->st;
+		/* *(interpreters.main) + interp->obmalloc (embedded) */
+		h->interp_ptr = (uintptr_t)&h->st - h->l.reg.is_obmalloc;
+		h->l.obm = (struct pyheap_ref){ (uintptr_t)&h->interp_ptr,
+						1,
+						{ h->l.reg.is_obmalloc, 0 } };
 	} else {
+		/* *(*(interpreters.main) + interp->obmalloc) */
 		h->obmalloc_ptr = (uintptr_t)&h->st;
-		h->l.obmalloc_ptr = (uintptr_t)&h->obmalloc_ptr;
+		h->interp_ptr = (uintptr_t)&h->obmalloc_ptr - h->l.reg.is_obmalloc;
+		h->l.obm = (struct pyheap_ref){ (uintptr_t)&h->interp_ptr,
+						2,
+						{ h->l.reg.is_obmalloc, 0 } };
 	}
 }
 
@@ -257,16 +283,22 @@ static struct fake_heap *heap_new(const struct slot_spec *spec, uint32_t nslots)
 	}
 	h->st.arenas = (uintptr_t)h->arenas;
 	h->st.maxarenas = nslots;
-	h->st.narenas = h->want.narenas;
+	h->st.narenas = h->st.ntimes = h->st.highwater = h->want.narenas;
 	h->st.raw = RAW_BLOCKS;
+	/* every size class empty: its pair points at its own sentinel */
+	for (int i = 0; i < 32; i++)
+		h->st.used[2 * i] = h->st.used[2 * i + 1] = (uintptr_t)&h->st.used[2 * i] - 16;
 	h->table[0] = 0;
 	h->table[1] = PYMALLOC_FN;
 	h->table[2] = h->table[3] = h->table[4] = PYMALLOC_FN + 0x100;
 	h->raw_table[1] = OTHER_FN;
-	/* gc: enabled @12, generations @24 (threshold @16, count @20) */
+	/* gc (3.11): enabled @12, generations @24 (threshold @16, count @20),
+	 * generation0 @96 pointing at generations[0] */
 	{
 		int32_t v[] = { 1, 700, 17, 10, 3, 10, 2 };
+		uint64_t gen0 = (uintptr_t)h->gc + 24;
 
+		memcpy(h->gc + 96, &gen0, 8);
 		memcpy(h->gc + 12, &v[0], 4);
 		for (int g = 0; g < 3; g++) {
 			memcpy(h->gc + 24 + g * 24 + 16, &v[1 + 2 * g], 4);
@@ -379,12 +411,14 @@ static void test_consistent_heap(void **state)
 	assert_int_equal(s.arena_bytes, 4u << 20);
 	assert_true(s.raw_ok);
 	assert_int_equal(s.raw_blocks, RAW_BLOCKS);
-	assert_true(s.gc_ok);
-	assert_int_equal(s.gc_enabled, 1);
-	assert_int_equal(s.gc_threshold[0], 700);
-	assert_int_equal(s.gc_count[0], 17);
-	assert_int_equal(s.gc_threshold[2], 10);
-	assert_int_equal(s.gc_count[2], 2);
+	assert_true(s.gc.ok);
+	assert_int_equal(s.gc.enabled, 1);
+	assert_int_equal(s.gc.threshold[0], 700);
+	assert_int_equal(s.gc.count[0], 17);
+	assert_int_equal(s.gc.threshold[2], 10);
+	assert_int_equal(s.gc.count[2], 2);
+	assert_true(s.gc.stats_ok);
+	assert_false(s.gc.ring_ok);
 	assert_int_equal(s.retries, 0);
 	assert_int_equal(st.snapshots, 1);
 	assert_int_equal(st.dropped, 0);
@@ -542,10 +576,13 @@ static void test_hostile_state_words(void **state)
 
 	/* 3.12/3.13: the state's address unreadable or garbage */
 	layout_runtime(h, 12);
-	h->l.obmalloc = unmapped(4096);
+	h->interp_ptr = unmapped(4096) - h->l.reg.is_obmalloc;
 	expect_drop(h, "3.12 obmalloc unmapped");
+	layout_runtime(h, 12);
+	h->l.obm.addr = unmapped(4096);
+	expect_drop(h, "3.12 &interpreters.main unmapped");
 	layout_runtime(h, 13);
-	h->l.obmalloc_ptr = unmapped(4096);
+	h->interp_ptr = unmapped(4096) - h->l.reg.is_obmalloc;
 	expect_drop(h, "3.13 &interp->obmalloc unmapped");
 	layout_runtime(h, 13);
 	h->obmalloc_ptr = 0;
@@ -911,7 +948,7 @@ static void test_process_exits(void **state)
 		assert_int_equal(r, 0);
 		assert_exact(&s, &h->want);
 		assert_int_equal(pyheap_snapshot(pid, 0, &gc_only, &s, NULL), 0);
-		assert_true(s.gc_ok);
+		assert_true(s.gc.ok);
 		assert_false(s.heap_ok);
 
 		assert_int_equal(write(go[1], "g", 1), 1);
@@ -938,7 +975,7 @@ static void test_process_exits(void **state)
 		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 		assert_int_equal(pyheap_snapshot(pid, 0, &h->l, &s, &st), -ESRCH);
 		assert_int_equal(pyheap_snapshot(pid, 0, &gc_only, &s, NULL), -ESRCH);
-		assert_false(s.gc_ok);
+		assert_false(s.gc.ok);
 	}
 	printf("process exits: %lu snapshots while exiting: %lu read, %lu dropped\n", loops, reads,
 	       eagain);

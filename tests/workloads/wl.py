@@ -1,4 +1,4 @@
-"""Test workload for pymemtop's integration tests (Python 3.8-3.13).
+"""Test workload for pymemtop's integration tests (Python 3.8-3.15).
 
 Usage: python wl.py CTLDIR ACTION [ARG]
 
@@ -49,8 +49,9 @@ ACTION:
   plateaus K    K steps: waits for goI, grows its heap (objects, strings,
                 tuples, dicts of several size classes), writes doneI.json
                 with CPython's own truth: sys.getallocatedblocks() and
-                sys._debugmallocstats()'s current and total arenas and
-                "bytes in allocated blocks"; stays still until the next goI
+                sys._debugmallocstats()'s current and total arenas, the
+                arena size and "bytes in allocated blocks"; stays still
+                until the next goI
 """
 import gc
 import json
@@ -104,8 +105,9 @@ def mallocstats():
     arenas = re.search(r"# arenas allocated current\s*=\s*([\d,]+)", text)
     total = re.search(r"# arenas allocated total\s*=\s*([\d,]+)", text)
     live = re.search(r"# bytes in allocated blocks\s*=\s*([\d,]+)", text)
+    size = re.search(r"\d+ arenas \* (\d+) bytes/arena", text)
     return (int(arenas.group(1).replace(",", "")), int(live.group(1).replace(",", "")),
-            int(total.group(1).replace(",", "")))
+            int(total.group(1).replace(",", "")), int(size.group(1)))
 
 
 def plateaus(ctl, steps, keep):
@@ -120,12 +122,12 @@ def plateaus(ctl, steps, keep):
         # keeps one empty arena for reuse): measure again after writing until
         # the arena counts the file holds are the ones the heap has.
         for _ in range(20):
-            arenas, live, total = mallocstats()
+            arenas, live, total, size = mallocstats()
             blocks = sys.getallocatedblocks()
             put(ctl, "done%d.tmpjson" % i, {"arenas": arenas, "live_bytes": live,
                                             "allocated_blocks": blocks,
-                                            "arenas_total": total})
-            if mallocstats()[::2] == (arenas, total):
+                                            "arenas_total": total, "arena_size": size})
+            if mallocstats()[:3:2] == (arenas, total):
                 break
         os.rename(os.path.join(ctl, "done%d.tmpjson" % i),
                   os.path.join(ctl, "done%d.json" % i))
