@@ -1127,6 +1127,217 @@ static bool readv_works(void)
 	return process_vm_readv(getpid(), &lo, 1, &re, 1, 0) == sizeof(b) && b == 42;
 }
 
+/* ---- 6. what the registry leaves to be checked live ------------------------ */
+
+/* 3.12+: the state's own invariants. A row whose interp->obmalloc offset
+ * does not fit the build points elsewhere: its usedpools do not look like
+ * sentinels or pools, and nothing is reported. */
+static void test_registry_invariants(void **state)
+{
+	struct fake_heap *h = control_heap();
+	uint64_t saved;
+
+	(void)state;
+	for (int minor = 12; minor <= 15; minor++) {
+		layout_runtime(h, minor);
+		expect_exact(h, "runtime layout");
+	}
+	layout_runtime(h, 13);
+	saved = h->st.used[10];
+	h->st.used[10] = 0x1234;
+	expect_drop(h, "usedpools: neither sentinel nor pool");
+	h->st.used[10] = 0;
+	expect_drop(h, "usedpools: NULL");
+	h->st.used[10] = h->base[0]; /* a pool header: a class in use */
+	expect_exact(h, "usedpools: a pool");
+	h->st.used[10] = saved;
+	/* the offset of interp->obmalloc 8 bytes off */
+	h->interp_ptr += 8;
+	expect_drop(h, "interp->obmalloc off by 8");
+	h->interp_ptr -= 8;
+	h->st.ntimes = h->st.highwater - 1;
+	expect_drop(h, "ntimes_arena_allocated below the high-water mark");
+	h->st.ntimes = h->st.highwater;
+	h->st.highwater = h->st.narenas - 1;
+	expect_drop(h, "high-water mark below the arenas in use");
+	h->st.highwater = h->st.narenas;
+	expect_exact(h, "restored");
+	heap_free(h);
+}
+
+/* 3.15 built --with-pymalloc-hugepages: 2 MiB arenas (128 pools), so
+ * nfp2lasta has 129 entries and the counters after it move: the arena
+ * size comes from the live arenas' ntotalpools, not from a constant. */
+static void test_hugepage_arenas(void **state)
+{
+	enum { NAR = 3, PPA = 128 };
+	const size_t mg = 544 + (PPA + 1) * 8; /* narenas_currently_allocated */
+	static uint8_t obm[2048] __attribute__((aligned(16)));
+	struct fake_arena ar[NAR] = { 0 };
+	struct pyheap_snapshot s;
+	struct pyheap_layout l;
+	struct fake_heap *h = control_heap(); /* for its allocator table and GC state */
+	/* *(*(interpreters.main) + interp->obmalloc): interp_cell holds the
+	 * "interpreter", whose obmalloc member is obm_cell */
+	uint64_t v, obm_cell = (uintptr_t)obm, interp_cell;
+	uint8_t *mem;
+
+	(void)state;
+	mem = mmap(NULL, (NAR + 1) * (2u << 20), PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	assert_true(mem != MAP_FAILED);
+	for (int i = 0; i < 32; i++)
+		for (int k = 0; k < 2; k++) {
+			v = (uintptr_t)obm + 16 * i - 16;
+			memcpy(obm + 16 * i + 8 * k, &v, 8);
+		}
+	for (int i = 0; i < NAR; i++) {
+		uint64_t a = round_up((uintptr_t)mem, POOL_SIZE) + (uint64_t)i * (2u << 20);
+
+		ar[i] = (struct fake_arena){
+			.address = a, .pool_address = a, .nfreepools = PPA, .ntotalpools = PPA
+		};
+	}
+	v = (uintptr_t)ar;
+	memcpy(obm + 512, &v, 8);
+	memcpy(obm + 520, &(uint32_t){ NAR }, 4);
+	v = NAR;
+	memcpy(obm + mg, &v, 8); /* current */
+	memcpy(obm + mg + 8, &v, 8); /* total */
+	memcpy(obm + mg + 16, &v, 8); /* high-water */
+	l = h->l;
+	l.where = PYHEAP_RUNTIME;
+	l.reg = *row(15);
+	interp_cell = (uintptr_t)&obm_cell - l.reg.is_obmalloc;
+	l.obm = (struct pyheap_ref){ (uintptr_t)&interp_cell, 2, { l.reg.is_obmalloc, 0 } };
+	assert_int_equal(pyheap_snapshot(getpid(), 0, &l, &s, NULL), 0);
+	assert_true(s.heap_ok);
+	assert_int_equal(s.arena_size, 2u << 20);
+	assert_int_equal(s.narenas, NAR);
+	assert_int_equal(s.arena_bytes, NAR * (2u << 20));
+	assert_int_equal(s.arenas_allocated, NAR);
+	/* an arena of neither size: not this build's state */
+	ar[1].ntotalpools = 100;
+	ar[0].address = 0;
+	assert_int_equal(pyheap_snapshot(getpid(), 0, &l, &s, NULL), -EAGAIN);
+	munmap(mem, (NAR + 1) * (2u << 20));
+	heap_free(h);
+}
+
+/* GC state: generations where generation0 points (Debian's 3.13 at 20,
+ * pyenv's at 24), nothing when it points elsewhere. */
+static void test_gc_generations(void **state)
+{
+	struct fake_heap *h = control_heap();
+	struct pyheap_gc g;
+	uint64_t p;
+	int32_t v;
+
+	(void)state;
+	layout_runtime(h, 13);
+	assert_int_equal(pyheap_read_gc(getpid(), 0, &h->l, &g), 0);
+	assert_true(g.ok && g.threshold[0] == 700 && g.count[0] == 17);
+	/* the same state laid out from 20 */
+	memset(h->gc + 16, 0, 80);
+	for (int i = 0; i < 3; i++) {
+		v = i ? 10 : 2000;
+		memcpy(h->gc + 20 + i * 24 + 16, &v, 4);
+		v = 5 + i;
+		memcpy(h->gc + 20 + i * 24 + 20, &v, 4);
+	}
+	p = (uintptr_t)h->gc + 20;
+	memcpy(h->gc + 96, &p, 8);
+	assert_int_equal(pyheap_read_gc(getpid(), 0, &h->l, &g), 0);
+	assert_true(g.ok);
+	assert_int_equal(g.threshold[0], 2000);
+	assert_int_equal(g.count[2], 7);
+	p = (uintptr_t)h->gc + 28;
+	memcpy(h->gc + 96, &p, 8);
+	assert_int_equal(pyheap_read_gc(getpid(), 0, &h->l, &g), 0);
+	assert_false(g.ok);
+	heap_free(h);
+}
+
+/* 3.15's ring buffers: the newest item per generation, under the
+ * sequence lock; and the statistics as of a time (a fork). */
+static void test_gc_ring(void **state)
+{
+	static uint8_t gc[176] __attribute__((aligned(8))), ring[1120] __attribute__((aligned(8)));
+	const struct reg_gc_ring *rg;
+	struct pyheap_layout l = { 0 };
+	struct pyheap_gc g;
+	uint64_t p;
+	int64_t v;
+
+	(void)state;
+	l.reg = *row(15);
+	rg = &l.reg.ring;
+	l.gc_ok = true;
+	l.gc = (struct pyheap_ref){ .addr = (uintptr_t)gc };
+	memcpy(gc + 0, &(int32_t){ 1 }, 4); /* enabled */
+	p = (uintptr_t)gc + 8;
+	memcpy(gc + 168, &p, 8); /* generation0 */
+	memcpy(gc + 8 + 16, &(int32_t){ 2000 }, 4);
+	memcpy(gc + 32 + 16, &(int32_t){ 10 }, 4);
+	memcpy(gc + 56 + 16, &(int32_t){ 10 }, 4);
+	p = (uintptr_t)ring;
+	memcpy(gc + 104, &p, 8);
+	/* young: 3 collections at t = 100, 200, 300; old[0]: one at 250 */
+	for (int i = 0; i < 3; i++) {
+		uint8_t *it = ring + i * rg->item_size;
+		double d = 0.001 * (i + 1);
+
+		v = 100 * (i + 1);
+		memcpy(it + rg->ts_stop, &v, 8);
+		v = i + 1;
+		memcpy(it + rg->collections, &v, 8);
+		v = 10 * (i + 1);
+		memcpy(it + rg->collected, &v, 8);
+		memcpy(it + rg->candidates, &(int64_t){ 1000 * (i + 1) }, 8);
+		memcpy(it + rg->duration, &d, 8);
+	}
+	ring[rg->young_index] = 2;
+	v = 250;
+	memcpy(ring + rg->old + rg->ts_stop, &v, 8);
+	memcpy(ring + rg->old + rg->collections, &(int64_t){ 1 }, 8);
+	ring[rg->old + rg->old_index] = 0;
+	ring[rg->old + rg->old_size + rg->old_index] = 0;
+	memcpy(ring + rg->update_seq, &(uint32_t){ 6 }, 4);
+	assert_int_equal(pyheap_read_gc(getpid(), 0, &l, &g), 0);
+	assert_true(g.ok && g.stats_ok && g.ring_ok);
+	assert_int_equal(g.collections[0], 3);
+	assert_int_equal(g.collected[0], 30);
+	assert_int_equal(g.candidates[0], 3000);
+	assert_true(g.duration_s[0] > 0.0029 && g.duration_s[0] < 0.0031);
+	assert_int_equal(g.collections[1], 1);
+	assert_int_equal(g.collections[2], 0);
+	assert_int_equal(g.threshold[1], 10);
+	/* as of t = 220: young's second item, old[0] none yet (never wrapped) */
+	assert_int_equal(pyheap_gc_at(getpid(), 0, &l, 220, &g), 0);
+	assert_int_equal(g.collections[0], 2);
+	assert_int_equal(g.collections[1], 0);
+	assert_int_equal(pyheap_gc_at(getpid(), 0, &l, 50, &g), 0);
+	assert_int_equal(g.collections[0], 0);
+	/* every item of a full ring newer than the time: not knowable */
+	for (int i = 0; i < 11; i++)
+		memcpy(ring + i * rg->item_size + rg->ts_stop, &(int64_t){ 500 + i }, 8);
+	assert_int_equal(pyheap_gc_at(getpid(), 0, &l, 220, &g), -ENOENT);
+	/* CPython writing (odd sequence): not read this time */
+	memcpy(ring + rg->update_seq, &(uint32_t){ 7 }, 4);
+	assert_int_equal(pyheap_read_gc(getpid(), 0, &l, &g), 0);
+	assert_true(g.ok);
+	assert_false(g.stats_ok);
+	memcpy(ring + rg->update_seq, &(uint32_t){ 8 }, 4);
+	ring[rg->young_index] = 11; /* past the items */
+	assert_int_equal(pyheap_read_gc(getpid(), 0, &l, &g), 0);
+	assert_false(g.stats_ok);
+	ring[rg->young_index] = 2;
+	memcpy(gc + 104, &(uint64_t){ 0x10 }, 8); /* a pointer to nothing */
+	assert_int_equal(pyheap_read_gc(getpid(), 0, &l, &g), 0);
+	assert_true(g.ok);
+	assert_false(g.stats_ok);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1134,6 +1345,8 @@ int main(void)
 		cmocka_unit_test(test_hostile_state_words),  cmocka_unit_test(test_hostile_arenas),
 		cmocka_unit_test(test_hostile_pool_headers), cmocka_unit_test(test_mutating_heap),
 		cmocka_unit_test(test_process_exits),	     cmocka_unit_test(test_fuzz),
+		cmocka_unit_test(test_registry_invariants),  cmocka_unit_test(test_hugepage_arenas),
+		cmocka_unit_test(test_gc_generations),	     cmocka_unit_test(test_gc_ring),
 	};
 
 	if (!readv_works()) {
