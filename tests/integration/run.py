@@ -32,32 +32,68 @@ from test_registry import t_registry_matches_dwarf  # noqa: E402
 
 # --- per-interpreter tests --------------------------------------------------
 
+def check_gc_delta(p0, p1, done, python, what):
+    """pymemtop's GC deltas between two frames against the workload's own
+    gc.get_stats() delta: collections and collected (+ uncollectable)
+    exactly; on 3.15 (its ring buffers) also candidates and seconds."""
+    sb, sa = done["stats_before"], done["stats_after"]
+    own = [a["collections"] - b["collections"] for a, b in zip(sa, sb)]
+    check(own == [0, 0, 7], f"{what}: workload's own gc.get_stats() delta {own}, want [0, 0, 7]")
+    seen = [a - b for a, b in zip(p1["gc_collections_total"], p0["gc_collections_total"])]
+    check(seen == own, f"{what}: pymemtop saw {seen} collections per generation, CPython {own}")
+    own_col = [a["collected"] + a["uncollectable"] - b["collected"] - b["uncollectable"]
+               for a, b in zip(sa, sb)]
+    col = [a - b for a, b in zip(p1["gc_collected_total"], p0["gc_collected_total"])]
+    check(col == own_col, f"{what}: collected {col}, CPython {own_col}")
+    secs = p1["gc_seconds_total"][2] - p0["gc_seconds_total"][2]
+    check(secs > 0, f"{what}: gen-2 GC time did not grow ({secs})")
+    if "duration" in sa[2]:  # 3.15: CPython's own durations, read without a probe
+        check(p1["probes"]["gc"] == "process_vm_readv:gc_stats", f"{what}: {p1['probes']}")
+        own_s = sa[2]["duration"] - sb[2]["duration"]
+        check(abs(secs - own_s) < 2e-6, f"{what}: gen-2 seconds {secs}, CPython {own_s}")
+        cand = [a - b for a, b in zip(p1["gc_candidates_total"], p0["gc_candidates_total"])]
+        own_c = [a["candidates"] - b["candidates"] for a, b in zip(sa, sb)]
+        check(cand == own_c, f"{what}: candidates {cand}, CPython {own_c}")
+    else:
+        check(p1["gc_candidates_total"] is None, f"{what}: candidates without a ring buffer?")
+    check(p1["gc_model"] == "generational", f"{what}: gc_model {p1['gc_model']}")
+    check(p1["gc_thresholds"] == list(done["threshold"]) and p1["gc_enabled"] is False,
+          f"{what}: thresholds {p1['gc_thresholds']} enabled {p1['gc_enabled']}, CPython "
+          f"{done['threshold']} {done['enabled']}")
+
+
 def t_running_before_gc_exact(python):
-    """Started before pymemtop: discovered, right version, exactly K gen-2 GCs."""
+    """Started before pymemtop, and another after it: discovered with the
+    exact version the interpreter reports, GC source live; after each calls
+    gc.collect() exactly 7 times with automatic GC off, pymemtop's deltas
+    of collections and objects collected per generation equal the
+    workload's own gc.get_stats() delta (3.15: candidates and seconds too),
+    and its GC state (thresholds, enabled) equals gc.get_threshold(),
+    gc.isenabled()."""
     k = 7
     wl = Workload(python, "gc", k)
     pm = Pymemtop("-d", "0.25")
+    late = None
     try:
         p = pm.wait_proc(wl.pid)
         check(p["python_version"] == wl.ready["version"],
               f"python_version {p['python_version']!r}, interpreter says {wl.ready['version']!r}")
-        check(p["probes"]["gc"] is not None, f"no GC probe: {p['probes'].get('gc_reason')}")
+        check(p["probes"]["gc"] is not None, f"no GC source: {p['probes'].get('gc_reason')}")
         # what the process is: the script and its arguments, not "python3"
         if not python.embed:
             check(p["command"] == f"{wl.script} {wl.inner_ctl} gc {k}",
                   f"command {p['command']!r}")
-        t0 = time.time()
-        p0 = pm.wait_proc(wl.pid, after=t0)
-        done, t_done = wl.step()
-        p1 = pm.wait_proc(wl.pid, after=t_done + 0.05)
-        own = [a - b for a, b in zip(done["gc_after"], done["gc_before"])]
-        seen = [a - b for a, b in zip(p1["gc_collections_total"], p0["gc_collections_total"])]
-        check(own == [0, 0, k], f"workload's own gc.get_stats() delta {own}, want [0, 0, {k}]")
-        check(seen == own, f"pymemtop saw {seen} collections per generation, CPython {own}")
-        secs = p1["gc_seconds_total"][2] - p0["gc_seconds_total"][2]
-        check(secs > 0, f"gen-2 GC time did not grow ({secs})")
+        late = Workload(python, "gc", k)
+        for w, what in ((wl, "started before"), (late, "started after")):
+            t0 = time.time()
+            p0 = pm.wait_proc(w.pid, after=t0)
+            done, t_done = w.step()
+            p1 = pm.wait_proc(w.pid, after=t_done + 0.05)
+            check_gc_delta(p0, p1, done, python, what)
     finally:
         wl.finish()
+        if late:
+            late.finish()
         pm.stop()
 
 
@@ -106,6 +142,7 @@ def t_forked_worker(python):
         child = done["child_pid"]
         own = [a - b for a, b in zip(done["gc_after"], done["gc_before"])]
         check(own == [0, 0, k], f"child's own gc.get_stats() delta {own}, want [0, 0, {k}]")
+        # counted from the fork (3.15: dated by CPython's own ring buffers)
         p = pm.wait_proc(child, lambda p: p["gc_collections_total"] == own, after=t_done,
                          timeout=5, what=f"frame with forked pid {child} and its {k} GCs")
         check(p["python_version"] == parent["python_version"],
@@ -881,6 +918,61 @@ def t_tui_end_to_end():
         for w in wls:
             w.finish()
         scr.close()
+
+
+def t_display_and_prom_every_build():
+    """Every build of the matrix at once, in the live display and in
+    Prometheus: an idle workload under each (the Debian roots' chrooted in
+    their own mount namespaces, gdb's embedded 3.14 among them) has its
+    row with its exact version and its heap and live bytes; then the
+    --prom-file textfile passes promtool and has each one's per-PID heap
+    series (non-zero) and its exact version in pymemtop_process_info."""
+    pys = [p for n, p, why in interpreters() if p is not None]
+    missing = [why for n, p, why in interpreters() if p is None and why.startswith("FAIL ")]
+    check(not missing, "; ".join(w[5:] for w in missing))
+    wls = [Workload(p, "idle") for p in pys]
+    pids = ",".join(str(w.pid) for w in wls)
+    scr = Screen(["-d", "0.5", "-p", pids], width=170, height=len(wls) + 12)
+    pm = None
+    work = tempfile.mkdtemp(prefix="pmt-prom-")
+    try:
+        text = scr.wait(lambda t: all(w.pid in order(t) for w in wls) and all(
+            r["HEAP"] != "-" and r["LIVE"] != "-" for r in table_of(t)[0]),
+            "a row with heap and live bytes for every build", timeout=25)
+        rows = {int(r["PID"]): r for r in table_of(text)[0]}
+        for w, py in zip(wls, pys):
+            check(rows[w.pid]["PY"] == w.ready["version"],
+                  f"{py.name}: PY {rows[w.pid]['PY']}, interpreter says {w.ready['version']}")
+        scr.keys("q")
+        check(scr.exit_status() == 0, "q did not exit 0")
+        need(PROMTOOL)
+        path = os.path.join(work, "pymemtop.prom")
+        pm = Pymemtop("--prom-file", path, "--prom-pids", str(len(wls)), "-p", pids, "-d", "0.3")
+        frame = pm.wait(lambda f: all(pm.proc_in(f, w.pid) and
+                                      pm.proc_in(f, w.pid)["heap_arena_bytes"] for w in wls),
+                        what="every build's heap in a frame")
+        text = wait_for(lambda: (lambda x: x if x and sample(prom_samples(x),
+                        "pymemtop_last_update_timestamp_seconds") >= frame["time"] else None)(
+                        read_prom_file(path)), "a file written after the frame", 5)
+        r = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=30)
+        check(r.returncode == 0, f"promtool: {(r.stdout + r.stderr).strip()[:400]}")
+        s = prom_samples(text)
+        info = {dict(lab)["pid"]: dict(lab) for (n, lab) in s if n == "pymemtop_process_info"}
+        for w, py in zip(wls, pys):
+            lab = info.get(str(w.pid))
+            check(lab and lab["python_version"] == w.ready["version"],
+                  f"{py.name}: pymemtop_process_info {lab}")
+            heap = [v for (n, l), v in s.items() if n == "pymemtop_process_heap_bytes"
+                    and dict(l)["pid"] == str(w.pid)]
+            check(heap and heap[0] > 0, f"{py.name}: pymemtop_process_heap_bytes {heap}")
+    finally:
+        scr.close()
+        if pm:
+            pm.stop()
+        for w in wls:
+            w.finish()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def t_tui_signals_and_color():
@@ -1905,7 +1997,8 @@ def main():
                t_prom_counters_survive_exits, t_prom_file_faults, t_prom_listen_port_in_use,
                t_sites_default_mode, t_sites_threads, t_sites_code_reuse,
                t_sites_forked_worker, t_sites_rate_limit,
-               t_sites_map_full, t_sites_folded_and_report, t_prom_sites_top_n):
+               t_sites_map_full, t_sites_folded_and_report, t_prom_sites_top_n,
+               t_display_and_prom_every_build):
         tests.append((fn.__name__[2:], fn, None, None))
     for name, fn, arg, why in tests:
         if only and only not in name:

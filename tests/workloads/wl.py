@@ -9,7 +9,9 @@ samples between steps:
   waits for  exit , then exits 0.
 ACTION:
   idle          nothing
-  gc K          gc.disable(), then exactly K gc.collect() calls
+  gc K          gc.disable(), then exactly K gc.collect() calls; done.json has
+                gc.get_stats() before and after (3.15: with candidates and
+                duration), get_threshold() and isenabled()
   touch MIB     a bytearray of MIB MiB with every page written
   remap         mmap 10 MiB, mremap it to 30 MiB then to 5 MiB, munmap it
   fork K        gc.disable(); os.fork() without exec (as gunicorn and
@@ -310,6 +312,7 @@ def main():
     truth = None
     wait_for(ctl, "go")
     before = [s["collections"] for s in gc.get_stats()]
+    stats_before = gc.get_stats()
     if action == "gc":
         for _ in range(arg):
             gc.collect()
@@ -341,10 +344,13 @@ def main():
             os.waitpid(child, 0)
             return
         before = [s["collections"] for s in gc.get_stats()]
+        stats_before = gc.get_stats()
         for _ in range(arg):
             gc.collect()
     after = [s["collections"] for s in gc.get_stats()]
     put(ctl, "done.json", {"gc_before": before, "gc_after": after, "rss_bytes": rss_bytes(),
+                           "stats_before": stats_before, "stats_after": gc.get_stats(),
+                           "threshold": gc.get_threshold(), "enabled": gc.isenabled(),
                            "child_pid": os.getpid() if action == "fork" else None,
                            "sites": truth})
     wait_for(ctl, "exit")
