@@ -641,6 +641,150 @@ int elf_read_vaddr(const struct elf_file *ef, uint64_t vaddr, void *buf, size_t 
 	return pread_full(ef->fd, buf, len, ph.p_offset + rel);
 }
 
+/* ---- function bounds from the unwind tables ------------------------------- */
+
+#define DW_EH_PE_OMIT	 0xff
+#define DW_EH_PE_UDATA4	 0x03
+#define DW_EH_PE_SDATA4	 0x0b
+#define DW_EH_PE_PCREL	 0x10
+#define DW_EH_PE_DATAREL 0x30
+#define EH_HDR_MAX	 (8u << 20) /* a libpython's has ~40 000 entries: 320 KiB */
+
+/* A 4-byte encoded pointer at p (vaddr at, data base dbase). */
+static int eh_ptr(const uint8_t *p, uint8_t enc, uint64_t at, uint64_t dbase, uint64_t *out)
+{
+	int32_t v;
+
+	memcpy(&v, p, 4);
+	switch (enc & 0x0f) {
+	case DW_EH_PE_SDATA4:
+		break;
+	case DW_EH_PE_UDATA4:
+		*out = (uint32_t)v;
+		if (enc & 0x70)
+			return -EINVAL;
+		return 0;
+	default:
+		return -ENOTSUP;
+	}
+	switch (enc & 0x70) {
+	case DW_EH_PE_PCREL:
+		*out = at + (int64_t)v;
+		return 0;
+	case DW_EH_PE_DATAREL:
+		*out = dbase + (int64_t)v;
+		return 0;
+	case 0:
+		*out = (uint64_t)(int64_t)v;
+		return 0;
+	default:
+		return -ENOTSUP;
+	}
+}
+
+static int uleb(const uint8_t *p, size_t len, size_t *i, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	for (unsigned shift = 0; *i < len && shift < 64; shift += 7) {
+		uint8_t b = p[(*i)++];
+
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*out = v;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* The FDE pointer encoding its CIE (at vaddr cie) declares ("zR..."). */
+static int cie_fde_enc(const struct elf_file *ef, uint64_t cie, uint8_t *enc)
+{
+	uint8_t c[64];
+	size_t i = 9, n;
+	uint64_t skip;
+	const char *aug;
+
+	/* length, CIE id 0, version, then the augmentation string */
+	if (elf_read_vaddr(ef, cie, c, sizeof(c)) || c[8] != 1 || memcmp(c + 4, "\0\0\0\0", 4))
+		return -EINVAL;
+	aug = (const char *)c + i;
+	n = strnlen(aug, sizeof(c) - i);
+	if (n == sizeof(c) - i || aug[0] != 'z')
+		return -ENOTSUP;
+	i += n + 1;
+	if (uleb(c, sizeof(c), &i, &skip) || uleb(c, sizeof(c), &i, &skip)) /* code, data align */
+		return -EINVAL;
+	i++; /* return register (version 1: a byte) */
+	if (uleb(c, sizeof(c), &i, &skip)) /* augmentation data length */
+		return -EINVAL;
+	for (const char *a = aug + 1; *a && i < sizeof(c); a++) {
+		if (*a == 'R') {
+			*enc = c[i];
+			return 0;
+		}
+		if (*a == 'P') /* personality: an encoding byte, then a pointer */
+			return -ENOTSUP;
+		if (*a == 'L')
+			i++;
+		else if (*a != 'S')
+			return -ENOTSUP;
+	}
+	return -ENOTSUP;
+}
+
+int elf_func_bounds(const struct elf_file *ef, uint64_t vaddr, uint64_t *start, uint64_t *end)
+{
+	uint64_t hdr, size, count, base, fde, cie, pc, range;
+	uint8_t h[12], f[16], enc;
+	uint8_t *tab = NULL;
+	size_t lo, hi;
+	int err = -ENOENT;
+
+	if (!ef || elf_section_addr(ef, ".eh_frame_hdr", &hdr, &size) || size < 12 ||
+	    size > EH_HDR_MAX || elf_read_vaddr(ef, hdr, h, sizeof(h)))
+		return -ENOENT;
+	/* version 1; count udata4; table (initial pc, FDE) datarel sdata4 */
+	if (h[0] != 1 || h[2] != DW_EH_PE_UDATA4 || h[3] != (DW_EH_PE_DATAREL | DW_EH_PE_SDATA4))
+		return -ENOTSUP;
+	memcpy(&count, h + 8, 4);
+	count &= 0xffffffffu;
+	if (!count || 12 + count * 8 > size)
+		return -EINVAL;
+	tab = malloc(count * 8);
+	if (!tab)
+		return -ENOMEM;
+	if (elf_read_vaddr(ef, hdr + 12, tab, count * 8))
+		goto out;
+	lo = 0, hi = count; /* the last entry whose initial pc <= vaddr */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (eh_ptr(tab + mid * 8, h[3], 0, hdr, &base) || base > vaddr)
+			hi = mid;
+		else
+			lo = mid;
+	}
+	if (eh_ptr(tab + lo * 8 + 4, h[3], 0, hdr, &fde) || elf_read_vaddr(ef, fde, f, sizeof(f)))
+		goto out;
+	memcpy(&cie, f + 4, 4);
+	cie = fde + 4 - (cie & 0xffffffffu);
+	if (cie_fde_enc(ef, cie, &enc) || eh_ptr(f + 8, enc, fde + 8, 0, &pc) ||
+	    eh_ptr(f + 12, enc & 0x0f, 0, 0, &range)) {
+		err = -EINVAL;
+		goto out;
+	}
+	if (vaddr < pc || vaddr - pc >= range)
+		goto out; /* in no function the unwind table knows */
+	*start = pc;
+	*end = pc + range;
+	err = 0;
+out:
+	free(tab);
+	return err;
+}
+
 int elf_build_id(const struct elf_file *ef, char *buf, size_t buflen)
 {
 	struct build_id_ctx b = { .buf = buf, .buflen = buflen };

@@ -63,6 +63,12 @@ int elf_offset_to_vaddr(const struct elf_file *ef, uint64_t off, uint64_t *vaddr
  * file-backed part). 0, -ENOENT, -EIO. */
 int elf_read_vaddr(const struct elf_file *ef, uint64_t vaddr, void *buf, size_t len);
 
+/* Bounds [start, end) of the function holding vaddr, from the unwind
+ * table (.eh_frame_hdr and its FDE), which stripping keeps: how long a
+ * function is in a stripped file. 0, -ENOENT (no table, or vaddr in no
+ * function), -ENOTSUP (an encoding not handled), -EINVAL (malformed). */
+int elf_func_bounds(const struct elf_file *ef, uint64_t vaddr, uint64_t *start, uint64_t *end);
+
 /* GNU build-id as lowercase hex into buf (NUL-terminated). -ENOENT if none,
  * -ENOSPC if buf is too small. */
 int elf_build_id(const struct elf_file *ef, char *buf, size_t buflen);

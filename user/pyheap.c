@@ -313,10 +313,10 @@ static const uint32_t precise_regs[PYHEAP_PRECISE_NFN] = {
  * and _PyObject_Free (when it moves a block, or for a NULL pointer):
  * their return addresses, so these hits are not counted as allocations
  * of their own. -E2BIG when there are more call sites than slots. */
-static int find_realloc_calls(const struct elf_file *ef, struct pyheap_layout *l)
+static int find_realloc_calls(const struct elf_file *ef, struct pyheap_layout *l,
+			      const uint64_t fns[PYHEAP_PRECISE_NFN])
 {
-	uint64_t malloc_fn = sym_addr(ef, "_PyObject_Malloc"),
-		 free_fn = sym_addr(ef, "_PyObject_Free");
+	uint64_t malloc_fn = fns[0], realloc_fn = fns[2], free_fn = fns[3], start, end;
 	struct x86_dec *in = calloc(REALLOC_BYTES, sizeof(*in));
 	uint8_t *code = malloc(REALLOC_BYTES);
 	int n, k = 0, err = 0;
@@ -327,16 +327,18 @@ static int find_realloc_calls(const struct elf_file *ef, struct pyheap_layout *l
 		err = -ENOMEM;
 		goto out;
 	}
-	if (elf_find_symbol(ef, "_PyObject_Realloc", &s) || !s.size) {
+	/* its extent: the symbol's size, else (stripped) its unwind entry */
+	if (!elf_find_symbol(ef, "_PyObject_Realloc", &s) && s.size && s.vaddr == realloc_fn)
+		len = s.size;
+	else if (!elf_func_bounds(ef, realloc_fn, &start, &end) && start == realloc_fn)
+		len = end - start;
+	else
+		len = 0;
+	if (!len || len > REALLOC_BYTES || elf_read_vaddr(ef, realloc_fn, code, len)) {
 		err = -ENOENT;
 		goto out;
 	}
-	len = s.size < REALLOC_BYTES ? s.size : REALLOC_BYTES;
-	if (s.size > REALLOC_BYTES || elf_read_vaddr(ef, s.vaddr, code, len)) {
-		err = -ENOENT;
-		goto out;
-	}
-	n = x86_decode(code, len, s.vaddr, false, in, REALLOC_BYTES);
+	n = x86_decode(code, len, realloc_fn, false, in, REALLOC_BYTES);
 	for (int i = 0; i < n; i++) {
 		if (in[i].target != malloc_fn && in[i].target != free_fn)
 			continue;
@@ -364,7 +366,10 @@ out:
  * (the exported stub compares the table with a built-in copy). */
 static void find_precise(const struct elf_file *ef, struct pyheap_layout *l, uint64_t devirt)
 {
-	uint64_t table;
+	uint64_t table, fns[PYHEAP_PRECISE_NFN], words[5];
+	/* PyMemAllocatorEx: ctx, malloc, calloc, realloc, free */
+	static const int slot[PYHEAP_PRECISE_NFN] = { 1, 2, 3, 4 };
+	bool have_table;
 
 	if (!devirt && pyheap_decode_stub(ef, "PyObject_Malloc", &table, &devirt))
 		devirt = 0;
@@ -374,17 +379,24 @@ static void find_precise(const struct elf_file *ef, struct pyheap_layout *l, uin
 			 "per-call probes would miss most allocations");
 		return;
 	}
+	/* by name, else (stripped) what the object allocator table holds in
+	 * the file: the default allocator's functions (x86-64 ld writes
+	 * RELATIVE addends in place) */
+	have_table = l->obj_table && !elf_read_vaddr(ef, l->obj_table, words, sizeof(words)) &&
+		     words[1] == l->pymalloc_fn;
 	for (int i = 0; i < PYHEAP_PRECISE_NFN; i++) {
-		uint64_t fn = sym_addr(ef, precise_names[i]);
-
-		if (!fn) {
+		fns[i] = sym_addr(ef, precise_names[i]);
+		if (!fns[i] && have_table)
+			fns[i] = words[slot[i]];
+		if (!fns[i]) {
 			snprintf(l->precise_reason, sizeof(l->precise_reason),
-				 "%s not in the symbol table (stripped build)", precise_names[i]);
+				 "%s not found (stripped build, allocator table unreadable)",
+				 precise_names[i]);
 			return;
 		}
 		/* untouched %rsp: the return address is at the top of the stack */
 		l->precise_probe[i] =
-			emulated_probe_point(ef, fn, precise_regs[i] | 1u << X86_R_RSP, true);
+			emulated_probe_point(ef, fns[i], precise_regs[i] | 1u << X86_R_RSP, true);
 		if (!l->precise_probe[i] ||
 		    elf_vaddr_to_offset(ef, l->precise_probe[i], &l->precise_offset[i])) {
 			snprintf(l->precise_reason, sizeof(l->precise_reason),
@@ -393,7 +405,7 @@ static void find_precise(const struct elf_file *ef, struct pyheap_layout *l, uin
 			return;
 		}
 	}
-	if (find_realloc_calls(ef, l)) {
+	if (find_realloc_calls(ef, l, fns)) {
 		snprintf(l->precise_reason, sizeof(l->precise_reason),
 			 "_PyObject_Realloc's calls to the allocator could not be decoded");
 		return;

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
+#include <glob.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -182,8 +183,12 @@ static void exercise(const struct elf_file *ef)
 	elf_has_symtab(ef);
 	elf_has_section(ef, ".rodata");
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		uint64_t start, end;
+
 		if (elf_find_symbol(ef, names[i], &sym))
 			continue;
+		if (!elf_func_bounds(ef, sym.vaddr, &start, &end))
+			assert_true(start <= sym.vaddr && sym.vaddr < end);
 		elf_vaddr_to_offset(ef, sym.vaddr, &off);
 		elf_read_vaddr(ef, sym.vaddr, buf, sym.size < sizeof(buf) ? sym.size : sizeof(buf));
 	}
@@ -994,6 +999,72 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Function bounds from the unwind table equal what .symtab says: on the
+ * fixtures, their stripped copy, and every sized function of the pyenv
+ * libpythons (GCC's .cold parts are functions of their own). */
+struct bounds_ctx {
+	const struct elf_file *ef;
+	int checked, differ;
+};
+
+static int bounds_cb(const char *name, const struct elf_sym *sym, void *ctx)
+{
+	struct bounds_ctx *b = ctx;
+	uint64_t start, end;
+
+	(void)name;
+	if (!sym->size || elf_func_bounds(b->ef, sym->vaddr, &start, &end))
+		return 0;
+	b->checked++;
+	if (start != sym->vaddr || end != sym->vaddr + sym->size)
+		b->differ++;
+	return 0;
+}
+
+static void test_func_bounds(void **state)
+{
+	struct elf_file *ef, *st;
+	struct elf_sym sym;
+	uint64_t start, end, s2, e2;
+	struct bounds_ctx b = { 0 };
+	char path[512];
+	const char *home = getenv("PYENV_ROOT");
+
+	(void)state;
+	assert_int_equal(elf_file_open(FIXTURE_DIR "fake_python", &ef), 0);
+	assert_int_equal(elf_file_open(FIXTURE_DIR "stripped.elf", &st), 0);
+	assert_int_equal(elf_find_symbol(ef, "gc_collect_main", &sym), 0);
+	assert_int_equal(elf_func_bounds(ef, sym.vaddr + 3, &start, &end), 0);
+	assert_int_equal(start, sym.vaddr);
+	assert_int_equal(end, sym.vaddr + sym.size);
+	/* stripping keeps the unwind table: the same bounds */
+	assert_int_equal(elf_func_bounds(st, sym.vaddr + 3, &s2, &e2), 0);
+	assert_true(s2 == start && e2 == end);
+	/* data is in no function */
+	assert_int_equal(elf_find_symbol(ef, "_PyRuntime", &sym), 0);
+	assert_int_equal(elf_func_bounds(ef, sym.vaddr, &start, &end), -ENOENT);
+	assert_int_equal(elf_func_bounds(NULL, 0, &start, &end), -ENOENT);
+	elf_file_close(ef);
+	elf_file_close(st);
+	for (int m = 8; m <= 13; m++) {
+		glob_t g;
+
+		snprintf(path, sizeof(path), "%s/versions/3.%d.*/lib/libpython3.%d.so.1.0",
+			 home ? home : "/root/.pyenv", m, m);
+		if (glob(path, 0, NULL, &g))
+			continue;
+		assert_int_equal(elf_file_open(g.gl_pathv[0], &ef), 0);
+		b.ef = ef;
+		elf_foreach_func(ef, "", bounds_cb, &b);
+		elf_file_close(ef);
+		globfree(&g);
+	}
+	printf("function bounds: %d of %d sized pyenv functions differ from .symtab\n", b.differ,
+	       b.checked);
+	assert_true(b.checked > 1000);
+	assert_true(b.differ * 100 <= b.checked); /* aliases and merged functions */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1007,6 +1078,7 @@ int main(void)
 		cmocka_unit_test(test_vaddr),
 		cmocka_unit_test(test_build_id),
 		cmocka_unit_test(test_usdt),
+		cmocka_unit_test(test_func_bounds),
 		cmocka_unit_test(test_dynamic),
 		cmocka_unit_test(test_section_data),
 		cmocka_unit_test(test_system_python),

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "elf_file.h"
+#include "interps.h"
 #include "pyheap.h"
 #include "python.h"
 #include "x86.h"
@@ -169,12 +170,112 @@ static void test_debian_lto_refused(void **state)
 	elf_file_close(ef);
 }
 
+/* The first function whose name starts with prefix (LTO renames statics
+ * "name.lto_priv.0"; GCC clones "name.part.0"). */
+struct first_fn {
+	const char *exact;
+	uint64_t vaddr, size;
+};
+
+static int first_cb(const char *name, const struct elf_sym *s, void *ctx)
+{
+	struct first_fn *f = ctx;
+	size_t n = strlen(f->exact);
+
+	if (strncmp(name, f->exact, n) || (name[n] && strncmp(name + n, ".lto_priv.", 10)) ||
+	    strstr(name, ".cold"))
+		return 0;
+	f->vaddr = s->vaddr;
+	f->size = s->size;
+	return 1;
+}
+
+static uint64_t dbg_sym(const struct elf_file *dbg, const char *name, uint64_t *size)
+{
+	struct first_fn f = { .exact = name };
+
+	elf_foreach_func(dbg, name, first_cb, &f);
+	if (!f.vaddr)
+		fail_msg("%s not in the debug file's symbol table", name);
+	if (size)
+		*size = f.size;
+	return f.vaddr;
+}
+
+/* Debian's stripped builds (the roots' executables and libpythons): what
+ * pymemtop decodes without symbols equals what the -dbg package's debug
+ * file of the same build-id names: the pool refill, _PyObject_Malloc,
+ * and (libpython: --precise) the four allocator functions, with
+ * _PyObject_Realloc's extent from the unwind table equal to its size. */
+static void test_stripped_vs_debug_symbols(void **state)
+{
+	static const char *const fn[] = { "_PyObject_Malloc", "_PyObject_Calloc",
+					  "_PyObject_Realloc", "_PyObject_Free" };
+	static struct test_interp ti[TI_MAX];
+	int n = ti_find(ti, true), checked = 0;
+
+	(void)state;
+	if (!ti_roots_present())
+		fail_msg("the Debian roots are missing under %s: make roots builds them",
+			 ti_roots());
+	for (int i = 0; i < n; i++) {
+		static struct pyheap_layout l;
+		static struct py_info pi;
+		struct elf_file *ef, *dbg;
+		char path[PATH_MAX * 2];
+		uint64_t size, start, end;
+
+		if (!ti[i].root[0])
+			continue;
+		assert_int_equal(elf_file_open(ti[i].file, &ef), 0);
+		assert_int_equal(python_inspect(ef, &pi), 0);
+		assert_false(pi.has_symtab);
+		pyheap_layout_find(ef, &pi, &l);
+		assert_true(l.heap_ok);
+		snprintf(path, sizeof(path), "%s/usr/lib/debug/.build-id/%.2s/%s.debug", ti[i].root,
+			 pi.build_id, pi.build_id + 2);
+		if (elf_file_open(path, &dbg))
+			fail_msg("%s: no debug file %s: make roots installs the -dbg packages",
+				 ti[i].name, path);
+		assert_int_equal(l.refill_fn, dbg_sym(dbg, "allocate_from_new_pool", NULL));
+		assert_int_equal(l.pymalloc_fn, dbg_sym(dbg, "_PyObject_Malloc", NULL));
+		check_probe(ef, l.refill_fn, l.refill_probe, R(X86_R_RSI));
+		if (!ti[i].shared) {
+			assert_false(l.precise_ok);
+			assert_non_null(strstr(l.precise_reason, "LTO"));
+		} else {
+			if (!l.precise_ok)
+				fail_msg("%s: --precise refused: %s", ti[i].name, l.precise_reason);
+			for (int k = 0; k < 4; k++) {
+				uint64_t want = dbg_sym(dbg, fn[k], &size);
+
+				check_probe(ef, want, l.precise_probe[k],
+					    R(X86_R_RSI) | R(X86_R_RSP));
+				if (k == 2) {
+					assert_int_equal(elf_func_bounds(ef, want, &start, &end),
+							 0);
+					assert_true(start == want && end == want + size);
+				}
+			}
+			assert_true(l.realloc_null_jumps);
+		}
+		printf("%s: refill, pymalloc%s found without symbols, as its debug file names "
+		       "them\n",
+		       ti[i].name, ti[i].shared ? " and the four --precise functions" : "");
+		elf_file_close(dbg);
+		elf_file_close(ef);
+		checked++;
+	}
+	assert_true(checked >= 6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pyenv_probes),
 		cmocka_unit_test(test_pyenv_38),
 		cmocka_unit_test(test_debian_lto_refused),
+		cmocka_unit_test(test_stripped_vs_debug_symbols),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
