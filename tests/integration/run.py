@@ -27,7 +27,8 @@ from harness import *  # noqa: E402,F401,F403
 from harness import (ROOT, PYMEMTOP, WORKLOAD, FIXTURES, MIB, OUR_PROGS, Fail, Skip,  # noqa: E402
                      check, interpreters, pythons_present, first_python, Workload, Pymemtop,
                      run_cli, one_line_error)
-from test_registry import t_registry_matches_dwarf  # noqa: E402
+from test_registry import (t_registry_matches_dwarf, t_readme_table_matches_registry,  # noqa: E402
+                           t_inspect_bad_input)
 
 
 # --- per-interpreter tests --------------------------------------------------
@@ -1999,7 +2000,8 @@ def main():
                t_sites_default_mode, t_sites_threads, t_sites_code_reuse,
                t_sites_forked_worker, t_sites_rate_limit,
                t_sites_map_full, t_sites_folded_and_report, t_prom_sites_top_n,
-               t_display_and_prom_every_build):
+               t_display_and_prom_every_build, t_readme_table_matches_registry,
+               t_inspect_bad_input):
         tests.append((fn.__name__[2:], fn, None, None))
     for name, fn, arg, why in tests:
         if only and only not in name:

@@ -184,7 +184,8 @@ def t_registry_matches_dwarf(py):
 
 
 def readme_table():
-    """The README's 'What works where' rows: {first cell: {column: text}}."""
+    """The README's 'What works where' rows: {kind: {column: text}}, kind
+    the first cell's word before ':' ("distro", "embedder", "pyenv")."""
     with open(os.path.join(ROOT, "README.md")) as f:
         text = f.read()
     part = text.split("## What works where", 1)[1].split("\n## ", 1)[0]
@@ -193,42 +194,93 @@ def readme_table():
     table = {}
     for r in rows[2:]:
         cells = [c.strip() for c in r.strip("|").split("|")]
-        table[cells[0]] = dict(zip(head, cells))
+        table[cells[0].split(":")[0]] = dict(zip(head, cells))
     return table
 
 
+def minors(cell):
+    """The minor versions a versions cell names ("3.11, 3.13-3.15")."""
+    got = set()
+    for lo, hi in re.findall(r"3\.(\d+)-3\.(\d+)", cell):
+        got |= set(range(int(lo), int(hi) + 1))
+    got |= {int(m) for m in re.findall(r"3\.(\d+)(?!-|\d)", cell)}
+    return got
+
+
+def check_row(name, minor, info, row):
+    """What --inspect says of one build against its README row."""
+    check(minor in minors(row["versions"]), f"{name}: 3.{minor} not in {row['versions']!r}")
+    src = info["gc"]["source"] or ""
+    if src == "usdt":
+        check("USDT" in row["GC"], f"{name}: GC by USDT, README: {row['GC']!r}")
+    elif src == "process_vm_readv:gc_stats":
+        check("gc_stats" in row["GC"] and f"3.{minor}" in row["GC"],
+              f"{name}: GC from gc_stats, README: {row['GC']!r}")
+    else:
+        check(src.startswith("uprobe:") and "uprobe" in row["GC"] and
+              all(f in row["GC"] for f in src[7:].split("+") if "constprop" not in f),
+              f"{name}: GC {src!r}, README: {row['GC']!r}")
+    heap = info["heap"]
+    word = {"symtab": ".symtab", "decoded": "decoded", "_PyRuntime": "_PyRuntime"}
+    check(heap["ok"] and "exact" in row["heap"] and word[heap["source"]] in row["heap"],
+          f"{name}: heap {heap['source']} ({heap['reason']}), README: {row['heap']!r}")
+    if info["layout"]["debug_offsets"] and row is not None and "pyenv" not in name:
+        check("_Py_DebugOffsets" in row["heap"], f"{name}: README heap {row['heap']!r}")
+    flow = row["allocation flow"]
+    check(heap["arena_counter"] is not None and "arena counter" in flow,
+          f"{name}: arena counter {heap['arena_counter']}, README: {flow!r}")
+    refill = heap["pool_refill"]["probe"] is not None
+    check(refill == ("--pool-refills" in flow and not (minor == 8 and "3.8" in flow)),
+          f"{name}: refill probe {heap['pool_refill']}, README: {flow!r}")
+    check(info["sites"]["ok"] == (row["sites"] == "yes"), f"{name}: sites {info['sites']}")
+    prec = heap["precise"]
+    if prec["ok"]:
+        check(row["--precise"].startswith("exact"), f"{name}: --precise works, README "
+              f"{row['--precise']!r}")
+    else:
+        check("refused" in row["--precise"] and
+              ("LTO" in prec["reason"]) == ("LTO" in row["--precise"]),
+              f"{name}: --precise {prec['reason']!r}, README {row['--precise']!r}")
+
+
 def t_readme_table_matches_registry():
-    """Each build of the matrix is a row of the README's table, and what
-    the row claims is what --inspect says of the build: its versions,
-    GC source, heap source, default allocation flow, sites, --precise."""
+    """Each build of the matrix against its row of the README's 'What
+    works where' table (versions, GC source, heap source, default
+    allocation flow, pool refills, sites, --precise), as --inspect says of
+    it; and the free-threaded and 3.16 fixtures against the last row."""
     table = readme_table()
     checked = 0
     for name, py, why in interpreters():
         if py is None:
+            check(not why.startswith("FAIL "), why[5:])
             continue
-        host_file, _ = interp_file(py)
-        info = inspect(host_file)
-        kind = ("embedder" if py.embed else "distro" if py.distro else "pyenv")
-        rows = [r for r in table.values() if r.get("builds", "").split(":")[0] == kind]
-        check(rows, f"README table has no '{kind}:' row for {name}")
-        row = rows[0]
-        v = ".".join(info["version"].split(".")[:2])
-        check(v in re.findall(r"3\.\d+", row["versions"]) or
-              any(lo <= int(v.split(".")[1]) <= hi for lo, hi in
-                  ((int(a), int(b)) for a, b in re.findall(r"3\.(\d+)-3\.(\d+)", row["versions"]))),
-              f"{name} ({info['version']}) not within the README's versions {row['versions']!r}")
-        src = info["gc"]["source"] or ""
-        check(any(w in row["GC"] for w in src.replace("uprobe:", "uprobe ").split()[:1])
-              or (src.startswith("process_vm_readv") and "gc_stats" in row["GC"]),
-              f"{name}: GC from {src!r}, README says {row['GC']!r}")
-        heap = info["heap"]
-        check(heap["ok"] and "exact" in row["heap"], f"{name}: heap {heap}, README {row['heap']!r}")
-        check((heap["arena_counter"] is not None) == ("arena counter" in row["allocation flow"]) or
-              info["layout"]["fields"]["obm_at"] != 1,
-              f"{name}: arena counter {heap['arena_counter']}, README {row['allocation flow']!r}")
-        check(info["sites"]["ok"] and "yes" in row["sites"], f"{name}: sites {info['sites']}")
-        prec = heap["precise"]
-        check(prec["ok"] == row["--precise"].startswith("exact"),
-              f"{name}: --precise {prec}, README {row['--precise']!r}")
+        kind = "embedder" if py.embed else "distro" if py.distro else "pyenv"
+        check(kind in table, f"README table has no '{kind}:' row ({list(table)})")
+        check_row(name, py.minor, inspect(interp_file(py)[0]), table[kind])
         checked += 1
-    check(checked >= 7, f"only {checked} builds checked")
+    check(checked >= 12, f"only {checked} builds checked")
+    last = next(r for k, r in table.items() if k.startswith("free-threaded"))
+    for fixture, why in (("fake_python315t", "free-threaded"), ("fake_python316", "3.16")):
+        info = inspect(os.path.join(ROOT, ".output", "fixtures", fixture))
+        check(not info["heap"]["ok"] and why in info["heap"]["reason"],
+              f"{fixture}: heap {info['heap']}")
+        check("null" in last["heap"] and "refused" in last["--precise"] and
+              not info["sites"]["ok"], f"{fixture}: README row {last}")
+
+
+def t_inspect_bad_input():
+    """--inspect: a missing file, a file that is not ELF, a truncated ELF
+    file, a directory: one line on stderr and exit status 1; no argument:
+    exit status 2; a program that is not CPython: JSON saying so, 0."""
+    from harness import run_cli, one_line_error, FIXTURES
+    for path, needle in (("/nonexistent/python3", "No such file"),
+                         (os.path.join(FIXTURES, "notelf.bin"), "not an x86-64 ELF"),
+                         (os.path.join(FIXTURES, "truncated.elf"), "--inspect"),
+                         ("/", "--inspect")):
+        rc, out, err = run_cli("--inspect", path)
+        one_line_error(rc, err, 1, needle)
+        check(not out, f"--inspect {path}: output {out!r}")
+    rc, out, err = run_cli("--inspect")
+    one_line_error(rc, err, 2, "needs an argument")
+    info = inspect(os.path.join(FIXTURES, "not_python"))
+    check(info["python"] is False and "layout" not in info, f"not_python: {info}")
