@@ -13,7 +13,7 @@
    target waits on stdin until the probes are in, so its start-up, ~2% of
    a run, is not timed: immaterial next to that mode's cost; "refused"
    where the build cannot be hooked per call, as Debian's LTO
-   python3.11), and one run under `python -X tracemalloc` (the
+   executables), and one run under `python -X tracemalloc` (the
    standard in-process alternative, for comparison; one run only, as its
    runs take several times as long). Every other block runs the modes in
    reverse order. This machine's speed drifts by tens of percent over
@@ -41,6 +41,10 @@
 3. A summary: per interpreter and workload the fastest-run ratio of each
    mode, the worst default-mode ratio against its target, and pymemtop's
    own cost.
+
+Interpreters: Debian 12's python3.11 (USDT), sid's python3.14 (USDT; run
+with chroot in the Debian root `make roots` builds), pyenv 3.12 and 3.8
+(uprobes).
 
 Environment: BENCH_BLOCKS (default 8), BENCH_IDLE (idle processes, 50),
 BENCH_IDLE_SECONDS (30), BENCH_WORKLOADS (comma-separated workload names,
@@ -113,17 +117,28 @@ for i in range(1_500_000):
 }
 
 
+ROOTS = os.environ.get("PMT_ROOTS", "/var/cache/pymemtop/roots")
+
+
 def interpreters():
+    """(label, argv prefix that runs the interpreter): Debian 12's
+    python3.11, sid's python3.14 (chrooted in its Debian root, as a
+    container runs it; make bench builds the root), pyenv 3.12 and 3.8."""
     found = []
     if os.access("/usr/bin/python3.11", os.X_OK):
-        found.append(("debian-3.11 (usdt)", "/usr/bin/python3.11"))
+        found.append(("debian-3.11 (usdt)", ["/usr/bin/python3.11"]))
+    sid = os.path.join(ROOTS, "sid")
+    if os.access(sid + "/usr/bin/python3.14", os.X_OK):
+        found.append(("sid-3.14 (usdt)", ["chroot", sid, "/usr/bin/python3.14"]))
+    else:
+        sys.exit(f"bench: {sid}/usr/bin/python3.14 missing: make roots builds it")
     root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
     for v in ("3.12", "3.8"):
         paths = sorted(glob.glob(f"{root}/versions/{v}.*/bin/python{v}"))
         if paths:
-            found.append((f"pyenv-{v} (uprobe)", paths[-1]))
+            found.append((f"pyenv-{v} (uprobe)", [paths[-1]]))
     if PYTHONS:
-        found = [(n, p) for n, p in found if any(s in n or s in p for s in PYTHONS)]
+        found = [(n, p) for n, p in found if any(s in n or s in " ".join(p) for s in PYTHONS)]
     return found
 
 
@@ -200,7 +215,7 @@ Mode = collections.namedtuple("Mode", "name runs env target")
 
 @contextlib.contextmanager
 def env_without(python, code):
-    yield lambda: time_run([python, "-c", code])
+    yield lambda: time_run([*python, "-c", code])
 
 
 def env_pymemtop(*extra):
@@ -210,7 +225,7 @@ def env_pymemtop(*extra):
     def env(python, code):
         pm = start_pymemtop(*extra)
         try:
-            yield lambda: time_run([python, "-c", code])
+            yield lambda: time_run([*python, "-c", code])
         finally:
             stop(pm)
     return env
@@ -223,7 +238,7 @@ def time_precise(python, code):
     """One run under `pymemtop --precise -p PID`, timed from the moment its
     probes are attached; None when pymemtop refuses --precise for this
     build (it then stays in default mode)."""
-    target = subprocess.Popen([python, "-c", "import sys; sys.stdin.readline()\n" + code],
+    target = subprocess.Popen([*python, "-c", "import sys; sys.stdin.readline()\n" + code],
                               stdin=subprocess.PIPE)
     pm = subprocess.Popen([PYMEMTOP, "--json", "-d", "1", "-p", str(target.pid), "--precise"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -258,7 +273,7 @@ def env_precise(python, code):
 
 @contextlib.contextmanager
 def env_tracemalloc(python, code):
-    yield lambda: time_run([python, "-X", "tracemalloc", "-c", code])
+    yield lambda: time_run([*python, "-X", "tracemalloc", "-c", code])
 
 
 MODES = [
@@ -295,7 +310,7 @@ def block(python, code, reverse, refused):
 
 def gcs_per_run(python, code):
     """Collections one run makes: what the GC probes cost is proportional to."""
-    out = subprocess.run([python, "-c", code + "\nimport gc\n"
+    out = subprocess.run([*python, "-c", code + "\nimport gc\n"
                           "print(sum(s['collections'] for s in gc.get_stats()))"],
                          capture_output=True, text=True, check=True).stdout
     return int(out.split()[-1])
@@ -307,7 +322,7 @@ def sites_per_run(python, code):
     column is proportional to. The run waits at its end until pymemtop's
     frame shows it."""
     pm = start_pymemtop()
-    target = subprocess.Popen([python, "-c", code + "\nimport sys\nprint(flush=True)\n"
+    target = subprocess.Popen([*python, "-c", code + "\nimport sys\nprint(flush=True)\n"
                                "sys.stdin.readline()\n"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE)
     try:
@@ -495,10 +510,10 @@ def service_cost(nprocs):
 
 
 def self_cost():
-    py = next((p for _, p in interpreters()), sys.executable)
-    print(f"\n== pymemtop's own cost: {IDLE_PROCS} idle Python processes ({py}), -d 1, "
-          f"{IDLE_SECONDS:.0f} s")
-    idle = [subprocess.Popen([py, "-c", "import time; time.sleep(1e6)"])
+    py = next((p for _, p in interpreters()), [sys.executable])
+    print(f"\n== pymemtop's own cost: {IDLE_PROCS} idle Python processes ({' '.join(py)}), "
+          f"-d 1, {IDLE_SECONDS:.0f} s")
+    idle = [subprocess.Popen([*py, "-c", "import time; time.sleep(1e6)"])
             for _ in range(IDLE_PROCS)]
     with open("/proc/sys/kernel/bpf_stats_enabled") as f:
         stats_was = f.read().strip()

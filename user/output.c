@@ -195,6 +195,8 @@ static struct json_object *build_json(const struct interp *in)
 	put(b, "usdt", json_object_new_boolean(in->info.has_usdt));
 	put(b, "build_id", jstr_or_null(in->info.build_id));
 	put(b, "version_source", jstr_or_null(in->info.version_source));
+	put(b, "layout", in->info.reg.ok ? json_object_new_string(in->info.reg.l.row) : NULL);
+	put(b, "debug_offsets", json_object_new_boolean(in->info.reg.ok && in->info.reg.has_dbg));
 	return b;
 }
 

@@ -80,6 +80,9 @@ def t_running_before_gc_exact(python):
         check(p["python_version"] == wl.ready["version"],
               f"python_version {p['python_version']!r}, interpreter says {wl.ready['version']!r}")
         check(p["probes"]["gc"] is not None, f"no GC source: {p['probes'].get('gc_reason')}")
+        b = p["python_build"]
+        check(b["layout"] and b["layout"].startswith(f"3.{python.minor}") and
+              b["debug_offsets"] == (python.minor >= 13), f"python_build {b}")
         # what the process is: the script and its arguments, not "python3"
         if not python.embed:
             check(p["command"] == f"{wl.script} {wl.inner_ctl} gc {k}",

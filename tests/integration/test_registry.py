@@ -123,11 +123,14 @@ def dwarf_exprs(minor, fields):
     return e
 
 
-def gdb_values(py, inner_file, exprs):
+def gdb_values(py, inner_file, exprs, debug_dir=None):
     """Evaluate exprs with gdb on the file's DWARF (inside the root for a
-    root's build: its gdb finds the -dbg package's file by build-id)."""
+    root's build: its gdb finds the -dbg package's file by build-id;
+    debug_dir: where else to look for it)."""
     names = sorted(exprs)
     script = "".join(f"print {exprs[n]}\n" for n in names)
+    if debug_dir:
+        script = f"set debug-file-directory {debug_dir}\nfile {inner_file}\n" + script
     with tempfile.NamedTemporaryFile("w", suffix=".gdb", dir=(py.root or None) and
                                      py.root + "/tmp", delete=False) as f:
         f.write(script)
@@ -145,9 +148,11 @@ def gdb_values(py, inner_file, exprs):
     return dict(zip(names, map(int, vals)))
 
 
-def no_debug_info(py, inner_file):
+def no_debug_info(py, inner_file, debug_dir=None):
     """Why this build has no DWARF here, or None."""
-    argv = ["gdb", "-nx", "-batch", "-ex", "print sizeof(PyInterpreterState)", inner_file]
+    pre = ["-ex", f"set debug-file-directory {debug_dir}", "-ex", f"file {inner_file}"] \
+        if debug_dir else []
+    argv = ["gdb", "-nx", "-batch", *pre, "-ex", "print sizeof(PyInterpreterState)", inner_file]
     if py.root:
         argv = ["chroot", py.root] + argv
     p = subprocess.run(argv, capture_output=True, text=True, timeout=120)
@@ -156,21 +161,43 @@ def no_debug_info(py, inner_file):
     return (p.stderr.strip().splitlines() or ["no debug info"])[-1]
 
 
+def host_debug_package(info, work):
+    """Debian 12's python3.11: the python3.11-dbg of the installed version,
+    unpacked into work (the archive keeps a few versions); its debug-file
+    directory. Skip when the archive no longer has that version."""
+    ver = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "python3.11"],
+                         capture_output=True, text=True).stdout.strip()
+    p = subprocess.run(["apt-get", "download", f"python3.11-dbg={ver}"], cwd=work,
+                       capture_output=True, text=True, timeout=600)
+    debs = [f for f in os.listdir(work) if f.endswith(".deb")]
+    if p.returncode or not debs:
+        have = subprocess.run(["apt-cache", "madison", "python3.11-dbg"], capture_output=True,
+                              text=True).stdout.split("\n")
+        have = ", ".join(l.split("|")[1].strip() for l in have if "|" in l)
+        raise Skip(f"the archive has no python3.11-dbg {ver}, the installed python3.11's "
+                   f"version (it has {have or 'none'}): no DWARF for build-id "
+                   f"{info['build']['build_id']}; its 3.11 row is checked on pyenv 3.11's "
+                   f"DWARF and this build live")
+    subprocess.run(["dpkg-deb", "-x", os.path.join(work, debs[0]), work], check=True)
+    return os.path.join(work, "usr", "lib", "debug")
+
+
 def t_registry_matches_dwarf(py):
     host_file, inner_file = interp_file(py)
     info = inspect(host_file)
     lay = info["layout"]
     check(lay["ok"], f"{py.name}: no layout: {lay['reason']}")
-    why = no_debug_info(py, inner_file)
-    if why and py.name == "debian-3.11":
-        raise Skip(f"no DWARF for the installed python3.11 (build-id "
-                   f"{info['build']['build_id']}): {why}; its 3.11 row is checked on pyenv "
-                   f"3.11's DWARF and this build live")
-    check(not why, f"{py.name}: {inner_file}: no DWARF in the root ({why}): make roots "
-          f"installs the -dbg packages")
-    fields = lay["fields"]
-    exprs = dwarf_exprs(py.minor, fields)
-    got = gdb_values(py, inner_file, exprs)
+    work = tempfile.mkdtemp(prefix="pmt-dbg-")
+    try:
+        debug_dir = host_debug_package(info, work) if py.name == "debian-3.11" else None
+        why = no_debug_info(py, inner_file, debug_dir)
+        check(not why, f"{py.name}: {inner_file}: no DWARF ({why}): make roots installs the "
+              f"-dbg packages")
+        fields = lay["fields"]
+        exprs = dwarf_exprs(py.minor, fields)
+        got = gdb_values(py, inner_file, exprs, debug_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     bad = []
     for name, want in sorted(got.items()):
         have = fields[name]
