@@ -155,6 +155,7 @@ static void attach_sites(struct table *t, struct proc_entry *e, double now)
 	}
 	sites_cfg(l, &e->interp->heap, e->bias, t->sites_depth, t->sites_max_rate,
 		  e->nlinks && !e->flow_err, &cfg);
+	e->sites_cfg = cfg;
 	e->sites = sites_proc_new(e->pid, l, e->bias, &cfg, now);
 	err = e->sites ? collector_sites_set(t->col, e->pid, &cfg) : -ENOMEM;
 	if (err) {
@@ -348,6 +349,14 @@ static void sample_heap(struct table *t, struct proc_entry *e, double now)
 	err = pyheap_snapshot(e->pid, e->bias, &e->interp->heap, &snap, &t->heap_stats);
 	e->heap_next = now + snap.read_ns / 1e9 * HEAP_DUTY_INV;
 	e->cur.gcs = snap.gc;
+	if (!err && e->sites && snap.heap_ok && snap.arena_size &&
+	    snap.arena_size != e->sites_cfg.arena_size) {
+		/* a build with other arenas than its row's default (3.15
+		 * hugepages): arena mmaps are of this size */
+		e->sites_cfg.arena_size = snap.arena_size;
+		if (t->col && collector_sites_set(t->col, e->pid, &e->sites_cfg))
+			t->read_failures++;
+	}
 	if (!err) {
 		e->cur.heap = snap;
 		e->cur.heap_valid = true;

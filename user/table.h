@@ -81,6 +81,7 @@ struct proc_entry {
 	struct pmt_heap_flow final_flow;
 	struct pmt_precise_stats final_precise;
 	struct sites_proc *sites; /* allocation sites, NULL when not sampled */
+	struct pmt_sites_cfg sites_cfg; /* what its BPF entry says (when sites) */
 	char sites_reason[224]; /* why sites is NULL */
 	struct proc_entry *next;
 };

@@ -1636,23 +1636,39 @@ def t_sites_accuracy(python):
     """Two functions in two files keep 94 MB and 10 MB of objects, interleaved
     9:1: both are named with file and line, ranked right, each within 25% of
     the bytes made — sampled at pool refills (--pool-refills), or at arenas
-    on 3.8 (no refill function), as the process's sites_source says."""
-    wl = Workload(python, "sites", 100)
-    pm = Pymemtop("-d", "0.5", "-p", str(wl.pid), "--pool-refills")
-    try:
-        p0 = pm.wait_proc(wl.pid, lambda p: p["sites"] is not None, what="sites sampled")
-        old = wl.ready["version"].startswith("3.8.")
-        want = "arena+malloc" if old else "pool_refill+malloc"
-        check(p0["sites_source"] == want, f"sites_source {p0['sites_source']}, want {want}")
-        done, t_done = wl.step()
-        truth = done["sites"]
-        p = wait_sites(pm, wl, t_done, ("big", "small"), truth)
-        check_site_rank(p, truth, "big", "small", 0.25, wl.script)
-        check(p["sites_total"]["estimated_bytes"] >= sum(site_sum(p, truth[n]) for n in truth),
-              f"sites_total {p['sites_total']} below the sites")
-    finally:
-        wl.finish()
-        pm.stop()
+    on 3.8 (no refill function), as the process's sites_source says; for a
+    process started before pymemtop (-p) and one started after it
+    (system-wide, found at its exec)."""
+    old = None
+    for started_after in (False, True):
+        wl = pm = None
+        try:
+            if started_after:
+                pm = Pymemtop("-d", "0.5", "--pool-refills")
+                pm.wait(lambda f: True, what="first frame")
+                wl = Workload(python, "sites", 100)
+            else:
+                wl = Workload(python, "sites", 100)
+                pm = Pymemtop("-d", "0.5", "-p", str(wl.pid), "--pool-refills")
+            what = "started after" if started_after else "started before"
+            p0 = pm.wait_proc(wl.pid, lambda p: p["sites"] is not None,
+                              what=f"sites sampled ({what})")
+            old = wl.ready["version"].startswith("3.8.")
+            want = "arena+malloc" if old else "pool_refill+malloc"
+            check(p0["sites_source"] == want, f"{what}: sites_source {p0['sites_source']}, "
+                  f"want {want}")
+            done, t_done = wl.step()
+            truth = done["sites"]
+            p = wait_sites(pm, wl, t_done, ("big", "small"), truth)
+            check_site_rank(p, truth, "big", "small", 0.25, wl.script)
+            check(p["sites_total"]["estimated_bytes"] >=
+                  sum(site_sum(p, truth[n]) for n in truth),
+                  f"{what}: sites_total {p['sites_total']} below the sites")
+        finally:
+            if wl:
+                wl.finish()
+            if pm:
+                pm.stop()
 
 
 def t_sites_default_mode():
