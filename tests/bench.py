@@ -200,7 +200,14 @@ def start_pymemtop(*extra):
 
 def stop(p):
     p.send_signal(signal.SIGTERM)
-    p.wait(timeout=10)
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        # say where it hangs before giving up
+        where = subprocess.run(["gdb", "-p", str(p.pid), "-batch", "-ex", "thread apply all bt"],
+                               capture_output=True, text=True, timeout=120).stdout
+        p.kill()
+        sys.exit(f"bench: pymemtop {p.pid} did not exit within 10 s of SIGTERM:\n{where}")
 
 
 # Modes: the columns of the slowdown table, run in this order (reversed every

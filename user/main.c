@@ -614,8 +614,10 @@ static int run(struct app *a)
 		rescan_if_events_lost(a);
 		table_refresh(&a->table, a->col, now);
 		err = emit_frame(a, now - last);
+		/* a reader gone, or a stop signal while blocked on a full pipe:
+		 * a clean end, not an error */
 		if (err)
-			return err == -EPIPE ? 0 : err;
+			return err == -EPIPE || (err == -EINTR && exiting) ? 0 : err;
 		table_reap(&a->table);
 		last = now;
 		a->next += a->env.interval_s;

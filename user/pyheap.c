@@ -559,7 +559,7 @@ static int find_statics(const struct elf_file *ef, const struct py_info *pi,
 	out->arenas = sym_addr(ef, "arenas");
 	out->maxarenas = sym_addr(ef, "maxarenas");
 	out->narenas = sym_addr(ef, "narenas_currently_allocated");
-	if (pi->minor == 8)
+	if (out->reg.statics_total_blocks)
 		out->total_blocks = sym_addr(ef, "_Py_AllocatedBlocks");
 	else
 		out->raw_blocks = sym_addr(ef, "raw_allocated_blocks");
@@ -568,14 +568,15 @@ static int find_statics(const struct elf_file *ef, const struct py_info *pi,
 	out->where = PYHEAP_SYMTAB;
 	if (!out->arenas || !out->maxarenas) {
 		out->narenas = 0;
-		if (pi->minor >= 9 && !pyheap_decode_allocated_blocks(ef, out))
+		if (out->reg.statics_decodable && !pyheap_decode_allocated_blocks(ef, out))
 			out->where = PYHEAP_DECODED;
 	}
 	if (!out->arenas || !out->maxarenas) {
 		out->where = PYHEAP_NONE;
 		snprintf(out->reason, sizeof(out->reason),
 			 "stripped %s build: pymalloc state not found (no .symtab%s)", pi->version,
-			 pi->minor >= 9 ? ", _Py_GetAllocatedBlocks not decodable" : "");
+			 out->reg.statics_decodable ? ", _Py_GetAllocatedBlocks not decodable"
+						    : "");
 		return -ENOENT;
 	}
 	if (!out->arenas_allocated &&

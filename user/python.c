@@ -249,7 +249,7 @@ static int plan_clones(const struct elf_file *ef, struct py_info *pi)
 
 	const struct reg_layout *l = &pi->reg.l;
 
-	if (!pi->reg.ok || pi->minor != 8 || l->gc_at != REG_GC_IN_RUNTIME) {
+	if (!pi->reg.ok || !l->gc_clones || l->gc_at != REG_GC_IN_RUNTIME) {
 		snprintf(pi->gc_reason, sizeof(pi->gc_reason),
 			 "collector exists only as compiler clones (collect.constprop.N) with an "
 			 "unknown argument layout for %d.%d",

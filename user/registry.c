@@ -165,6 +165,7 @@ static const struct reg_layout rows[] = {
 		.pool_size = 4 * KIB,
 		.obm_at = REG_OBM_STATICS,
 		.rt_allocators = -1,
+		.statics_total_blocks = true,
 		.refill_arg = 0, /* allocate_from_new_pool is 3.9+ */
 		.rt_interp_head = 32,
 		.rt_interp_main = 40,
@@ -176,6 +177,7 @@ static const struct reg_layout rows[] = {
 		GC_38,
 		.gc_func = "collect",
 		.gc_gen_arg = 2,
+		.gc_clones = true,
 		.ts_thread_id = 176,
 		.ts_top_frame = 24,
 		.cf_current_frame = -1,
@@ -196,6 +198,7 @@ static const struct reg_layout rows[] = {
 		.pool_size = 4 * KIB,
 		.obm_at = REG_OBM_STATICS,
 		.rt_allocators = -1,
+		.statics_decodable = true,
 		.refill_arg = 1,
 		.rt_interp_head = 32,
 		.rt_interp_main = 40,
@@ -227,6 +230,7 @@ static const struct reg_layout rows[] = {
 		.pool_size = 16 * KIB,
 		.obm_at = REG_OBM_STATICS,
 		.rt_allocators = -1,
+		.statics_decodable = true,
 		.refill_arg = 1,
 		.rt_interp_head = 32,
 		.rt_interp_main = 40,
@@ -258,6 +262,7 @@ static const struct reg_layout rows[] = {
 		.pool_size = 16 * KIB,
 		.obm_at = REG_OBM_STATICS,
 		.rt_allocators = -1,
+		.statics_decodable = true,
 		.refill_arg = 1,
 		.rt_interp_head = 40,
 		.rt_interp_main = 48,
@@ -907,6 +912,8 @@ static const struct reg_field fields[] = {
 	U32(obm_maxarenas),
 	U32(obm_nfp2lasta),
 	I32(rt_allocators),
+	F(statics_total_blocks, REG_F_BOOL),
+	F(statics_decodable, REG_F_BOOL),
 	INT(refill_arg),
 	U32(rt_interp_head),
 	U32(rt_interp_main),
@@ -942,6 +949,7 @@ static const struct reg_field fields[] = {
 	U32(ring.update_seq),
 	U32(ring.size),
 	INT(gc_gen_arg),
+	F(gc_clones, REG_F_BOOL),
 	U32(ts_thread_id),
 	U32(ts_top_frame),
 	I32(cf_current_frame),
@@ -980,9 +988,13 @@ int64_t registry_field_value(const struct reg_layout *l, const struct reg_field 
 	uint32_t u;
 	int32_t i;
 	uint64_t q;
+	bool b;
 	int v;
 
 	switch (f->type) {
+	case REG_F_BOOL:
+		memcpy(&b, p, sizeof(b));
+		return b;
 	case REG_F_U32:
 		memcpy(&u, p, sizeof(u));
 		return u;

@@ -104,6 +104,11 @@ struct reg_layout {
 	 * ntimes_arena_allocated, narenas_highwater, raw_allocated_blocks */
 	uint32_t obm_arenas, obm_maxarenas, obm_nfp2lasta;
 	int32_t rt_allocators; /* _PyRuntime.allocators (3.12+); -1: static tables */
+	/* REG_OBM_STATICS: the block counter is _Py_AllocatedBlocks, pymalloc
+	 * and raw blocks together (3.8), not raw_allocated_blocks; the
+	 * exported _Py_GetAllocatedBlocks reads the state, so a stripped
+	 * build's statics can be decoded from it (3.9-3.11) */
+	bool statics_total_blocks, statics_decodable;
 	int refill_arg; /* allocate_from_new_pool's size-class argument: 1, 2; 0 inlined (3.8) */
 
 	/* ---- _PyRuntime and the interpreter ---- */
@@ -130,6 +135,10 @@ struct reg_layout {
 	 * generation */
 	const char *gc_func;
 	int gc_gen_arg;
+	/* GCC may leave the collector only as .constprop clones with an
+	 * unknown argument layout (pyenv 3.8): the generation is then the one
+	 * whose generation_stats counter moved (needs REG_GC_IN_RUNTIME) */
+	bool gc_clones;
 
 	/* ---- threads and frames: the BPF walker (bpf/sites.bpf.h) ---- */
 	uint32_t ts_thread_id; /* pthread_self(), the fs base */
@@ -181,7 +190,7 @@ const struct pycode_layout *registry_code_layout(int minor);
 
 /* Every numeric fact of a row by name, for --inspect and the tests that
  * compare the registry with DWARF ("code.co_filename", "ring.duration"). */
-enum reg_ftype { REG_F_U32, REG_F_I32, REG_F_INT, REG_F_U64 };
+enum reg_ftype { REG_F_U32, REG_F_I32, REG_F_INT, REG_F_U64, REG_F_BOOL };
 struct reg_field {
 	const char *name;
 	size_t off; /* in struct reg_layout */

@@ -547,6 +547,35 @@ def t_clean_detach_on_sigterm():
         pm.stop()
 
 
+def t_sigterm_with_full_stdout():
+    """Frames to a pipe nobody reads: once the pipe is full pymemtop blocks
+    writing; SIGTERM still ends it within 10 s, with status 0 and none of
+    its BPF programs left (a bench run once waited on such a pymemtop)."""
+    p = subprocess.Popen([PYMEMTOP, "--json", "-d", "0.05"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        end = time.time() + 20
+        while time.time() < end:  # blocked: its output stops growing in the pipe
+            with open(f"/proc/{p.pid}/wchan") as f:
+                if "pipe" in f.read():
+                    break
+            time.sleep(0.1)
+        else:
+            raise Fail("pymemtop never blocked on its full stdout")
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            raise Fail("pymemtop blocked on a full stdout did not exit within 10 s of SIGTERM")
+        check(rc == 0, f"exit status {rc}: {p.stderr.read().decode().strip()}")
+        left = bpf_prog_names() & OUR_PROGS
+        check(not left, f"BPF programs left after exit: {sorted(left)}")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def t_exits_when_selected_pids_exit():
     python = next((p for _, p, _ in interpreters() if p), None)
     if not python:
@@ -2008,7 +2037,8 @@ def main():
                    t_precise_exact, t_sites_accuracy, t_registry_matches_dwarf):
             tests.append((f"{fn.__name__[2:]}[{name}]", fn, path, why))
     for fn in (t_cli_help_version, t_cli_bad_input, t_pid_not_running, t_pid_not_python,
-               t_not_root, t_no_btf, t_clean_detach_on_sigterm, t_exits_when_selected_pids_exit,
+               t_not_root, t_no_btf, t_clean_detach_on_sigterm, t_sigterm_with_full_stdout,
+               t_exits_when_selected_pids_exit,
                t_deleted_interpreter, t_mount_namespace_gc, t_mmap_mremap_munmap_exact,
                t_map_full_drops_are_counted, t_allocator_recognised, t_growth_marks_a_steady_leak,
                t_heap_walk_deferred_while_growing,
