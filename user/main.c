@@ -6,6 +6,7 @@
  * per interval.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -71,9 +72,26 @@ struct app {
 
 static volatile sig_atomic_t exiting;
 
+/* Where stdout goes once a stop signal found pymemtop blocked writing a
+ * frame to a pipe nobody reads (opened at start: -1 if it could not be). */
+static int devnull_fd = -1;
+
+#define STOP_GRACE_S 2 /* a frame being written may finish this long */
+
+/* A stop signal ends the loop. If a frame is still being written a
+ * grace period later, its reader is not reading: glibc's stdio retries
+ * a partly written block (a signal only shortens the write(2) it
+ * interrupts), so stdout is pointed at /dev/null for the rest, and the
+ * loop sees the flag. */
 static void on_signal(int sig)
 {
-	(void)sig;
+	if (sig == SIGALRM) {
+		if (devnull_fd >= 0)
+			dup2(devnull_fd, STDOUT_FILENO);
+		return;
+	}
+	if (!exiting)
+		alarm(STOP_GRACE_S);
 	exiting = 1;
 }
 
@@ -712,9 +730,10 @@ static int setup_signals(void)
 	struct sigaction sa = { .sa_handler = on_signal };
 
 	sigemptyset(&sa.sa_mask);
+	devnull_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	/* No SA_RESTART: the poll must return so that we exit promptly. */
 	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL) ||
-	    sigaction(SIGHUP, &sa, NULL))
+	    sigaction(SIGHUP, &sa, NULL) || sigaction(SIGALRM, &sa, NULL))
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
 	return 0;
@@ -760,6 +779,7 @@ int main(int argc, char **argv)
 		start_display(&a);
 		err = run(&a);
 	}
+	alarm(0); /* the loop is over: stdout stays what it is (the terminal's restore) */
 	tui_stop(a.tui); /* the terminal back first: later messages must be seen */
 	httpd_stop(a.httpd);
 	prom_free(a.prom);

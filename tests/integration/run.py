@@ -10,6 +10,7 @@ final "N passed, N failed, N skipped" line.
 
 Usage: tests/integration/run.py [-k SUBSTRING]
 """
+import fcntl
 import glob
 import json
 import os
@@ -547,26 +548,46 @@ def t_clean_detach_on_sigterm():
         pm.stop()
 
 
+def blocked_write_size(pid):
+    """The byte count of the write(2) pid is blocked in, or None."""
+    with open(f"/proc/{pid}/syscall") as f:
+        sc = f.read().split()
+    return int(sc[3], 16) if sc and sc[0] == "1" else None
+
+
 def t_sigterm_with_full_stdout():
-    """Frames to a pipe nobody reads: once the pipe is full pymemtop blocks
-    writing; SIGTERM still ends it within 10 s, with status 0 and none of
-    its BPF programs left (a bench run once waited on such a pymemtop)."""
+    """Frames to a one-page pipe that is read one page at a time: stdio's
+    multi-page writes then block half done, and a signal only shortens the
+    write(2) it interrupts — stdio writes the rest, and blocks again. A
+    SIGTERM then must still end pymemtop within 10 s, with status 0 and
+    none of its BPF programs left (make bench waited on such a pymemtop
+    twice before pymemtop pointed stdout at /dev/null after a grace)."""
+    python = next((p for _, p, _ in interpreters() if p), None)
+    if not python:
+        raise Skip("no Python interpreter")
+    wls = [Workload(python, "idle") for _ in range(4)]  # frames of several pages
     p = subprocess.Popen([PYMEMTOP, "--json", "-d", "0.05"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
+    fcntl.fcntl(p.stdout.fileno(), 1031, 4096)  # F_SETPIPE_SZ: one page
     try:
         end = time.time() + 20
-        while time.time() < end:  # blocked: its output stops growing in the pipe
-            with open(f"/proc/{p.pid}/wchan") as f:
-                if "pipe" in f.read():
-                    break
-            time.sleep(0.1)
+        while time.time() < end:
+            n = blocked_write_size(p.pid)
+            if n and n > 4096:
+                break  # blocked at the start of a multi-page write
+            if n:
+                os.read(p.stdout.fileno(), 4096)
+            time.sleep(0.02)
         else:
-            raise Fail("pymemtop never blocked on its full stdout")
+            raise Fail("pymemtop never blocked in a multi-page write")
+        os.read(p.stdout.fileno(), 4096)  # room for one page: half written
+        time.sleep(0.2)
         p.send_signal(signal.SIGTERM)
         try:
             rc = p.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            raise Fail("pymemtop blocked on a full stdout did not exit within 10 s of SIGTERM")
+            raise Fail(f"pymemtop blocked in write({blocked_write_size(p.pid)}) did not exit "
+                       f"within 10 s of SIGTERM")
         check(rc == 0, f"exit status {rc}: {p.stderr.read().decode().strip()}")
         left = bpf_prog_names() & OUR_PROGS
         check(not left, f"BPF programs left after exit: {sorted(left)}")
@@ -574,6 +595,8 @@ def t_sigterm_with_full_stdout():
         if p.poll() is None:
             p.kill()
             p.wait()
+        for w in wls:
+            w.finish()
 
 
 def t_exits_when_selected_pids_exit():
