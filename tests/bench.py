@@ -68,6 +68,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -190,11 +191,24 @@ def time_run(argv):
     return t1 - t0, c1 - c0
 
 
-def start_pymemtop(*extra):
+def drain(stream):
+    """Read a pymemtop's frames until it exits: a pipe nobody reads fills
+    in a few frames, and a pymemtop blocked writing samples nothing, which
+    would make its column look cheaper than it is."""
+    for _ in stream:
+        pass
+
+
+def start_pymemtop(*extra, keep_stdout=False):
+    """A pymemtop --json -d 1 EXTRA..., returned once its first frame is
+    out (loaded, attached, scanned); the rest of its frames are drained
+    unless keep_stdout."""
     p = subprocess.Popen([PYMEMTOP, "--json", "-d", "1", *extra], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    if not p.stdout.readline():  # first frame: loaded, attached, scanned
+    if not p.stdout.readline():
         sys.exit("bench: pymemtop failed to start: " + p.stderr.read())
+    if not keep_stdout:
+        threading.Thread(target=drain, args=(p.stdout,), daemon=True).start()
     return p
 
 
@@ -259,6 +273,7 @@ def time_precise(python, code):
         proc = [p for p in frame["processes"] if p["pid"] == target.pid]
         if not proc or proc[0]["probes"].get("precise_reason"):
             return None
+        threading.Thread(target=drain, args=(pm.stdout,), daemon=True).start()
         c0, t0 = SPEEDO.count(), time.perf_counter()
         target.stdin.write(b"\n")
         target.stdin.close()
@@ -328,7 +343,7 @@ def sites_per_run(python, code):
     in one run, and where it samples: what the sites' share of the default
     column is proportional to. The run waits at its end until pymemtop's
     frame shows it."""
-    pm = start_pymemtop()
+    pm = start_pymemtop(keep_stdout=True)
     target = subprocess.Popen([*python, "-c", code + "\nimport sys\nprint(flush=True)\n"
                                "sys.stdin.readline()\n"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE)
