@@ -4,17 +4,19 @@
  *
  * pyheap_layout_find() works on the interpreter's ELF file once: where
  * pymalloc's state, the allocator tables, the GC state and the pool-refill
- * function are, from .symtab where present, from the exported _PyRuntime
- * (3.12+), or by decoding small exported functions (stripped 3.9-3.11
- * builds such as Debian's LTO python3.11). Addresses are ELF virtual
- * addresses; a process adds its load bias.
+ * function are, from .symtab where present, from _PyRuntime (3.12+, with
+ * the offsets of the interpreter's layout registry row), or by decoding
+ * small exported functions (stripped 3.9-3.11 builds such as Debian's LTO
+ * python3.11). Addresses are ELF virtual addresses; a process adds its
+ * load bias.
  *
  * pyheap_snapshot() reads one process with process_vm_readv(): the
  * allocator table (is pymalloc in use?), the arena array and every carved
  * pool header (exact live blocks and bytes per size class), the raw-block
- * counter and the GC generations. The target is never stopped; a snapshot
- * that does not validate is read again, then dropped (-EAGAIN), never
- * reported.
+ * counter and the GC state and statistics. The target is never stopped; a
+ * snapshot that does not validate — also against the invariants of the
+ * state the registry row describes, so a row that does not fit the build
+ * reads nothing — is read again, then dropped (-EAGAIN), never reported.
  */
 #ifndef PMT_PYHEAP_H
 #define PMT_PYHEAP_H
