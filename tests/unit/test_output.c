@@ -499,6 +499,60 @@ static void test_json_gc_available(void **state)
 	json_object_put(root);
 }
 
+/* No probe possible (w->b: its collector could not be probed), but
+ * CPython's own generation_stats read out of process: counts and
+ * collected (+ uncollectable) since the first read, no times, with the
+ * reason; and 3.15's ring buffers, which have times and candidates. */
+static void test_json_gc_from_statistics(void **state)
+{
+	static const uint64_t colls[3] = { 7, 2, 1 }, collected[3] = { 40, 3, 6 };
+	static const uint64_t cand[3] = { 900, 90, 9 };
+	struct world *w = *state;
+	struct json_object *root, *procs, *b, *probes, *secs;
+	struct pyheap_gc *g = &w->b->cur.gcs, *base = &w->b->gc_base;
+
+	*base = (struct pyheap_gc){ .ok = true, .stats_ok = true };
+	base->collections[0] = 100;
+	base->collected[0] = 1000;
+	base->uncollectable[2] = 4;
+	*g = *base;
+	for (int i = 0; i < 3; i++) {
+		g->collections[i] += colls[i];
+		g->collected[i] += collected[i] - (i == 2);
+	}
+	g->uncollectable[2] += 1;
+	w->b->gc_base_ok = true;
+	root = frame_json(w, &procs);
+	b = json_object_array_get_idx(procs, 1);
+	assert_json_u64_array(b, "gc_collections_total", colls);
+	assert_json_u64_array(b, "gc_collected_total", collected);
+	assert_json_null(b, "gc_seconds_total");
+	assert_json_null(b, "gc_candidates_total");
+	probes = get(b, "probes");
+	assert_json_string(probes, "gc", "process_vm_readv:generation_stats");
+	assert_json_string(probes, "gc_time_reason", GC_REASON);
+	json_object_put(root);
+	/* 3.15: times (seconds since the first read) and candidates too */
+	base->ring_ok = g->ring_ok = true;
+	for (int i = 0; i < 3; i++) {
+		base->duration_s[i] = 1.0;
+		g->duration_s[i] = 1.0 + 0.25 * (i + 1);
+		base->candidates[i] = 5;
+		g->candidates[i] = 5 + cand[i];
+	}
+	w->b->interp->info.gc_hook = PY_GC_MEMORY;
+	root = frame_json(w, &procs);
+	b = json_object_array_get_idx(procs, 1);
+	assert_json_u64_array(b, "gc_collections_total", colls);
+	assert_json_u64_array(b, "gc_candidates_total", cand);
+	secs = get(b, "gc_seconds_total");
+	assert_true(json_object_get_double(json_object_array_get_idx(secs, 2)) == 0.75);
+	probes = get(b, "probes");
+	assert_json_string(probes, "gc", "process_vm_readv:gc_stats");
+	json_object_put(root);
+	w->b->interp->info.gc_hook = PY_GC_NONE;
+}
+
 /* Default mode: refills x pool capacity, estimated; the rate from prev. */
 static void test_json_alloc_flow_estimated(void **state)
 {
@@ -1122,6 +1176,7 @@ int main(void)
 		WORLD_TEST(test_json_alloc_default_arena_flow),
 		WORLD_TEST(test_command_label_in_text_and_json),
 		WORLD_TEST(test_json_gc_available),
+		WORLD_TEST(test_json_gc_from_statistics),
 		WORLD_TEST(test_json_gc_unavailable_is_null_with_reason),
 		WORLD_TEST(test_json_gc_not_attached_generic_reason),
 		WORLD_TEST(test_json_rates_from_prev),
