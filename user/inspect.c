@@ -97,6 +97,7 @@ static struct json_object *heap_json(const struct pyheap_layout *h)
 	r = json_object_new_object();
 	put(r, "function", jhex(h->refill_fn));
 	put(r, "probe", jhex(h->refill_probe));
+	put(r, "probe_file_offset", h->refill_probe ? json_object_new_uint64(h->refill_offset) : NULL);
 	put(r, "size_class_arg", h->refill_arg ? json_object_new_int(h->refill_arg) : NULL);
 	put(r, "reason", h->refill_probe ? NULL : jstr(h->refill_reason));
 	put(o, "pool_refill", r);
@@ -109,11 +110,21 @@ static struct json_object *heap_json(const struct pyheap_layout *h)
 
 static struct json_object *gc_json(const struct py_info *pi)
 {
-	struct json_object *o = json_object_new_object();
+	struct json_object *o = json_object_new_object(), *probes = json_object_new_array();
 	char desc[96];
 
 	put(o, "source", jstr(python_gc_desc(pi, desc, sizeof(desc))));
 	put(o, "reason", pi->gc_hook == PY_GC_NONE ? jstr(pi->gc_reason) : NULL);
+	/* where the uprobes go (USDT sites are libbpf's to find) */
+	for (int i = 0; pi->gc_hook == PY_GC_UPROBE && i < pi->n_gc_funcs; i++) {
+		struct json_object *f = json_object_new_object();
+
+		put(f, "function", json_object_new_string(pi->gc_funcs[i].name));
+		put(f, "vaddr", jhex(pi->gc_funcs[i].vaddr));
+		put(f, "file_offset", json_object_new_uint64(pi->gc_funcs[i].offset));
+		json_object_array_add(probes, f);
+	}
+	put(o, "uprobes", probes);
 	return o;
 }
 

@@ -19,10 +19,11 @@ PYMEMTOP = os.path.join(ROOT, "pymemtop")
 WORKLOAD = os.path.join(ROOT, "tests", "workloads", "wl.py")
 FIXTURES = os.path.join(ROOT, ".output", "fixtures")
 MIB = 1 << 20
-OUR_PROGS = {"handle_exec", "handle_exit", "handle_fork", "mmap_enter", "mmap_exit", "munmap_enter",
-             "munmap_exit", "mremap_enter", "mremap_exit", "brk_exit", "gc_start_usdt",
-             "gc_done_usdt", "gc_enter_uprobe", "gc_exit_uretprobe", "heap_refill",
-             "heap_precise"}
+# pymemtop's BPF programs, every one of which is loaded while it runs
+# (bpftool names them in full from their BTF)
+OUR_PROGS = {"handle_exec", "handle_exit", "handle_fork", "mmap_exit", "munmap_exit",
+             "mremap_exit", "brk_exit", "gc_start_usdt", "gc_done_usdt", "gc_enter_uprobe",
+             "gc_exit_uretprobe", "heap_refill", "heap_precise"}
 
 
 class Fail(Exception):

@@ -517,32 +517,71 @@ def bpf_prog_names():
     return {p.get("name") for p in json.loads(out)}
 
 
-def uprobe_events():
-    for d in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
-        try:
-            with open(d + "/uprobe_events") as f:
-                return f.read()
-        except OSError:
-            continue
-    return ""
+def uprobe_points(python, pid):
+    """[(what, address in pid, the byte the file has there)] for the uprobes
+    pymemtop puts in this process: the GC collector's (system-wide, on its
+    interpreter file) and the pool refill's (--pool-refills, this PID only)."""
+    from test_registry import inspect, interp_file
+    host_file, inner = interp_file(python)
+    info = inspect(host_file)
+    points = [(f"gc {u['function']}", u["file_offset"]) for u in info["gc"]["uprobes"]]
+    if info["heap"]["pool_refill"]["probe"]:
+        points.append(("pool refill", info["heap"]["pool_refill"]["probe_file_offset"]))
+    # the file's mapping at each offset (map_files and maps agree on names)
+    maps = []
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            w = line.split()
+            if len(w) >= 6 and os.path.basename(w[5]) == os.path.basename(inner):
+                lo, hi = (int(x, 16) for x in w[0].split("-"))
+                maps.append((lo, hi, int(w[2], 16)))
+    out = []
+    with open(host_file, "rb") as f:
+        for what, off in points:
+            f.seek(off)
+            byte = f.read(1)
+            addr = next(lo + off - mo for lo, hi, mo in maps if mo <= off < mo + hi - lo)
+            out.append((what, addr, byte))
+    return out
+
+
+def text_bytes(pid, points):
+    with open(f"/proc/{pid}/mem", "rb") as m:
+        got = []
+        for _, addr, _ in points:
+            m.seek(addr)
+            got.append(m.read(1))
+        return got
 
 
 def t_clean_detach_on_sigterm():
-    python = next((p for _, p, _ in interpreters() if p), None)
-    if not python:
-        raise Skip("no Python interpreter to attach to")
-    before_ev = uprobe_events()
+    """All of pymemtop's BPF programs are loaded while it runs, none after
+    SIGTERM; the uprobes it put in a running process (the GC collector's
+    and, with --pool-refills, the pool refill's: perf-event uprobes, which
+    uprobe_events does not list) are breakpoints in the process's own text
+    while it runs and the file's bytes again after it exits."""
+    name, python = first_python("pyenv-3.12", "pyenv-3.13", "pyenv-3.11",
+                                why="needs a pyenv build (GC by uprobe)")
     wl = Workload(python, "idle")
-    pm = Pymemtop("-d", "0.25")
+    pm = Pymemtop("-d", "0.25", "--pool-refills")
     try:
         pm.wait_proc(wl.pid)
-        ours = bpf_prog_names() & OUR_PROGS
-        check(ours, "pymemtop's BPF programs are not loaded while it runs")
+        names = bpf_prog_names()
+        check(OUR_PROGS <= names, f"pymemtop's BPF programs not all loaded while it runs: "
+              f"missing {sorted(OUR_PROGS - names)}")
+        points = uprobe_points(python, wl.pid)
+        check(len(points) >= 2, f"{name}: uprobe points {points}")
+        running = text_bytes(wl.pid, points)
+        check(all(b == b"\xcc" for b in running),
+              f"no breakpoint at the probes while pymemtop runs: {list(zip(points, running))}")
         rc, err = pm.stop()
         check(rc == 0, f"exit status {rc} after SIGTERM: {err.strip()}")
         left = bpf_prog_names() & OUR_PROGS
         check(not left, f"BPF programs left after exit: {sorted(left)}")
-        check(uprobe_events() == before_ev, "uprobe_events changed after exit")
+        after = text_bytes(wl.pid, points)
+        check(after == [b for _, _, b in points],
+              f"breakpoints left in pid {wl.pid} after exit: "
+              f"{[(w, hex(a), x) for (w, a, _), x in zip(points, after)]}")
     finally:
         wl.finish()
         pm.stop()

@@ -48,8 +48,8 @@ static struct elf_file *open_or_skip(const char *path, struct py_info *pi)
 	struct elf_file *ef;
 
 	if (access(path, R_OK) || elf_file_open(path, &ef)) {
-		printf("SKIP %s: not present\n", path);
-		return NULL;
+		print_message("SKIP %s: not present\n", path);
+		skip();
 	}
 	assert_int_equal(python_inspect(ef, pi), 0);
 	assert_true(pi->is_python);
@@ -76,8 +76,8 @@ static void test_decoders_match_symtab(void **state)
 	snprintf(pattern, sizeof(pattern), "%s/versions/3.*.*/lib/libpython3.*.so.1.0",
 		 home ? home : "/root/.pyenv");
 	if (glob(pattern, 0, NULL, &g)) {
-		printf("SKIP decoders vs symtab: no pyenv libpython under %s\n", pattern);
-		return;
+		print_message("SKIP decoders vs symtab: no pyenv libpython under %s\n", pattern);
+		skip();
 	}
 	for (size_t i = 0; i < g.gl_pathc; i++) {
 		struct pyheap_layout l, d = { 0 };
@@ -153,9 +153,10 @@ static void test_debian_stripped(void **state)
 	if (!ef)
 		return;
 	if (pi.has_symtab) {
-		printf("SKIP Debian stripped decode: /usr/bin/python3.11 has a .symtab here\n");
+		print_message(
+			"SKIP Debian stripped decode: /usr/bin/python3.11 has a .symtab here\n");
 		elf_file_close(ef);
-		return;
+		skip();
 	}
 	pyheap_layout_find(ef, &pi, &l);
 	assert_true(l.heap_ok);

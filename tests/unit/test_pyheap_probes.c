@@ -89,8 +89,8 @@ static void test_pyenv_probes(void **state)
 	snprintf(pattern, sizeof(pattern), "%s/versions/3.*.*/lib/libpython3.*.so.1.0",
 		 home ? home : "/root/.pyenv");
 	if (glob(pattern, 0, NULL, &g)) {
-		printf("SKIP probe placement: no pyenv libpython under %s\n", pattern);
-		return;
+		print_message("SKIP probe placement: no pyenv libpython under %s\n", pattern);
+		skip();
 	}
 	for (size_t i = 0; i < g.gl_pathc; i++) {
 		struct pyheap_layout l;
@@ -134,8 +134,8 @@ static void test_pyenv_38(void **state)
 	snprintf(path, sizeof(path), "%s/versions/3.8.18/lib/libpython3.8.so.1.0",
 		 home ? home : "/root/.pyenv");
 	if (access(path, R_OK) || elf_file_open(path, &ef)) {
-		printf("SKIP 3.8 probes: %s not present\n", path);
-		return;
+		print_message("SKIP 3.8 probes: %s not present\n", path);
+		skip();
 	}
 	assert_int_equal(python_inspect(ef, &pi), 0);
 	pyheap_layout_find(ef, &pi, &l);
@@ -158,8 +158,8 @@ static void test_debian_lto_refused(void **state)
 
 	(void)state;
 	if (access("/usr/bin/python3.11", R_OK) || elf_file_open("/usr/bin/python3.11", &ef)) {
-		printf("SKIP Debian LTO: /usr/bin/python3.11 not present\n");
-		return;
+		print_message("SKIP Debian LTO: /usr/bin/python3.11 not present\n");
+		skip();
 	}
 	assert_int_equal(python_inspect(ef, &pi), 0);
 	pyheap_layout_find(ef, &pi, &l);
