@@ -26,7 +26,7 @@ DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libcmocka-dev pkg-config libjson-c-dev python3 python3.11 \
 	systemtap-sdt-dev binutils util-linux procps libcapstone-dev \
 	libncurses-dev libmicrohttpd-dev tmux gdb \
-	prometheus prometheus-node-exporter python3-prometheus-client \
+	prometheus prometheus-node-exporter python3-prometheus-client python3-pytest \
 	debootstrap
 
 # Debian roots with the CPython builds the tests need beyond the host's

@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import ROOT, PYMEMTOP, Fail, Skip, check, interpreters
+from harness import ROOT, PYMEMTOP, Fail, Skip, check, interpreters  # noqa: F401
 
 
 def inspect(path):
@@ -182,7 +182,8 @@ def host_debug_package(info, work):
     return os.path.join(work, "usr", "lib", "debug")
 
 
-def t_registry_matches_dwarf(py):
+def test_registry_matches_dwarf(python):
+    py = python
     host_file, inner_file = interp_file(py)
     info = inspect(host_file)
     lay = info["layout"]
@@ -270,7 +271,7 @@ def check_row(name, minor, info, row):
               f"{name}: --precise {prec['reason']!r}, README {row['--precise']!r}")
 
 
-def t_readme_table_matches_registry():
+def test_readme_table_matches_registry():
     """Each build of the matrix against its row of the README's 'What
     works where' table (versions, GC source, heap source, default
     allocation flow, pool refills, sites, --precise), as --inspect says of
@@ -295,7 +296,7 @@ def t_readme_table_matches_registry():
               not info["sites"]["ok"], f"{fixture}: README row {last}")
 
 
-def t_inspect_bad_input():
+def test_inspect_bad_input():
     """--inspect: a missing file, a file that is not ELF, a truncated ELF
     file, a directory: one line on stderr and exit status 1; no argument:
     exit status 2; a program that is not CPython: JSON saying so, 0."""
