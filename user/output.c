@@ -494,8 +494,9 @@ static bool arena_flow(const struct proc_entry *e, const struct proc_sample *s, 
 	if (e->precise || !e->arenas_base_ok || !s->heap_valid || !s->heap.arenas_allocated_ok ||
 	    s->heap.arenas_allocated < e->arenas_base)
 		return false;
-	*bytes = (s->heap.arenas_allocated - e->arenas_base) * s->heap.arena_size;
-	return true;
+	/* a product that does not fit is no count of this process's */
+	return !__builtin_mul_overflow(s->heap.arenas_allocated - e->arenas_base,
+				       (uint64_t)s->heap.arena_size, bytes);
 }
 
 /* Where a process's allocation flow comes from (docs/metrics.md,

@@ -1229,6 +1229,22 @@ int pyheap_peek(int pid, uint64_t bias, const struct pyheap_layout *l, struct py
 	return 0;
 }
 
+bool pyheap_peek_accept(const struct pyheap_peek *pk, uint64_t *count, uint64_t *mmaps,
+			uint64_t mmaps_now)
+{
+	uint64_t c = pk->arenas_allocated;
+
+	if (!pk->arenas_allocated_ok || c < *count || mmaps_now < *mmaps)
+		return false;
+	if (pk->narenas_ok && c < pk->narenas)
+		return false;
+	if (c - *count > mmaps_now - *mmaps)
+		return false;
+	*count = c;
+	*mmaps = mmaps_now;
+	return true;
+}
+
 int pyheap_snapshot(int pid, uint64_t bias, const struct pyheap_layout *l,
 		    struct pyheap_snapshot *out, struct pyheap_stats *stats)
 {

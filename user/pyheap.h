@@ -160,6 +160,17 @@ struct pyheap_peek {
 };
 int pyheap_peek(int pid, uint64_t bias, const struct pyheap_layout *l, struct pyheap_peek *out);
 
+/* Whether a peeked count of arenas ever allocated may replace *count,
+ * the last one taken (from a validated snapshot, or an earlier peek),
+ * when the process had made *mmaps successful mmap(2) calls (BPF's
+ * count); mmaps: its count now. CPython maps each new arena with one
+ * mmap (new_arena() in Objects/obmalloc.c, 3.8-3.15), so the count can
+ * neither go down nor fall below the arenas in use, nor grow by more
+ * than the mmaps in between. An accepted count updates *count and
+ * *mmaps; a refused one leaves both (the next snapshot decides). */
+bool pyheap_peek_accept(const struct pyheap_peek *pk, uint64_t *count, uint64_t *mmaps,
+			uint64_t mmaps_now);
+
 /* The GC state alone (one or two small reads; 3.15's ring buffers: two
  * more). 0 (out->ok / stats_ok say what validated), -ESRCH, -EPERM,
  * -EFAULT. */

@@ -294,14 +294,15 @@ void table_mark_exited(struct table *t, int pid, const struct pmt_event *ev)
 #define HEAP_DEFER_MAX_S 10.0
 
 /* A frame without a walk: CPython's arena counter alone (one small read),
- * so heap_arenas_allocated_total and the allocation flow stay current. */
+ * so heap_arenas_allocated_total and the allocation flow stay current;
+ * taken only when it is consistent with the last one and the process's
+ * mmaps since (pyheap_peek_accept): a bad read would otherwise raise a
+ * counter that never comes down. */
 static void heap_counter_only(struct proc_entry *e, const struct pyheap_peek *pk)
 {
-	if (e->cur.heap_valid && pk->arenas_allocated_ok &&
-	    pk->arenas_allocated >= e->cur.heap.arenas_allocated) {
-		e->cur.heap.arenas_allocated = pk->arenas_allocated;
-		e->cur.heap.arenas_allocated_ok = true;
-	}
+	if (e->cur.heap_valid && e->cur.heap.arenas_allocated_ok)
+		pyheap_peek_accept(pk, &e->cur.heap.arenas_allocated, &e->arenas_mmaps,
+				   e->cur.mm.mmap_calls);
 }
 
 /* Whether to put this frame's walk off (counted). pk: the peek, when one
@@ -361,6 +362,7 @@ static void sample_heap(struct table *t, struct proc_entry *e, double now)
 		e->cur.heap = snap;
 		e->cur.heap_valid = true;
 		e->cur.heap_t = now;
+		e->arenas_mmaps = e->cur.mm.mmap_calls;
 		if (!e->arenas_base_ok && snap.heap_ok && snap.arenas_allocated_ok) {
 			e->arenas_base = snap.arenas_allocated; /* flow since observed */
 			e->arenas_base_ok = true;

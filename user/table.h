@@ -61,6 +61,7 @@ struct proc_entry {
 	double heap_defer_since; /* first walk put off in a row (0: none) */
 	bool arenas_base_ok; /* ntimes_arena_allocated at the first snapshot */
 	uint64_t arenas_base;
+	uint64_t arenas_mmaps; /* cur.mm.mmap_calls when cur.heap.arenas_allocated was read */
 	/* CPython's GC statistics are counted from: zero for an image exec'd
 	 * since pymemtop started (image_fresh), the fork for a forked worker
 	 * (fork_ns; 3.15's ring buffers date each collection), else the

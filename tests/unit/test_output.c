@@ -677,6 +677,29 @@ static void test_json_alloc_arena_flow_38(void **state)
 	json_object_put(root);
 }
 
+/* A count of arenas whose bytes do not fit in 64 bits is not this
+ * process's: the flow is unavailable rather than wrapped. */
+static void test_json_alloc_arena_flow_overflow(void **state)
+{
+	struct world *w = *state;
+	struct json_object *root, *procs, *a;
+
+	w->gc_ok->heap.heap_ok = true;
+	w->gc_ok->heap.arena_size = 1024 * 1024;
+	w->a->flow_err = -ENOTSUP;
+	w->a->arenas_base_ok = true;
+	w->a->arenas_base = 3;
+	w->a->cur.heap_valid = true;
+	w->a->cur.heap.allocator = PYHEAP_ALLOC_PYMALLOC;
+	w->a->cur.heap.arenas_allocated_ok = true;
+	w->a->cur.heap.arenas_allocated = (1ULL << 44) + 3; /* * 1 MiB = 2^64 */
+	w->a->cur.heap.arena_size = 1024 * 1024;
+	root = frame_json(w, &procs);
+	a = json_object_array_get_idx(procs, 0);
+	assert_json_null(a, "alloc_bytes_total");
+	json_object_put(root);
+}
+
 /* Default mode: no refill probe asked for; the arena counter is the flow
  * and the reason names the option. */
 static void test_json_alloc_default_arena_flow(void **state)
@@ -1173,6 +1196,7 @@ int main(void)
 		WORLD_TEST(test_json_alloc_unavailable_with_reason),
 		WORLD_TEST(test_json_alloc_not_pymalloc),
 		WORLD_TEST(test_json_alloc_arena_flow_38),
+		WORLD_TEST(test_json_alloc_arena_flow_overflow),
 		WORLD_TEST(test_json_alloc_default_arena_flow),
 		WORLD_TEST(test_command_label_in_text_and_json),
 		WORLD_TEST(test_json_gc_available),

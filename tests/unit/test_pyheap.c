@@ -43,6 +43,40 @@ static void test_pool_maths(void **state)
 	assert_false(pyheap_pool_valid(8, 31, 0, 0, 4096));
 }
 
+/* The arena counter read between snapshots is taken only when it is
+ * consistent: one bad read (a torn or reused word) would otherwise raise
+ * pymemtop_allocated_bytes_total for good. */
+static void test_peek_accept(void **state)
+{
+	struct pyheap_peek pk = { .narenas = 3, .arenas_allocated = 12, .narenas_ok = true,
+				  .arenas_allocated_ok = true };
+	uint64_t count = 10, mmaps = 100;
+
+	(void)state;
+	assert_true(pyheap_peek_accept(&pk, &count, &mmaps, 102)); /* 2 arenas, 2 mmaps */
+	assert_int_equal(count, 12);
+	assert_int_equal(mmaps, 102);
+	pk.arenas_allocated = 0x4141414141414141ULL; /* garbage: far more than mapped */
+	assert_false(pyheap_peek_accept(&pk, &count, &mmaps, 150));
+	assert_int_equal(count, 12);
+	assert_int_equal(mmaps, 102);
+	pk.arenas_allocated = 15; /* 3 arenas, 2 mmaps */
+	assert_false(pyheap_peek_accept(&pk, &count, &mmaps, 104));
+	pk.arenas_allocated = 11; /* went down */
+	assert_false(pyheap_peek_accept(&pk, &count, &mmaps, 200));
+	pk.arenas_allocated = 13;
+	pk.narenas = 14; /* fewer ever allocated than in use */
+	assert_false(pyheap_peek_accept(&pk, &count, &mmaps, 200));
+	pk.narenas = 3;
+	assert_false(pyheap_peek_accept(&pk, &count, &mmaps, 101)); /* mmaps went down */
+	pk.arenas_allocated_ok = false;
+	assert_false(pyheap_peek_accept(&pk, &count, &mmaps, 200));
+	pk.arenas_allocated_ok = true;
+	pk.narenas_ok = false; /* 3.8-3.9 builds without narenas: the other checks hold */
+	assert_true(pyheap_peek_accept(&pk, &count, &mmaps, 200));
+	assert_int_equal(count, 13);
+}
+
 static struct elf_file *open_or_skip(const char *path, struct py_info *pi)
 {
 	struct elf_file *ef;
@@ -193,6 +227,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pool_maths),
+		cmocka_unit_test(test_peek_accept),
 		cmocka_unit_test(test_decoders_match_symtab),
 		cmocka_unit_test(test_debian_stripped),
 		cmocka_unit_test(test_fixture_without_allocator),
