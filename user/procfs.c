@@ -305,6 +305,8 @@ static int parse_status_line(const char *line, struct proc_status *out, unsigned
 		return parse_kb(v, &out->rss_shmem_bytes);
 	} else if (key_is(line, klen, "VmSwap")) {
 		return parse_kb(v, &out->vm_swap_bytes);
+	} else if (key_is(line, klen, "VmPeak")) {
+		return parse_kb(v, &out->vm_peak_bytes);
 	}
 	return 0;
 }

@@ -41,6 +41,7 @@ struct proc_status {
 	uint64_t rss_file_bytes; /* RssFile */
 	uint64_t rss_shmem_bytes; /* RssShmem */
 	uint64_t vm_swap_bytes; /* VmSwap */
+	uint64_t vm_peak_bytes; /* VmPeak: the most address space the process has had */
 	int tgid; /* Tgid */
 	int threads; /* Threads; 0 when the line is missing */
 	bool has_rss; /* false for kernel threads / zombies (no Vm* lines) */

@@ -1153,6 +1153,31 @@ static int flush_pools(int pid, const struct pyheap_layout *l, struct pool_batch
 
 /* One pass over arenas and pool headers. -EAGAIN when something did not
  * validate (the target changed under us). */
+/* Whether the process can have st->maxarenas arena objects, before
+ * pymemtop allocates and reads that many: CPython doubles the array only
+ * when every object in it holds an arena (new_arena() in
+ * Objects/obmalloc.c, 3.8-3.15; 16 at first), so it never has more than
+ * twice the most arenas ever mapped at once, which the process's peak
+ * address space (VmPeak) holds. 0, -EAGAIN (not this process's state),
+ * -ESRCH. */
+#define INITIAL_ARENA_OBJECTS 16
+static int maxarenas_plausible(int pid, const struct obstate *st)
+{
+	struct proc_status ps;
+	int err;
+
+	if (st->maxarenas > MAX_ARENAS || (st->maxarenas && !st->arenas))
+		return -EAGAIN;
+	if (st->maxarenas <= INITIAL_ARENA_OBJECTS)
+		return 0;
+	err = procfs_read_status_mm(pid, &ps);
+	if (err)
+		return err == -ESRCH ? -ESRCH : -EAGAIN;
+	if (!st->arena_size || st->maxarenas / 2 > ps.vm_peak_bytes / st->arena_size)
+		return -EAGAIN;
+	return 0;
+}
+
 static int walk(int pid, const struct pyheap_layout *l, const struct obstate *st,
 		struct pyheap_snapshot *out)
 {
@@ -1160,10 +1185,10 @@ static int walk(int pid, const struct pyheap_layout *l, const struct obstate *st
 	struct pool_batch *b = NULL;
 	uint8_t *arenas = NULL;
 	uint64_t narenas = 0;
-	int err = 0;
+	int err = maxarenas_plausible(pid, st);
 
-	if (st->maxarenas > MAX_ARENAS || (st->maxarenas && !st->arenas))
-		return -EAGAIN;
+	if (err)
+		return err;
 	memset(out->classes, 0, sizeof(out->classes));
 	out->live_blocks = out->live_bytes = out->pools = 0;
 	b = calloc(1, sizeof(*b));

@@ -303,6 +303,7 @@ static void check_python_status(const struct proc_status *s)
 	assert_int_equal(s->rss_file_bytes, 5488 * KB);
 	assert_int_equal(s->rss_shmem_bytes, 0);
 	assert_int_equal(s->vm_swap_bytes, 0);
+	assert_int_equal(s->vm_peak_bytes, 54612 * KB);
 }
 
 /* Kernel threads and zombies have no mm: no VmRSS/Rss* lines at all. */

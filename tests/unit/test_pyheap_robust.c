@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -606,6 +607,64 @@ static void test_hostile_state_words(void **state)
 	expect_drop(h, "3.13 maxarenas 2^32-1");
 	h->st.maxarenas = CONTROL_SLOTS;
 	expect_exact(h, "3.13 restored");
+	heap_free(h);
+}
+
+/* The process's address space now, from /proc/self/statm (pages). */
+static uint64_t vm_size(void)
+{
+	unsigned long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%lu", &pages), 1);
+	fclose(f);
+	return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* A snapshot of h in a child limited to 64 MiB more address space than
+ * it has: its return value, or 100 + the signal that killed it. */
+static int snapshot_in_small_child(struct fake_heap *h)
+{
+	int status;
+	pid_t child = fork();
+
+	assert_true(child >= 0);
+	if (!child) {
+		struct rlimit rl;
+		struct pyheap_snapshot s;
+
+		rl.rlim_cur = rl.rlim_max = vm_size() + (64u << 20);
+		if (setrlimit(RLIMIT_AS, &rl))
+			_exit(99);
+		_exit(-pyheap_snapshot(getpid(), 0, &h->l, &s, NULL));
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	return WIFEXITED(status) ? -WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+/* maxarenas sizes pymemtop's own allocation for the arena array (48
+ * bytes an arena): a value no address space of the process could back
+ * is refused before anything is allocated or read. Without the bound,
+ * 4 M arenas (one below the hard limit) asked for 200 MB and, under an
+ * address-space limit, failed with -ENOMEM. */
+static void test_maxarenas_bounded(void **state)
+{
+	NEED_READV();
+	static struct slot_spec spec[64];
+	struct fake_heap *h;
+
+	(void)state;
+	for (unsigned int i = 0; i < 64; i += 8)
+		spec[i] = (struct slot_spec){ true, 0, 2, 0 };
+	h = heap_new(spec, 64);
+	expect_exact(h, "64 arena objects, 8 arenas (more than the first 16)");
+	assert_int_equal(snapshot_in_small_child(h), 0);
+	h->st.maxarenas = READER_MAX_ARENAS - 1;
+	assert_int_equal(snapshot_in_small_child(h), -EAGAIN);
+	expect_drop(h, "maxarenas 4 M");
+	h->st.maxarenas = 64;
+	expect_exact(h, "maxarenas restored");
 	heap_free(h);
 }
 
@@ -1381,6 +1440,7 @@ int main(void)
 		cmocka_unit_test(test_process_exits),	     cmocka_unit_test(test_fuzz),
 		cmocka_unit_test(test_registry_invariants),  cmocka_unit_test(test_hugepage_arenas),
 		cmocka_unit_test(test_gc_generations),	     cmocka_unit_test(test_gc_ring),
+		cmocka_unit_test(test_maxarenas_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, need_readv, NULL);
