@@ -8,8 +8,15 @@ void growth_add(struct growth *g, double t, double v)
 {
 	int newest = (g->head + GROWTH_SAMPLES - 1) % GROWTH_SAMPLES;
 
-	if (g->n && t <= g->t[newest])
+	if ((g->n && t <= g->t[newest]) || (g->has_last && t <= g->last_t))
 		return;
+	if (g->n && t - g->t[newest] < GROWTH_STEP_S) {
+		g->has_last = true;
+		g->last_t = t;
+		g->last_v = v;
+		return;
+	}
+	g->has_last = false;
 	g->t[g->head] = t;
 	g->v[g->head] = v;
 	g->head = (g->head + 1) % GROWTH_SAMPLES;
@@ -19,7 +26,7 @@ void growth_add(struct growth *g, double t, double v)
 
 bool growth_eval(const struct growth *g, double now, double window_s, struct growth_verdict *out)
 {
-	double t[GROWTH_SAMPLES], v[GROWTH_SAMPLES];
+	double t[GROWTH_SAMPLES + 1], v[GROWTH_SAMPLES + 1];
 	double mt = 0, mv = 0, sxx = 0, sxy = 0, rise, max_step = 0;
 	int n = 0, up = 0;
 
@@ -32,6 +39,10 @@ bool growth_eval(const struct growth *g, double now, double window_s, struct gro
 			continue;
 		t[n] = g->t[i];
 		v[n++] = g->v[i];
+	}
+	if (g->has_last && g->last_t >= now - window_s && g->last_t <= now) {
+		t[n] = g->last_t;
+		v[n++] = g->last_v;
 	}
 	if (n < 3 || t[n - 1] - t[0] < window_s / 4)
 		return false;

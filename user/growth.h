@@ -11,12 +11,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define GROWTH_SAMPLES 64
+/* The window of the verdicts, and the samples kept for it: at most one
+ * every GROWTH_STEP_S, so that the window is the same at any refresh
+ * interval (-d 0.1 filled 64 samples in 6.4 s otherwise). */
+#define GROWTH_WINDOW_S 60.0
+#define GROWTH_SAMPLES	64
+#define GROWTH_STEP_S	(GROWTH_WINDOW_S / 60)
 
 struct growth {
-	double t[GROWTH_SAMPLES]; /* CLOCK_MONOTONIC seconds */
+	double t[GROWTH_SAMPLES]; /* CLOCK_MONOTONIC seconds, >= GROWTH_STEP_S apart */
 	double v[GROWTH_SAMPLES]; /* bytes */
 	int n, head; /* head: next slot to write */
+	/* the newest sample, while it is under GROWTH_STEP_S after the ring's */
+	bool has_last;
+	double last_t, last_v;
 };
 
 struct growth_verdict {
@@ -25,7 +33,9 @@ struct growth_verdict {
 	bool steady; /* suspected leak, see growth_eval() */
 };
 
-/* Add a sample; a sample not later than the newest is ignored. */
+/* Add a sample; a sample not later than the newest is ignored. One
+ * under GROWTH_STEP_S after the ring's newest is kept apart, as the
+ * newest, until a later one replaces it or goes into the ring. */
 void growth_add(struct growth *g, double t, double v);
 
 /* Evaluate the samples of the last window_s seconds before now. false

@@ -618,7 +618,7 @@ static struct json_object *growth_json(const struct growth *g, double now)
 	struct growth_verdict v;
 	struct json_object *o;
 
-	if (!growth_eval(g, now, TABLE_GROWTH_WINDOW_S, &v))
+	if (!growth_eval(g, now, GROWTH_WINDOW_S, &v))
 		return NULL;
 	o = json_object_new_object();
 	put(o, "window_seconds", jdouble(v.window_s, "%.3f"));

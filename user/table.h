@@ -17,7 +17,6 @@
 #include "pymemtop.h"
 
 #define TABLE_CMDLINE_LEN     4096
-#define TABLE_GROWTH_WINDOW_S 60.0 /* window of the growth verdicts */
 
 struct proc_sample {
 	double t; /* CLOCK_MONOTONIC seconds */

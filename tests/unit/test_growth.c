@@ -126,6 +126,44 @@ static void test_ring_and_window(void **state)
 	assert_true(v.steady);
 }
 
+/* The window does not depend on the refresh interval: at -d 0.1 (and
+ * 0.05) a minute of steady growth is steady, and RSS growth has a slope
+ * after 15 s. With one sample kept per frame, 64 samples spanned 6.4 s
+ * (3.2 s): no slope below -d 0.24, never steady below -d 0.48. */
+static void test_short_intervals(void **state)
+{
+	static const double steps[] = { 0.1, 0.05, 0.3, 1.0, 2.0 };
+	struct growth_verdict v;
+
+	(void)state;
+	for (unsigned int k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		double d = steps[k];
+		int n = (int)(60 / d + 0.5);
+
+		memset(&g, 0, sizeof(g));
+		for (int i = 0; i <= n; i++)
+			growth_add(&g, i * d, 100 * MIB + i * d * 0.5 * MIB);
+		assert_true(growth_eval(&g, n * d, 60, &v));
+		assert_true(fabs(v.bytes_per_s - 0.5 * MIB) < 0.01 * MIB);
+		assert_true(v.window_s >= 59);
+		assert_true(v.steady);
+		/* a slope from 15 s on */
+		memset(&g, 0, sizeof(g));
+		for (int i = 0; i * d <= 16.01; i++)
+			growth_add(&g, i * d, 100 * MIB + (i % 2) * MIB);
+		assert_true(growth_eval(&g, 16.01, 60, &v));
+		assert_false(v.steady);
+	}
+	/* the newest sample counts even between two kept ones */
+	memset(&g, 0, sizeof(g));
+	for (int i = 0; i <= 600; i++)
+		growth_add(&g, i * 0.1, i < 600 ? 100 * MIB : 900 * MIB);
+	assert_true(growth_eval(&g, 60, 60, &v));
+	assert_false(v.steady); /* one step */
+	assert_true(v.bytes_per_s > 0);
+	assert_true(v.window_s == 60);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -136,6 +174,7 @@ int main(void)
 		cmocka_unit_test_setup(test_tiny_rise_is_not, reset),
 		cmocka_unit_test_setup(test_too_few_or_too_short, reset),
 		cmocka_unit_test_setup(test_ring_and_window, reset),
+		cmocka_unit_test_setup(test_short_intervals, reset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
