@@ -41,13 +41,14 @@ PMT_SHARED struct {
 	__type(value, struct pmt_gc_inflight);
 } gc_inflight SEC(".maps");
 
-/* tgid -> PMT_WATCH_*: processes userspace tracks (written by userspace);
- * their exit/exec sends the final counters in an event. */
+/* tgid -> struct pmt_watch: processes userspace has taken (their exit
+ * and exec send the final counters), and those forked by them; exec
+ * marks and counts, exit frees (proc.bpf.c). */
 PMT_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PMT_DEFAULT_MAX_PROCS);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct pmt_watch);
 } watched SEC(".maps");
 
 /* tgid -> struct pmt_heap_flow: pool refills of processes with a refill

@@ -163,7 +163,7 @@ static __always_inline void site_count(const struct pmt_site_key *key,
 static __always_inline void site_sample(__u32 tgid, const struct pmt_sites_cfg *cfg, __u32 kind,
 					__u32 cls, __u64 bytes)
 {
-	struct pmt_site_key key = { .tgid = tgid, .kind = kind };
+	struct pmt_site_key key = { .tgid = tgid, .image = cfg->image, .kind = kind };
 	struct pmt_site_stack *st;
 	__u32 zero = 0;
 
@@ -198,7 +198,10 @@ static __always_inline bool site_rate_ok(struct pmt_sites_cfg *cfg)
 static __always_inline void site_event(__u32 tgid, struct pmt_sites_cfg *cfg, __u32 kind,
 				       __u64 bytes)
 {
-	struct pmt_site_key key = { .tgid = tgid, .kind = kind, .hash = PMT_SITE_HASH_LIMITED };
+	struct pmt_site_key key = { .tgid = tgid,
+				     .image = cfg->image,
+				     .kind = kind,
+				     .hash = PMT_SITE_HASH_LIMITED };
 	struct pmt_site_stack *st;
 	__u32 zero = 0;
 

@@ -168,6 +168,7 @@ struct pmt_sites_cfg {
 	__u32 malloc_min; /* bytes: smaller anonymous mmaps are not sampled */
 	__u32 code_tag_mask; /* low bits of the frame's code pointer that are tags
 			      * (3.14+ _PyStackRef: 3), cleared; 0 */
+	__u32 image; /* userspace's id of the process image: copied into its keys */
 	/* Walks at new arenas and malloc growth are rate-limited
 	 * (--sites-max-rate): on average one per gap_ns, in bursts of up to
 	 * PMT_SITES_BURST_NS / gap_ns (0: no limit). tat_ns: the limiter's
@@ -181,8 +182,10 @@ struct pmt_sites_cfg {
  * Python code), hash 0. */
 struct pmt_site_key {
 	__u32 tgid;
+	__u32 image; /* sites_cfg's image: which image of tgid (userspace frees by it) */
 	__u16 kind; /* enum pmt_site_kind */
 	__u16 depth; /* frames recorded */
+	__u32 pad;
 	__u64 hash; /* of the frames (code, instr, fp) */
 };
 
@@ -227,29 +230,58 @@ enum pmt_gc_gen_kind {
 /* generation_stats[i].collections is at +i*24 (struct gc_generation_stats). */
 #define PMT_GC_STATS_STRIDE 24
 
-/* Ring buffer events (process lifecycle). */
+/* Ring buffer events (process lifecycle). Every event is a struct
+ * pmt_event (40 bytes): an exec storm on the host costs 48 bytes of ring
+ * per exec. Only a process userspace has taken (PMT_WATCH_PYTHON) sends
+ * its final counters: a struct pmt_event_final (EXIT, or EXEC with the
+ * old image's counters), preceded by a PMT_EV_FINAL_FLOW record when it
+ * has pool-refill counts. */
 enum pmt_event_type {
 	PMT_EV_EXEC = 1, /* a process called execve; userspace decides if it is Python */
-	PMT_EV_EXIT = 2, /* a watched process exited; final counters included */
-	PMT_EV_FORK = 3, /* a watched process forked a new process (not a thread) */
+	PMT_EV_EXIT = 2, /* a watched process exited (final counters if taken) */
+	PMT_EV_FORK = 3, /* a taken process forked a new process (not a thread) */
+	PMT_EV_FINAL_FLOW = 4, /* struct pmt_event_flow: the heap_flow of the
+				* EXIT/EXEC that follows for the same pid */
 };
 
 struct pmt_event {
 	__u32 type; /* enum pmt_event_type */
 	__u32 pid; /* tgid */
 	__u64 ts_ns; /* bpf_ktime_get_ns() */
+	__u32 ppid; /* FORK: the parent's tgid; else 0 */
+	__u32 final; /* 1: this is a struct pmt_event_final */
 	char comm[PMT_COMM_LEN];
-	__u32 has_mm; /* mm holds the final mm_stats (EXIT only) */
-	__u32 has_gc; /* gc holds the final gc_stats (EXIT only) */
-	__u32 ppid; /* FORK: the watched parent's tgid; else 0 */
-	__u32 has_flow; /* flow holds the final heap_flow (EXIT only) */
+};
+
+struct pmt_event_final {
+	struct pmt_event ev;
+	__u32 has_mm; /* mm holds the final mm_stats */
+	__u32 has_gc; /* gc holds the final gc_stats */
 	struct pmt_mm_stats mm;
 	struct pmt_gc_stats gc;
+};
+
+struct pmt_event_flow {
+	struct pmt_event ev; /* type PMT_EV_FINAL_FLOW */
 	struct pmt_heap_flow flow;
 };
 
-/* watched map: key = tgid, value = enum below. Written by userspace. */
-#define PMT_WATCH_PYTHON 1
+/* watched map: key = tgid. A process userspace has taken is written
+ * {PMT_WATCH_PYTHON, 0}; a process forked by one is {PMT_WATCH_FORKED, 0}
+ * from its first instruction until userspace takes it. An exec turns a
+ * taken process into PMT_WATCH_EXECED and counts in execs (a forked one
+ * is removed): userspace's identity of the process includes execs, so
+ * an exec whose event was lost is still seen. Freed at exit. */
+enum pmt_watch_state {
+	PMT_WATCH_PYTHON = 1,
+	PMT_WATCH_FORKED = 2,
+	PMT_WATCH_EXECED = 3,
+};
+
+struct pmt_watch {
+	__u32 state; /* enum pmt_watch_state */
+	__u32 execs; /* execs since userspace wrote the entry */
+};
 
 /* Counters in .bss, one slot per way of losing data. */
 enum pmt_drop {

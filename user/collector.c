@@ -26,6 +26,10 @@
 #define SYSFS_BTF "/sys/kernel/btf/vmlinux"
 #define TRACEFS	  "/sys/kernel/tracing"
 
+/* PMT_EV_FINAL_FLOW records waiting for their process's final event
+ * (the next record of that pid; records of other CPUs may come between). */
+#define FLOWS_WAITING 8
+
 struct collector {
 	struct pymemtop_bpf *skel;
 	struct ring_buffer *rb;
@@ -33,6 +37,8 @@ struct collector {
 	void *cb_ctx;
 	int handled;
 	int stats_fd; /* BPF_ENABLE_STATS: run-time stats on while held; -1 */
+	struct pmt_event_flow flows[FLOWS_WAITING];
+	int nflows;
 };
 
 static const char *const drop_names[PMT_DROP_NR] = {
@@ -138,13 +144,54 @@ static int resize_maps(struct pymemtop_bpf *skel, const struct env *env)
 	return err;
 }
 
+/* The pool-refill counts a final event of pid was preceded by. */
+static bool take_flow(struct collector *c, int pid, struct pmt_heap_flow *out)
+{
+	for (int i = 0; i < c->nflows; i++)
+		if (c->flows[i].ev.pid == (__u32)pid) {
+			*out = c->flows[i].flow;
+			c->flows[i] = c->flows[--c->nflows];
+			return true;
+		}
+	return false;
+}
+
+static void keep_flow(struct collector *c, const struct pmt_event_flow *f)
+{
+	if (c->nflows == FLOWS_WAITING) /* final events lost: the oldest goes */
+		memmove(c->flows, c->flows + 1, --c->nflows * sizeof(c->flows[0]));
+	c->flows[c->nflows++] = *f;
+}
+
+/* One ring record: a short or unknown one is ignored. */
 static int ringbuf_cb(void *ctx, void *data, size_t len)
 {
+	const struct pmt_event_final *fin = data;
+	const struct pmt_event *raw = data;
 	struct collector *c = ctx;
+	struct proc_event ev = { 0 };
 
-	if (len < sizeof(struct pmt_event))
+	if (len < sizeof(*raw))
 		return 0;
-	c->cb(data, c->cb_ctx);
+	if (raw->type == PMT_EV_FINAL_FLOW) {
+		if (len >= sizeof(struct pmt_event_flow))
+			keep_flow(c, data);
+		return 0;
+	}
+	if (raw->type != PMT_EV_EXEC && raw->type != PMT_EV_EXIT && raw->type != PMT_EV_FORK)
+		return 0;
+	ev.type = raw->type;
+	ev.pid = raw->pid;
+	ev.ppid = raw->ppid;
+	ev.ts_ns = raw->ts_ns;
+	if (raw->final && len >= sizeof(*fin)) {
+		ev.has_mm = fin->has_mm;
+		ev.has_gc = fin->has_gc;
+		ev.mm = fin->mm;
+		ev.gc = fin->gc;
+		ev.has_flow = take_flow(c, ev.pid, &ev.flow);
+	}
+	c->cb(&ev, c->cb_ctx);
 	c->handled++;
 	return 0;
 }
@@ -353,28 +400,40 @@ int collector_attach_gc(struct collector *c, struct interp *in, const char *path
 
 int collector_watch(struct collector *c, int pid)
 {
-	__u32 key = pid, val = PMT_WATCH_PYTHON;
+	struct pmt_watch val = { PMT_WATCH_PYTHON, 0 };
+	__u32 key = pid;
 
 	return bpf_map__update_elem(c->skel->maps.watched, &key, sizeof(key), &val, sizeof(val),
 				    BPF_ANY);
 }
 
-void collector_forget(struct collector *c, int pid)
+int collector_execs(struct collector *c, int pid, uint32_t *execs)
 {
+	struct pmt_watch w;
 	__u32 key = pid;
 
-	bpf_map__delete_elem(c->skel->maps.watched, &key, sizeof(key), 0);
-	bpf_map__delete_elem(c->skel->maps.mm_stats, &key, sizeof(key), 0);
-	bpf_map__delete_elem(c->skel->maps.gc_stats, &key, sizeof(key), 0);
+	if (bpf_map__lookup_elem(c->skel->maps.watched, &key, sizeof(key), &w, sizeof(w), 0))
+		return -errno;
+	*execs = w.execs;
+	return 0;
 }
 
-void collector_forget_heap(struct collector *c, int pid)
+void collector_release(struct collector *c, int pid)
 {
+	const struct bpf_map *maps[] = {
+		c->skel->maps.heap_flow,   c->skel->maps.precise,
+		c->skel->maps.precise_cfg, c->skel->maps.sites_cfg,
+	};
+	struct pmt_watch w;
 	__u32 key = pid;
 
-	bpf_map__delete_elem(c->skel->maps.heap_flow, &key, sizeof(key), 0);
-	bpf_map__delete_elem(c->skel->maps.precise, &key, sizeof(key), 0);
-	bpf_map__delete_elem(c->skel->maps.precise_cfg, &key, sizeof(key), 0);
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		bpf_map__delete_elem(maps[i], &key, sizeof(key), 0);
+	/* not the entry of a newer process of this PID that a taken one
+	 * forked (the PID reused after an exit event was lost) */
+	if (!bpf_map__lookup_elem(c->skel->maps.watched, &key, sizeof(key), &w, sizeof(w), 0) &&
+	    w.state != PMT_WATCH_FORKED)
+		bpf_map__delete_elem(c->skel->maps.watched, &key, sizeof(key), 0);
 }
 
 /* pid's value in a tgid-keyed map: 0, or -ENOENT when it has none. */
@@ -453,37 +512,10 @@ int collector_sites_set(struct collector *c, int pid, const struct pmt_sites_cfg
 				    BPF_ANY);
 }
 
-/* Every stack of pid: its keys are collected from site_stacks (written
- * first, so it holds every key of site_counts) and deleted from both maps
- * after the walk (deleting while iterating restarts it). */
-void collector_sites_forget(struct collector *c, int pid)
+void collector_sites_delete(struct collector *c, const struct pmt_site_key *k)
 {
-	const struct bpf_map *stacks = c->skel->maps.site_stacks;
-	struct pmt_site_key k, next, *del = NULL;
-	size_t n = 0, cap = 0;
-	const void *prev = NULL;
-	__u32 key = pid;
-
-	bpf_map__delete_elem(c->skel->maps.sites_cfg, &key, sizeof(key), 0);
-	while (!bpf_map__get_next_key(stacks, prev, &next, sizeof(next))) {
-		if (next.tgid == (__u32)pid) {
-			if (n == cap) {
-				struct pmt_site_key *d =
-					realloc(del, (cap = cap ? 2 * cap : 64) * sizeof(*d));
-				if (!d)
-					break;
-				del = d;
-			}
-			del[n++] = next;
-		}
-		k = next;
-		prev = &k;
-	}
-	for (size_t i = 0; i < n; i++) {
-		bpf_map__delete_elem(c->skel->maps.site_counts, &del[i], sizeof(del[i]), 0);
-		bpf_map__delete_elem(stacks, &del[i], sizeof(del[i]), 0);
-	}
-	free(del);
+	bpf_map__delete_elem(c->skel->maps.site_counts, k, sizeof(*k), 0);
+	bpf_map__delete_elem(c->skel->maps.site_stacks, k, sizeof(*k), 0);
 }
 
 int collector_sites_read(struct collector *c, collector_site_cb cb, void *ctx)
@@ -642,13 +674,13 @@ int collector_measure_precise(struct collector *c, double *alloc_s, double *free
 			: collector_attach_precise_one(c, sm.path, sm.offset, PMT_PRECISE_MALLOC,
 						       &link);
 		if (err) {
-			collector_forget_heap(c, key);
+			collector_release(c, key);
 			return err;
 		}
 		with[k] = time_calls(NULL, k ? (void *)(pool + 64) : (void *)64, CALIB_CALLS);
 		collector_detach(&link, 1);
 	}
-	collector_forget_heap(c, key);
+	collector_release(c, key);
 	*alloc_s = (with[0] - base) / CALIB_CALLS;
 	*free_s = (with[1] - base) / CALIB_CALLS;
 	return 0;

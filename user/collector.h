@@ -8,6 +8,7 @@
 #ifndef PMT_COLLECTOR_H
 #define PMT_COLLECTOR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "discover.h"
 #include "options.h"
@@ -25,13 +26,20 @@ void collector_close(struct collector *c); /* NULL-safe; detaches everything */
  * Failure is recorded in in->attach_err/gc_reason and returned. */
 int collector_attach_gc(struct collector *c, struct interp *in, const char *path);
 
-/* Track pid: its exit sends final counters. Untrack also frees its
- * watched, mm and GC entries (used when userspace notices an exit the BPF
- * side did not); its heap entries go with its probes. */
+/* Take pid: its exec and exit send its final counters, and the
+ * processes it forks are watched from birth. Its BPF entry counts its
+ * execs from here (collector_execs). */
 int collector_watch(struct collector *c, int pid);
-void collector_forget(struct collector *c, int pid);
-/* Free pid's heap_flow and --precise entries (once its probes are gone). */
-void collector_forget_heap(struct collector *c, int pid);
+/* How many execs BPF has seen pid make since collector_watch(): 0, and
+ * -ENOENT when it has no entry (it exited, or was never taken). */
+int collector_execs(struct collector *c, int pid, uint32_t *execs);
+/* Free the per-process entries of a taken pid that BPF does not free
+ * itself: its watched entry after an exec, its --precise counts, and
+ * its configuration (--precise, sites) and pool-refill counts when its
+ * events were lost. Its probes must be gone first. mm and GC counters
+ * are BPF's (freed at exit, restarted at exec); sampled stacks are
+ * freed by key (collector_sites_delete). */
+void collector_release(struct collector *c, int pid);
 
 /* Per-process uprobes (the pid filter keeps other processes that map the
  * same file at zero cost). path opens the interpreter file; offsets are
@@ -56,18 +64,30 @@ int collector_read_flow(struct collector *c, int pid, struct pmt_heap_flow *out)
 int collector_read_precise(struct collector *c, int pid, struct pmt_precise_stats *out);
 void collector_read_drops(struct collector *c, uint64_t out[PMT_DROP_NR]);
 
-/* Allocation sites (sites.c): the per-process walker configuration; its
- * removal with every stack of the process; a walk over all counted
- * stacks; the frames of one. */
+/* Allocation sites (sites.c): the per-process walker configuration
+ * (freed by collector_release); a walk over all counted stacks; the
+ * frames of one; the removal of stacks by key (counts and frames). */
 int collector_sites_set(struct collector *c, int pid, const struct pmt_sites_cfg *cfg);
-void collector_sites_forget(struct collector *c, int pid);
+void collector_sites_delete(struct collector *c, const struct pmt_site_key *k);
 typedef void (*collector_site_cb)(const struct pmt_site_key *k, const struct pmt_site_counts *cnt,
 				  void *ctx);
 int collector_sites_read(struct collector *c, collector_site_cb cb, void *ctx);
 int collector_sites_stack(struct collector *c, const struct pmt_site_key *k,
 			  struct pmt_site_stack *out);
 
-typedef void (*collector_event_cb)(const struct pmt_event *ev, void *ctx);
+/* A lifecycle event, as BPF's records (include/pymemtop.h) add up to:
+ * the final counters of a taken process (EXIT, EXEC) where has_*. */
+struct proc_event {
+	int type; /* PMT_EV_EXEC, PMT_EV_EXIT, PMT_EV_FORK */
+	int pid, ppid; /* ppid: FORK only */
+	uint64_t ts_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	bool has_mm, has_gc, has_flow;
+	struct pmt_mm_stats mm;
+	struct pmt_gc_stats gc;
+	struct pmt_heap_flow flow;
+};
+
+typedef void (*collector_event_cb)(const struct proc_event *ev, void *ctx);
 /* Wait up to timeout_ms for lifecycle events and deliver them. Returns the
  * number handled, or -EINTR when a signal arrived. */
 int collector_poll(struct collector *c, int timeout_ms, collector_event_cb cb, void *ctx);

@@ -18,6 +18,7 @@
 #include "collector.h"
 #include "discover.h"
 #include "inspect.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "options.h"
 #include "output.h"
@@ -30,32 +31,11 @@
 #include "table.h"
 #include "tui.h"
 
-#define PENDING_MAX	1024
-#define PENDING_WAIT_S	2.0 /* how long an exec'd binary may take to map libpython */
-#define PENDING_POLL_MS 20
-#define FORKED_MAX	1024
-
-struct pending {
-	int pid;
-	double deadline;
-};
-
-/* A new process forked by a watched one, added at the next frame unless
- * it execs or exits first (a fork+exec is not a Python worker). */
-struct forked {
-	int pid, ppid;
-	uint64_t ts_ns; /* when, bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
-};
-
 struct app {
 	struct env env;
 	struct collector *col;
 	struct table table;
-	struct pending pending[PENDING_MAX];
-	int npending;
-	struct forked forked[FORKED_MAX];
-	int nforked;
-	uint64_t events_lost_seen; /* drop counter value at the last rescan */
+	struct lifecycle lc; /* which processes are in the table */
 	uint64_t drops_reported[PMT_DROP_NR]; /* values already warned about */
 	struct tui *tui; /* the live display, or NULL (batch, JSON) */
 	struct prom *prom; /* --prom-file / --listen */
@@ -93,220 +73,6 @@ static void on_signal(int sig)
 	if (!exiting)
 		alarm(STOP_GRACE_S);
 	exiting = 1;
-}
-
-static bool pid_selected(const struct app *a, int pid)
-{
-	if (!a->env.npids)
-		return true;
-	for (int i = 0; i < a->env.npids; i++)
-		if (a->env.pids[i] == pid)
-			return true;
-	return false;
-}
-
-static void add_pending(struct app *a, int pid, double now)
-{
-	for (int i = 0; i < a->npending; i++)
-		if (a->pending[i].pid == pid)
-			return;
-	if (a->npending == PENDING_MAX) {
-		a->table.read_failures++;
-		return;
-	}
-	a->pending[a->npending++] = (struct pending){ pid, now + PENDING_WAIT_S };
-}
-
-/* Put a CPython process running interpreter in into the table. fresh:
- * its image was exec'd since pymemtop started (its interpreter's own
- * counters started at zero then); fork_ns: when it was forked from a
- * watched process (bpf_ktime_get_ns), or 0. */
-static enum discover_result add_process(struct app *a, int pid, struct interp *in, bool fresh,
-					uint64_t fork_ns)
-{
-	struct proc_entry *e;
-
-	if (table_add(&a->table, pid, in, &e)) {
-		a->table.vanished++;
-		return DISC_GONE;
-	}
-	e->image_fresh = fresh;
-	e->fork_ns = fork_ns;
-	if (collector_watch(a->col, pid))
-		a->table.read_failures++;
-	table_attach_probes(&a->table, e, a->env.precise, a->env.pool_refills);
-	log_info("watching %d (%s, Python %s)", pid, e->comm,
-		 in->info.version[0] ? in->info.version : "unknown");
-	return DISC_PYTHON;
-}
-
-/* Discover pid and, if it runs CPython, attach and add it to the table. */
-static enum discover_result consider_pid(struct app *a, int pid, bool just_execed, double now)
-{
-	char path[96];
-	struct proc_entry *e;
-	struct interp *in;
-	enum discover_result r;
-
-	if (!pid_selected(a, pid))
-		return DISC_NOT_PYTHON;
-	e = table_find(&a->table, pid);
-	if (e) {
-		if (table_still_alive(e))
-			return DISC_PYTHON;
-		/* The PID was reused while both events were lost. */
-		table_mark_exited(&a->table, pid, NULL);
-	}
-	r = discover_pid(pid, just_execed, &in, path, sizeof(path));
-	switch (r) {
-	case DISC_PYTHON:
-		if (!in->attach_tried) {
-			int err = collector_attach_gc(a->col, in, path);
-
-			if (err && err != -ENOTSUP)
-				a->table.attach_failures++;
-		}
-		r = add_process(a, pid, in, just_execed, 0);
-		break;
-	case DISC_PENDING:
-		add_pending(a, pid, now);
-		break;
-	case DISC_GONE:
-		a->table.vanished++;
-		break;
-	case DISC_ERROR:
-		a->table.read_failures++;
-		break;
-	case DISC_NOT_PYTHON:
-		break;
-	}
-	return r;
-}
-
-static void forget_forked(struct app *a, int pid)
-{
-	for (int i = 0; i < a->nforked; i++)
-		if (a->forked[i].pid == pid) {
-			a->forked[i] = a->forked[--a->nforked];
-			return;
-		}
-}
-
-/* Forked workers that are still the image their parent ran. The parent's
- * interpreter is theirs, so no ELF is read again. */
-static void add_forked(struct app *a, double now)
-{
-	for (int i = 0; i < a->nforked; i++) {
-		struct forked f = a->forked[i];
-		struct proc_entry *parent = table_find(&a->table, f.ppid);
-
-		if (!pid_selected(a, f.pid) || table_find(&a->table, f.pid))
-			continue;
-		if (parent)
-			add_process(a, f.pid, parent->interp, false, f.ts_ns);
-		else
-			consider_pid(a, f.pid, false, now);
-	}
-	a->nforked = 0;
-}
-
-static void on_fork(struct app *a, int pid, int ppid, uint64_t ts_ns)
-{
-	if (!pid_selected(a, pid))
-		return;
-	if (a->nforked == FORKED_MAX) {
-		consider_pid(a, pid, false, rate_now());
-		return;
-	}
-	a->forked[a->nforked++] = (struct forked){ pid, ppid, ts_ns };
-}
-
-static void retry_pending(struct app *a, double now)
-{
-	int kept = 0;
-
-	for (int i = 0; i < a->npending; i++) {
-		struct pending p = a->pending[i];
-		enum discover_result r;
-
-		if (table_find(&a->table, p.pid))
-			continue;
-		r = consider_pid(a, p.pid, true, now);
-		if (r == DISC_PENDING && now < p.deadline)
-			a->pending[kept++] = p;
-	}
-	a->npending = kept;
-}
-
-static void on_event(const struct pmt_event *ev, void *ctx)
-{
-	struct app *a = ctx;
-	int pid = ev->pid;
-
-	switch (ev->type) {
-	case PMT_EV_EXEC:
-		/* The old image (if watched) ends here; the new one may be
-		 * Python or not. Libraries are not mapped yet, so look now and
-		 * again shortly (pending). */
-		forget_forked(a, pid);
-		table_mark_exited(&a->table, pid, ev);
-		consider_pid(a, pid, true, rate_now());
-		break;
-	case PMT_EV_EXIT:
-		forget_forked(a, pid);
-		table_mark_exited(&a->table, pid, ev);
-		break;
-	case PMT_EV_FORK:
-		on_fork(a, pid, ev->ppid, ev->ts_ns);
-		break;
-	}
-}
-
-static int scan_cb(int pid, void *ctx)
-{
-	struct app *a = ctx;
-
-	consider_pid(a, pid, false, rate_now());
-	return 0;
-}
-
-/* -p: every PID must exist and run CPython, or we stop with a clear line. */
-static int check_selected_pids(struct app *a)
-{
-	for (int i = 0; i < a->env.npids; i++) {
-		int pid = a->env.pids[i];
-		struct proc_stat st;
-		enum discover_result r;
-		double deadline = rate_now() + PENDING_WAIT_S;
-
-		if (procfs_read_stat(pid, &st)) {
-			log_error("PID %d: no such process", pid);
-			return -ESRCH;
-		}
-		while ((r = consider_pid(a, pid, false, rate_now())) == DISC_PENDING &&
-		       rate_now() < deadline)
-			usleep(PENDING_POLL_MS * 1000);
-		if (r == DISC_GONE) {
-			log_error("PID %d: exited during discovery", pid);
-			return -ESRCH;
-		}
-		if (r != DISC_PYTHON) {
-			log_error("PID %d (%s) is not a CPython process", pid, st.comm);
-			return -EINVAL;
-		}
-	}
-	a->npending = 0;
-	return 0;
-}
-
-static bool all_selected_gone(const struct app *a)
-{
-	if (!a->env.npids)
-		return false;
-	for (const struct proc_entry *e = a->table.head; e; e = e->next)
-		if (!e->exited)
-			return false;
-	return true;
 }
 
 /* Data loss is never silent: say what was lost and what would avoid it. */
@@ -551,12 +317,12 @@ static int wait_events(struct app *a, int timeout_ms)
 	int err;
 
 	if (!a->tui)
-		return collector_poll(a->col, timeout_ms, on_event, a);
+		return collector_poll(a->col, timeout_ms, lifecycle_event, &a->lc);
 	if (poll(p, 2, timeout_ms) < 0 && errno != EINTR) /* EINTR: SIGWINCH, or exiting */
 		return -errno;
 	if (exiting)
 		return -EINTR;
-	err = collector_poll(a->col, 0, on_event, a);
+	err = collector_poll(a->col, 0, lifecycle_event, &a->lc);
 	if (err < 0 && err != -EINTR)
 		return err;
 	if (p[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
@@ -575,19 +341,6 @@ static int wait_events(struct app *a, int timeout_ms)
 	return 0;
 }
 
-/* Lost exec events mean processes we may not know: scan /proc again. */
-static void rescan_if_events_lost(struct app *a)
-{
-	uint64_t drops[PMT_DROP_NR];
-
-	collector_read_drops(a->col, drops);
-	if (drops[PMT_DROP_RINGBUF_FULL] == a->events_lost_seen)
-		return;
-	a->events_lost_seen = drops[PMT_DROP_RINGBUF_FULL];
-	log_warn("lifecycle events were lost; rescanning /proc");
-	procfs_foreach_pid(scan_cb, a);
-}
-
 static int run(struct app *a)
 {
 	double start = rate_now(), last = start;
@@ -602,14 +355,14 @@ static int run(struct app *a)
 		err = emit_frame(a, 0);
 		if (err)
 			return err;
-		table_reap(&a->table);
+		lifecycle_reap(&a->lc);
 	}
 	while (!exiting) {
 		double now = rate_now();
 		int timeout_ms = a->next > now ? (int)((a->next - now) * 1000) + 1 : 0;
 
-		if (a->npending && timeout_ms > PENDING_POLL_MS)
-			timeout_ms = PENDING_POLL_MS;
+		if (lifecycle_busy(&a->lc) && timeout_ms > LIFECYCLE_PENDING_POLL_MS)
+			timeout_ms = LIFECYCLE_PENDING_POLL_MS;
 		err = wait_events(a, timeout_ms);
 		if (err == -EINTR)
 			break;
@@ -618,32 +371,31 @@ static int run(struct app *a)
 			return err;
 		}
 		now = rate_now();
-		retry_pending(a, now);
+		lifecycle_retry(&a->lc, now);
 		if (now < a->next)
 			continue;
 		/* Events that arrived since the poll: the final counters of a
 		 * process that just exited must be in before it is sampled. */
-		err = collector_poll(a->col, 0, on_event, a);
+		err = collector_poll(a->col, 0, lifecycle_event, &a->lc);
 		if (err < 0 && err != -EINTR) {
 			log_error("polling events: %s", strerror(-err));
 			return err;
 		}
-		add_forked(a, now);
-		rescan_if_events_lost(a);
+		lifecycle_frame(&a->lc, now);
 		table_refresh(&a->table, a->col, now);
 		err = emit_frame(a, now - last);
 		/* a reader gone, or a stop signal while blocked on a full pipe:
 		 * a clean end, not an error */
 		if (err)
 			return err == -EPIPE || (err == -EINTR && exiting) ? 0 : err;
-		table_reap(&a->table);
+		lifecycle_reap(&a->lc);
 		last = now;
 		a->next += a->env.interval_s;
 		if (a->next < now)
 			a->next = now + a->env.interval_s;
 		if (a->env.frames && ++frames >= a->env.frames)
 			break;
-		if (all_selected_gone(a)) {
+		if (lifecycle_all_selected_gone(&a->lc)) {
 			/* the screen closes: say why */
 			log_msg(a->tui ? LOG_WARN : LOG_INFO, "all selected processes have exited");
 			break;
@@ -774,7 +526,12 @@ int main(int argc, char **argv)
 	}
 	if (a.env.precise)
 		measure_precise(&a);
-	err = a.env.npids ? check_selected_pids(&a) : procfs_foreach_pid(scan_cb, &a);
+	lifecycle_init(&a.lc, &a.table, a.col,
+		       &(struct lifecycle_opts){ .pids = a.env.pids,
+						 .npids = a.env.npids,
+						 .precise = a.env.precise,
+						 .refills = a.env.pool_refills });
+	err = a.env.npids ? lifecycle_select(&a.lc) : lifecycle_scan(&a.lc);
 	if (!err) {
 		start_display(&a);
 		err = run(&a);
@@ -783,7 +540,7 @@ int main(int argc, char **argv)
 	tui_stop(a.tui); /* the terminal back first: later messages must be seen */
 	httpd_stop(a.httpd);
 	prom_free(a.prom);
-	table_free(&a.table);
+	lifecycle_free(&a.lc);
 	collector_close(a.col);
 	discover_free_all();
 	return err ? 1 : 0;

@@ -211,8 +211,8 @@ static size_t rec_bucket(const struct pmt_site_key *k)
 
 static bool same_key(const struct pmt_site_key *a, const struct pmt_site_key *b)
 {
-	return a->tgid == b->tgid && a->kind == b->kind && a->depth == b->depth &&
-	       a->hash == b->hash;
+	return a->tgid == b->tgid && a->image == b->image && a->kind == b->kind &&
+	       a->depth == b->depth && a->hash == b->hash;
 }
 
 static struct site_rec *rec_find(const struct sites_proc *sp, const struct pmt_site_key *k)
@@ -265,6 +265,14 @@ void sites_proc_update(struct sites_proc *sp, const struct pmt_site_key *k,
 		r->bytes = c->bytes;
 		memcpy(r->class_samples, c->class_samples, sizeof(r->class_samples));
 	}
+}
+
+void sites_proc_foreach_key(const struct sites_proc *sp,
+			    void (*cb)(const struct pmt_site_key *k, void *ctx), void *ctx)
+{
+	for (int b = 0; b < REC_BUCKETS; b++)
+		for (const struct site_rec *r = sp->recs[b]; r; r = r->next)
+			cb(&r->key, ctx);
 }
 
 void sites_proc_tick(struct sites_proc *sp, double now)

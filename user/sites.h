@@ -58,6 +58,9 @@ void sites_proc_free(struct sites_proc *sp); /* NULL-safe */
 bool sites_proc_has(const struct sites_proc *sp, const struct pmt_site_key *k);
 void sites_proc_update(struct sites_proc *sp, const struct pmt_site_key *k,
 		       const struct pmt_site_counts *c, const struct pmt_site_stack *st);
+/* Every BPF key sp has counts of (to free them). */
+void sites_proc_foreach_key(const struct sites_proc *sp,
+			    void (*cb)(const struct pmt_site_key *k, void *ctx), void *ctx);
 /* Advance the recent window (call once per interval). */
 void sites_proc_tick(struct sites_proc *sp, double now);
 

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "cmdlabel.h"
 #include "log.h"
 #include "procfs.h"
@@ -53,6 +54,20 @@ static double boot_time(void)
 	return bt;
 }
 
+/* The executable's dev/ino, part of the process's identity (0: not
+ * readable, then not compared). */
+static void exe_identity(struct proc_entry *e)
+{
+	char path[64];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", e->pid);
+	if (stat(path, &sb))
+		return;
+	e->exe_dev = sb.st_dev;
+	e->exe_ino = sb.st_ino;
+}
+
 int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **out)
 {
 	struct proc_status status;
@@ -73,6 +88,7 @@ int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **o
 	e->pid = pid;
 	e->ppid = st.ppid;
 	e->start_ticks = st.start_time_ticks;
+	exe_identity(e);
 	e->start_time = boot_time() + (double)st.start_time_ticks / procfs_clk_tck();
 	e->uid = status.uid;
 	snprintf(e->comm, sizeof(e->comm), "%s", st.comm);
@@ -98,130 +114,73 @@ int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **o
 	return 0;
 }
 
-static void attach_precise(struct table *t, struct proc_entry *e)
-{
-	const struct pyheap_layout *l = &e->interp->heap;
-	struct pmt_precise_cfg cfg = { .pool_size = l->pool_size, .arena_size = l->arena_size };
-	uint64_t arenas_var = 0, maxarenas_var = 0;
-	int err;
-
-	if (!l->precise_ok) {
-		e->precise_err = -ENOTSUP;
-		log_warn("PID %d: --precise not possible: %s; default mode instead", e->pid,
-			 l->heap_ok ? l->precise_reason : l->reason);
-		return;
-	}
-	err = e->bias_err ? e->bias_err
-			  : pyheap_state_vars(e->pid, e->bias, l, &arenas_var, &maxarenas_var);
-	cfg.arenas_var = arenas_var;
-	cfg.maxarenas_var = maxarenas_var;
-	cfg.realloc_null_jumps = l->realloc_null_jumps;
-	for (int i = 0; i < PMT_PRECISE_NESTED; i++)
-		cfg.nested_ret[i] = l->precise_nested[i] ? l->precise_nested[i] + e->bias : 0;
-	if (!err)
-		err = collector_attach_precise(t->col, e->pid, e->probe_path, l->precise_offset,
-					       &cfg, e->links);
-	if (err) {
-		t->heap_attach_failures++;
-		e->precise_err = err;
-		log_warn("PID %d: --precise: attaching the allocator probes failed: %s; "
-			 "default mode instead",
-			 e->pid, strerror(-err));
-		return;
-	}
-	e->nlinks = PYHEAP_PRECISE_NFN;
-	e->precise = true;
-	log_info("PID %d: --precise: probes on the object allocator's 4 functions", e->pid);
-}
-
-static void attach_sites(struct table *t, struct proc_entry *e, double now)
-{
-	const struct sites_layout *l = &e->interp->sites;
-	struct pmt_sites_cfg cfg;
-	int err;
-
-	if (!t->sites) {
-		snprintf(e->sites_reason, sizeof(e->sites_reason), "off (--no-sites)");
-		return;
-	}
-	if (!l->ok) {
-		snprintf(e->sites_reason, sizeof(e->sites_reason), "%s", l->reason);
-		return;
-	}
-	if (e->bias_err) {
-		snprintf(e->sites_reason, sizeof(e->sites_reason),
-			 "the interpreter's mapping was not found");
-		return;
-	}
-	sites_cfg(l, &e->interp->heap, e->bias, t->sites_depth, t->sites_max_rate,
-		  e->nlinks && !e->flow_err, &cfg);
-	e->sites_cfg = cfg;
-	e->sites = sites_proc_new(e->pid, l, e->bias, &cfg, now);
-	err = e->sites ? collector_sites_set(t->col, e->pid, &cfg) : -ENOMEM;
-	if (err) {
-		sites_proc_free(e->sites);
-		e->sites = NULL;
-		snprintf(e->sites_reason, sizeof(e->sites_reason), "BPF map update failed: %s",
-			 strerror(-err));
-	}
-}
-
-static void attach_heap_probes(struct table *t, struct proc_entry *e, bool precise, bool refills)
-{
-	const struct pyheap_layout *l = &e->interp->heap;
-
-	if (!t->col)
-		return;
-	if (precise) {
-		attach_precise(t, e);
-		if (e->precise)
-			return;
-	}
-	if (!refills && !precise)
-		return; /* flow_err stays -ENOTSUP: not asked for */
-	if (!l->heap_ok || !l->refill_probe || !e->probe_path[0])
-		return; /* flow_err stays -ENOTSUP: no refill to probe */
-	e->flow_err = collector_attach_refill(t->col, e->pid, e->probe_path, l->refill_offset,
-					      l->refill_arg, &e->links[0]);
-	if (e->flow_err == -ESRCH || e->flow_err == -ENOENT) {
-		t->vanished++; /* exited since discovery (its map_files entry too) */
-		return;
-	}
-	if (e->flow_err) {
-		t->heap_attach_failures++;
-		log_warn("PID %d: pool-refill uprobe: %s", e->pid, strerror(-e->flow_err));
-		return;
-	}
-	e->nlinks = 1;
-}
-
-void table_attach_probes(struct table *t, struct proc_entry *e, bool precise, bool refills)
-{
-	if (!t->col)
-		return;
-	attach_heap_probes(t, e, precise, refills);
-	attach_sites(t, e, rate_now());
-}
+/* One poll of the sampled stacks: each key goes to the entry of its
+ * image (exited ones too, for their last samples); a key no entry owns
+ * is of an image reaped since (or whose record could not be kept) and is
+ * freed after the walk, at most SITES_ORPHANS_MAX a poll. */
+#define SITES_ORPHANS_MAX 65536
 
 struct sites_poll {
-	struct table *t;
 	struct collector *c;
-	int pid; /* 0: every process */
-	struct proc_entry *last;
+	struct proc_entry **idx; /* entries with sites, by image */
+	size_t n;
+	struct pmt_site_key *orphans;
+	size_t norphans, cap;
 };
+
+static int cmp_image(const void *a, const void *b)
+{
+	uint32_t x = (*(struct proc_entry *const *)a)->image;
+	uint32_t y = (*(struct proc_entry *const *)b)->image;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct proc_entry *owner_of(const struct sites_poll *sp, const struct pmt_site_key *k)
+{
+	size_t lo = 0, hi = sp->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint32_t img = sp->idx[mid]->image;
+
+		if (img == k->image)
+			return sp->idx[mid]->pid == (int)k->tgid ? sp->idx[mid] : NULL;
+		if (img < k->image)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static void orphan(struct sites_poll *sp, const struct pmt_site_key *k)
+{
+	if (sp->norphans == sp->cap) {
+		size_t cap = sp->cap ? 2 * sp->cap : 64;
+		struct pmt_site_key *o;
+
+		if (cap > SITES_ORPHANS_MAX)
+			return; /* the rest at the next poll */
+		o = realloc(sp->orphans, cap * sizeof(*o));
+		if (!o)
+			return;
+		sp->orphans = o;
+		sp->cap = cap;
+	}
+	sp->orphans[sp->norphans++] = *k;
+}
 
 static void site_cb(const struct pmt_site_key *k, const struct pmt_site_counts *cnt, void *ctx)
 {
 	struct sites_poll *sp = ctx;
-	struct proc_entry *e = sp->last;
+	struct proc_entry *e = owner_of(sp, k);
 	struct pmt_site_stack st;
 
-	if (sp->pid && k->tgid != (__u32)sp->pid)
+	if (!e) {
+		orphan(sp, k);
 		return;
-	if (!e || e->pid != (int)k->tgid || e->exited)
-		e = sp->last = table_find(sp->t, k->tgid);
-	if (!e || !e->sites)
-		return;
+	}
 	if (sites_proc_has(e->sites, k))
 		sites_proc_update(e->sites, k, cnt, NULL);
 	else if (!collector_sites_stack(sp->c, k, &st))
@@ -229,50 +188,26 @@ static void site_cb(const struct pmt_site_key *k, const struct pmt_site_counts *
 }
 
 /* The sampled stacks' counts; frames of new ones are named. */
-static void poll_sites(struct table *t, struct collector *c, int pid)
+static void poll_sites(struct table *t, struct collector *c)
 {
-	struct sites_poll sp = { .t = t, .c = c, .pid = pid };
+	struct sites_poll sp = { .c = c };
 
-	if (t->sites && c)
-		collector_sites_read(c, site_cb, &sp);
-}
-
-/* The process is gone (or became another image): its last --precise
- * counts, then no more probes and no more per-process heap entries. */
-static void end_probes(struct table *t, struct proc_entry *e)
-{
-	if (!t->col)
+	if (!t->sites || !c)
 		return;
-	if (e->precise && !collector_read_precise(t->col, e->pid, &e->final_precise))
-		e->has_final_precise = true;
-	collector_detach(e->links, e->nlinks);
-	e->nlinks = 0;
-	collector_forget_heap(t->col, e->pid);
-	if (e->sites) {
-		poll_sites(t, t->col, e->pid); /* its last samples */
-		collector_sites_forget(t->col, e->pid);
-	}
-}
-
-void table_mark_exited(struct table *t, int pid, const struct pmt_event *ev)
-{
-	struct proc_entry *e = table_find(t, pid);
-
-	if (!e)
+	sp.idx = malloc((t->count ? t->count : 1) * sizeof(*sp.idx));
+	if (!sp.idx) {
+		t->out_of_memory++; /* no poll this frame: the counts wait in BPF */
 		return;
-	e->exited = true;
-	end_probes(t, e);
-	if (ev && ev->has_flow) {
-		e->final_flow = ev->flow;
-		e->has_final_flow = true;
 	}
-	/* Final counters: the last interval's activity is not lost. The
-	 * sample time is set by the next refresh. */
-	if (ev && ev->has_mm)
-		e->final_mm = ev->mm;
-	if (ev && ev->has_gc)
-		e->final_gc = ev->gc;
-	e->has_final = ev && (ev->has_mm || ev->has_gc);
+	for (struct proc_entry *e = t->head; e; e = e->next)
+		if (e->sites && sp.n < (size_t)t->count)
+			sp.idx[sp.n++] = e;
+	qsort(sp.idx, sp.n, sizeof(*sp.idx), cmp_image);
+	collector_sites_read(c, site_cb, &sp);
+	for (size_t i = 0; i < sp.norphans; i++)
+		collector_sites_delete(c, &sp.orphans[i]);
+	free(sp.orphans);
+	free(sp.idx);
 }
 
 /* A process's snapshots may take at most 1/HEAP_DUTY_INV of the time:
@@ -471,21 +406,6 @@ static void sample(struct table *t, struct proc_entry *e, struct collector *c, d
 		    e->cur.has_status ? (double)e->cur.rss_bytes : NAN);
 }
 
-bool table_still_alive(const struct proc_entry *e)
-{
-	struct proc_status status;
-	struct proc_stat st;
-
-	if (procfs_read_stat(e->pid, &st) || st.start_time_ticks != e->start_ticks)
-		return false;
-	if (st.state == 'X')
-		return false;
-	if (st.state != 'Z')
-		return true;
-	/* A zombie leader whose other threads run on is a live process. */
-	return !procfs_read_status(e->pid, &status) && status.threads > 1;
-}
-
 /* The last sample of an exited process: the previous values with the
  * final counters from the exit event when there was one. */
 static void sample_exited(struct proc_entry *e, double now)
@@ -506,18 +426,12 @@ static void sample_exited(struct proc_entry *e, double now)
 void table_refresh(struct table *t, struct collector *c, double now)
 {
 	for (struct proc_entry *e = t->head; e; e = e->next) {
-		if (!e->exited && !table_still_alive(e)) {
-			/* Missed exit event, or a reused PID. */
-			end_probes(t, e);
-			collector_forget(c, e->pid);
-			e->exited = true;
-		}
 		if (e->exited)
 			sample_exited(e, now);
 		else
 			sample(t, e, c, now);
 	}
-	poll_sites(t, c, 0);
+	poll_sites(t, c);
 	for (struct proc_entry *e = t->head; e; e = e->next)
 		if (e->sites)
 			sites_proc_tick(e->sites, now);
@@ -533,8 +447,6 @@ void table_reap(struct table *t)
 		if (e->exited) {
 			*pp = e->next;
 			t->count--;
-			if (e->nlinks && t->col) /* ended already, normally */
-				collector_detach(e->links, e->nlinks);
 			sites_proc_free(e->sites);
 			free(e);
 		} else {
@@ -548,8 +460,6 @@ void table_free(struct table *t)
 	while (t->head) {
 		struct proc_entry *next = t->head->next;
 
-		if (t->head->nlinks && t->col)
-			collector_detach(t->head->links, t->head->nlinks);
 		sites_proc_free(t->head->sites);
 		free(t->head);
 		t->head = next;

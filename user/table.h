@@ -2,8 +2,9 @@
 /*
  * The per-process table, refreshed every interval (htop-style prepare ->
  * scan -> cleanup): /proc values and BPF counters per CPython process,
- * the previous sample for rates, PID reuse detected by start time.
- * Processes that exit are reported once more, marked, then removed.
+ * the previous sample for rates. Which processes are in it, and what
+ * each owns, is lifecycle.c's: processes that exit are released there,
+ * reported once more, then removed.
  */
 #ifndef PMT_TABLE_H
 #define PMT_TABLE_H
@@ -35,8 +36,13 @@ struct proc_sample {
 #define PROC_MAX_LINKS PYHEAP_PRECISE_NFN
 
 struct proc_entry {
+	/* identity (lifecycle_same_process): pid, start time, executable,
+	 * and no exec since it was taken (BPF counts them when watched) */
 	int pid, ppid;
-	uint64_t start_ticks; /* /proc/PID/stat field 22: identity with pid */
+	uint64_t start_ticks; /* /proc/PID/stat field 22 */
+	uint64_t exe_dev, exe_ino; /* /proc/PID/exe's file; 0: not readable */
+	bool watched; /* BPF's watched entry was written (its exec count is read) */
+	uint32_t image; /* unique per taken image: its site keys carry it */
 	double start_time; /* unix seconds */
 	uid_t uid;
 	char comm[64];
@@ -45,7 +51,7 @@ struct proc_entry {
 	char container[16]; /* container ID (12 hex digits), "" on the host */
 	struct interp *interp;
 	uint64_t heap_at_discovery; /* [heap] mapping size, bytes, before BPF saw a brk */
-	bool exited; /* reported once more in the next frame, then reaped */
+	bool exited; /* released: reported once more in the next frame, then reaped */
 	bool has_final; /* final_* came with the exit event */
 	struct pmt_mm_stats final_mm;
 	struct pmt_gc_stats final_gc;
@@ -70,8 +76,8 @@ struct proc_entry {
 	bool image_fresh;
 	uint64_t fork_ns; /* CLOCK_MONOTONIC ns; 0: not forked from a watched process */
 	char probe_path[64]; /* /proc/PID/map_files/... of the interpreter file */
-	/* Per-process uprobes: the pool refill, or in --precise mode the
-	 * allocator functions. */
+	/* Owned per-process uprobes: the pool refill, or in --precise mode
+	 * the allocator functions. */
 	void *links[PROC_MAX_LINKS];
 	int nlinks;
 	int flow_err; /* 0: refill probe attached; -ENOTSUP: none in this build */
@@ -94,8 +100,9 @@ struct table {
 	uint64_t vanished; /* processes that went away between discovery steps */
 	uint64_t attach_failures; /* interpreter files whose GC probes failed */
 	uint64_t heap_attach_failures; /* processes whose refill/--precise probes failed */
+	uint64_t out_of_memory; /* processes not taken, or data not kept, for want of memory */
 	struct pyheap_stats heap_stats; /* out-of-process heap snapshots */
-	struct collector *col; /* for per-process probes; NULL in tests */
+	struct collector *col; /* for per-process reads; NULL in tests */
 	/* --precise: measured cost of one probed allocator call, seconds */
 	bool precise_cost_ok;
 	double precise_alloc_s, precise_free_s;
@@ -106,27 +113,14 @@ struct table {
 	unsigned int sites_max_rate;
 };
 
+/* The entry of pid that is not released, or NULL. */
 struct proc_entry *table_find(struct table *t, int pid);
-/* Add a discovered CPython process; reads its identity from /proc.
- * -ESRCH if it is gone. */
+/* Add a CPython process running in; reads its identity and command
+ * from /proc. -ESRCH if it is gone, -ENOMEM. */
 int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **out);
-/* Attach e's per-process uprobes: with precise the allocator functions;
- * with refills (or when precise is refused, e->precise_err says why) the
- * pool refill. Neither by default: the flow then comes from CPython's
- * arena counter, read with the snapshots. Then, when t->sites, its
- * allocation-site sampling (at refills if probed, else at arenas, and at
- * malloc heap growth). */
-void table_attach_probes(struct table *t, struct proc_entry *e, bool precise, bool refills);
-/* Mark pid exited with its final counters (from a BPF event, may be NULL);
- * its uprobes are detached. */
-void table_mark_exited(struct table *t, int pid, const struct pmt_event *ev);
-/* Is the process of e still running, and still the same process (start
- * time)? A zombie leader whose other threads run on counts as running. */
-bool table_still_alive(const struct proc_entry *e);
-/* Sample every entry; entries whose process is gone or was replaced
- * (start time differs) are marked exited and their BPF entries freed. */
+/* Sample every entry (released ones get their final counters). */
 void table_refresh(struct table *t, struct collector *c, double now);
-/* Remove exited entries, after they were reported in a frame. */
+/* Free released entries, after they were reported in a frame. */
 void table_reap(struct table *t);
 void table_free(struct table *t);
 
