@@ -146,6 +146,7 @@ static void prom_self_fill(struct app *a, const struct frame *fr, struct prom_se
 	s->gc_attach_failures = t->attach_failures;
 	s->heap_attach_failures = t->heap_attach_failures;
 	s->proc_read_failures = t->read_failures;
+	s->out_of_memory = t->out_of_memory;
 	s->snapshots = t->heap_stats.snapshots;
 	s->snapshots_dropped = t->heap_stats.dropped;
 	s->bpf_ok = !collector_bpf_runtime(a->col, &ns, &runs);
@@ -212,25 +213,6 @@ static void export_frame(struct app *a, const struct frame *fr)
 	free(om);
 }
 
-/* A process object's sites_total.estimated_bytes, -1 when unavailable. */
-static int64_t sampled_bytes(struct json_object *o)
-{
-	struct json_object *t, *v;
-
-	return json_object_object_get_ex(o, "sites_total", &t) &&
-			       json_object_object_get_ex(t, "estimated_bytes", &v)
-		       ? json_object_get_int64(v)
-		       : -1;
-}
-
-static int cmp_sampled_desc(const void *pa, const void *pb)
-{
-	int64_t a = sampled_bytes(*(struct json_object *const *)pa);
-	int64_t b = sampled_bytes(*(struct json_object *const *)pb);
-
-	return a != b ? (a < b ? 1 : -1) : 0;
-}
-
 /* --folded: every process's sampled stacks, rewritten atomically (the
  * textfile writer's rules: no symlinks, no partial file). */
 static void write_folded(struct app *a)
@@ -260,27 +242,6 @@ static void write_folded(struct app *a)
 	free(text);
 }
 
-/* --sites: after each text frame, the sites of every running process,
- * most sampled bytes first. */
-static int sites_reports(struct app *a)
-{
-	struct json_object *procs[4096];
-	int n = 0, err = 0;
-
-	for (const struct proc_entry *e = a->table.head; e && n < 4096; e = e->next)
-		if (!e->exited)
-			procs[n++] = output_process_json(e);
-	qsort(procs, n, sizeof(procs[0]), cmp_sampled_desc);
-	for (int i = 0; i < n; i++) {
-		if (!err)
-			err = sites_report(stdout, procs[i], a->env.sites_top);
-		json_object_put(procs[i]);
-	}
-	if (!err && fflush(stdout))
-		err = -errno;
-	return err;
-}
-
 static int emit_frame(struct app *a, double interval_s)
 {
 	struct frame fr = { .time = rate_wall_now(), .interval_s = interval_s, .table = &a->table };
@@ -305,7 +266,7 @@ static int emit_frame(struct app *a, double interval_s)
 		return output_json(stdout, &fr);
 	err = output_text(stdout, &fr);
 	if (!err && a->env.sites_report)
-		err = sites_reports(a);
+		err = output_sites_reports(stdout, &a->table, a->env.sites_top);
 	return err;
 }
 

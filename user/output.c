@@ -8,6 +8,7 @@
 #include "output.h"
 #include "procfs.h"
 #include "rate.h"
+#include "sitesreport.h"
 
 #define NS_PER_S 1e9
 
@@ -713,6 +714,7 @@ static struct json_object *drops_json(const struct frame *fr)
 	put(d, "proc_read_failed", ju64(t->read_failures));
 	put(d, "gc_attach_failed", ju64(t->attach_failures));
 	put(d, "heap_attach_failed", ju64(t->heap_attach_failures));
+	put(d, "out_of_memory", ju64(t->out_of_memory));
 	return d;
 }
 
@@ -880,4 +882,48 @@ int output_text(FILE *f, const struct frame *fr)
 	fputc('\n', f);
 	free(rows);
 	return fflush(f) ? -errno : 0;
+}
+
+/* A process object's sites_total.estimated_bytes, -1 when unavailable. */
+static int64_t sampled_bytes(struct json_object *o)
+{
+	struct json_object *t, *v;
+
+	return json_object_object_get_ex(o, "sites_total", &t) &&
+			       json_object_object_get_ex(t, "estimated_bytes", &v)
+		       ? json_object_get_int64(v)
+		       : -1;
+}
+
+static int cmp_sampled_desc(const void *pa, const void *pb)
+{
+	int64_t a = sampled_bytes(*(struct json_object *const *)pa);
+	int64_t b = sampled_bytes(*(struct json_object *const *)pb);
+
+	return a != b ? (a < b ? 1 : -1) : 0;
+}
+
+int output_sites_reports(FILE *f, struct table *t, int top)
+{
+	struct json_object **procs = calloc(t->count ? t->count : 1, sizeof(*procs));
+	int n = 0, err = 0;
+
+	if (!procs) {
+		t->out_of_memory++;
+		fprintf(stderr, "pymemtop: --sites: out of memory: no report this frame\n");
+		return 0;
+	}
+	for (const struct proc_entry *e = t->head; e && n < t->count; e = e->next)
+		if (!e->exited && (procs[n] = output_process_json(e)))
+			n++;
+	qsort(procs, n, sizeof(procs[0]), cmp_sampled_desc);
+	for (int i = 0; i < n; i++) {
+		if (!err)
+			err = sites_report(f, procs[i], top);
+		json_object_put(procs[i]);
+	}
+	free(procs);
+	if (!err && fflush(f))
+		err = -errno;
+	return err;
 }

@@ -26,6 +26,9 @@ void output_sites_top(int n);
 int output_json(FILE *f, const struct frame *fr);
 /* One frame as a text table, like top -b. */
 int output_text(FILE *f, const struct frame *fr);
+/* --sites: after a text frame, the sites of every running process, most
+ * sampled bytes first (sites_report). 0 or -errno of the write. */
+int output_sites_reports(FILE *f, struct table *t, int top);
 
 /* Copy process-controlled text (cmdline, comm, paths) into buf as valid
  * UTF-8, each byte of an invalid sequence replaced by U+FFFD; with text,

@@ -757,6 +757,9 @@ static void render_self(FILE *f, const struct prom_self *s, bool om)
 		(unsigned long long)s->heap_attach_failures);
 	self_counter(f, om, "pymemtop_proc_read_failures",
 		     "Failed /proc or map reads of live processes", (double)s->proc_read_failures);
+	self_counter(f, om, "pymemtop_out_of_memory",
+		     "Processes not watched, or data not kept, because pymemtop ran out of memory",
+		     (double)s->out_of_memory);
 	self_counter(f, om, "pymemtop_heap_snapshots", "Out-of-process heap snapshots taken",
 		     (double)s->snapshots);
 	self_counter(f, om, "pymemtop_heap_snapshots_dropped",

@@ -55,6 +55,7 @@ struct prom_self {
 	struct prom_counter drops[24]; /* by reason */
 	int ndrops;
 	uint64_t gc_attach_failures, heap_attach_failures, proc_read_failures;
+	uint64_t out_of_memory; /* table.out_of_memory */
 	uint64_t snapshots, snapshots_dropped;
 	bool bpf_ok;
 	double bpf_seconds; /* run time of pymemtop's BPF programs */

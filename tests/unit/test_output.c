@@ -181,6 +181,7 @@ static int setup(void **state)
 	fill_b(w->b);
 	fill_c(w->c);
 	w->t.read_failures = 7;
+	w->t.out_of_memory = 4;
 	w->t.attach_failures = 2;
 	w->t.heap_attach_failures = 3;
 
@@ -370,7 +371,7 @@ static void test_json_drops_every_counter(void **state)
 	root = frame_json(w, &procs);
 	drops = get(root, "drops");
 	assert_true(json_object_is_type(drops, json_type_object));
-	assert_int_equal(json_object_object_length(drops), PMT_DROP_NR + 3);
+	assert_int_equal(json_object_object_length(drops), PMT_DROP_NR + 4);
 	for (int i = 0; i < PMT_DROP_NR; i++) {
 		assert_non_null(collector_drop_name(i));
 		assert_json_u64(drops, collector_drop_name(i), 100 + i);
@@ -380,6 +381,7 @@ static void test_json_drops_every_counter(void **state)
 	assert_json_u64(drops, "proc_read_failed", 7);
 	assert_json_u64(drops, "gc_attach_failed", 2);
 	assert_json_u64(drops, "heap_attach_failed", 3);
+	assert_json_u64(drops, "out_of_memory", 4);
 	json_object_put(root);
 }
 
@@ -1179,12 +1181,51 @@ static void test_human_bytes_small_buffer(void **state)
 	assert_int_equal(buf[3], '\0');
 }
 
+/* --sites reports every running process: with more than 4096 (the old
+ * fixed array) none is left out, and released ones are not reported. */
+static void test_sites_reports_every_process(void **state)
+{
+	struct interp *in = new_interp("/usr/bin/python3.11", "3.11.2", false);
+	struct table t = { 0 };
+	char *text = NULL;
+	size_t len = 0, lines = 0;
+	FILE *f;
+
+	(void)state;
+	for (int i = 0; i < 5000; i++) {
+		struct proc_entry *e = calloc(1, sizeof(*e));
+
+		assert_non_null(e);
+		e->pid = 100000 + i;
+		e->interp = in;
+		e->exited = i % 1000 == 999; /* 5 released */
+		snprintf(e->comm, sizeof(e->comm), "python3");
+		snprintf(e->sites_reason, sizeof(e->sites_reason), "off (--no-sites)");
+		e->next = t.head;
+		t.head = e;
+		t.count++;
+	}
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	assert_int_equal(output_sites_reports(f, &t, 10), 0);
+	fclose(f);
+	for (const char *p = text; (p = strstr(p, "SITES ")); p++)
+		lines++;
+	assert_int_equal(lines, 4995);
+	assert_non_null(strstr(text, "SITES 100000 "));
+	assert_null(strstr(text, "SITES 100999 "));
+	free(text);
+	table_free(&t);
+	free(in);
+}
+
 #define WORLD_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		WORLD_TEST(test_json_one_line_top_level),
+		cmocka_unit_test(test_sites_reports_every_process),
 		WORLD_TEST(test_json_drops_every_counter),
 		WORLD_TEST(test_json_process_identity),
 		WORLD_TEST(test_json_shared_build_without_build_id),
