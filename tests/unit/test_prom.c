@@ -673,6 +673,7 @@ static void test_classic_format(void **state)
 							   "pymemtop_dropped_events_total",
 							   "pymemtop_attach_failures_total",
 							   "pymemtop_proc_read_failures_total",
+							   "pymemtop_out_of_memory_total",
 							   "pymemtop_heap_snapshots_total",
 							   "pymemtop_heap_snapshots_dropped_total",
 							   "pymemtop_bpf_run_seconds_total",
@@ -682,7 +683,7 @@ static void test_classic_format(void **state)
 	     *n; n++)
 		if (!find_fam(&e, *n))
 			fail_msg("family %s missing:\n%s", *n, t);
-	assert_int_equal(e.nfams, 31);
+	assert_int_equal(e.nfams, 32);
 	free(t);
 	prom_free(p);
 
