@@ -93,6 +93,14 @@ $(OUTPUT)/user $(OUTPUT)/bpf $(OUTPUT)/tests $(OUTPUT)/fixtures:
 $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) $(LIB_OBJS) | $(OUTPUT)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS) -lcmocka
 
+# The lifecycle and table tests run without BPF: a fake collector
+# (tests/unit/fake_collector.c) instead of collector.o.
+FAKE_COL_OBJS := $(filter-out $(OUTPUT)/user/collector.o,$(LIB_OBJS))
+$(OUTPUT)/tests/test_lifecycle: tests/unit/test_lifecycle.c tests/unit/fake_collector.c \
+		$(wildcard tests/unit/*.h) $(FAKE_COL_OBJS) | $(OUTPUT)/tests
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< tests/unit/fake_collector.c \
+		$(FAKE_COL_OBJS) $(LDLIBS) -lcmocka
+
 # Fixture programs: small ELF files with known symbols, notes and strings.
 # fake_libpython*.c are shared libraries named like the real ones, not
 # programs: keep them out of FIXTURE_BINS and build them below.
