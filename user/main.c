@@ -271,7 +271,9 @@ static int emit_frame(struct app *a, double interval_s)
 }
 
 /* Wait up to timeout_ms for BPF events and, in the live display, keys.
- * -EINTR: time to stop (signal or q). */
+ * -ECANCELED: time to stop (q, the terminal closed); -EINTR: a signal
+ * (a stop signal sets exiting; SIGWINCH, or SIGSTOP and SIGCONT, after
+ * which epoll_wait(2) fails with EINTR even without a handler, do not). */
 static int wait_events(struct app *a, int timeout_ms)
 {
 	struct pollfd p[2] = { { collector_fd(a->col), POLLIN, 0 }, { STDIN_FILENO, POLLIN, 0 } };
@@ -288,11 +290,11 @@ static int wait_events(struct app *a, int timeout_ms)
 		return err;
 	if (p[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
 		log_info("terminal closed");
-		return -EINTR;
+		return -ECANCELED;
 	}
 	switch (tui_keys(a->tui, &a->env.interval_s)) {
 	case TUI_QUIT:
-		return -EINTR;
+		return -ECANCELED;
 	case TUI_INTERVAL:
 		a->next = rate_now() + a->env.interval_s;
 		break;
@@ -325,9 +327,9 @@ static int run(struct app *a)
 		if (lifecycle_busy(&a->lc) && timeout_ms > LIFECYCLE_PENDING_POLL_MS)
 			timeout_ms = LIFECYCLE_PENDING_POLL_MS;
 		err = wait_events(a, timeout_ms);
-		if (err == -EINTR)
+		if (err == -ECANCELED || exiting)
 			break;
-		if (err < 0) {
+		if (err < 0 && err != -EINTR) {
 			log_error("polling events: %s", strerror(-err));
 			return err;
 		}

@@ -17,7 +17,7 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PYMEMTOP = os.path.join(ROOT, "pymemtop")
+PYMEMTOP = os.environ.get("PMT_BINARY") or os.path.join(ROOT, "pymemtop")
 WORKLOAD = os.path.join(ROOT, "tests", "workloads", "wl.py")
 FIXTURES = os.path.join(ROOT, ".output", "fixtures")
 MIB = 1 << 20
