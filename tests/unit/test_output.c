@@ -212,6 +212,50 @@ static int teardown(void **state)
 
 /* ---- running the writers ------------------------------------------------- */
 
+/*
+ * Every frame the tests below write is also compared, in order, with the
+ * one recorded in GOLDEN (made by the json-c writer before the typed model
+ * of user/model.c replaced it): the redesign must not change a byte of
+ * --json or -b output. PMT_GOLDEN_WRITE=1 records them again instead (only
+ * when a test is added or an output change is meant; review the diff).
+ */
+#define GOLDEN "tests/unit/fixtures/output_frames.txt"
+
+static FILE *golden;
+static bool golden_write;
+static int golden_n;
+
+static void golden_open(void)
+{
+	golden_write = getenv("PMT_GOLDEN_WRITE") != NULL;
+	golden = fopen(GOLDEN, golden_write ? "w" : "r");
+	if (!golden) {
+		fprintf(stderr, "test_output: %s: %s (run from the top of the tree)\n", GOLDEN,
+			strerror(errno));
+		exit(1);
+	}
+}
+
+/* Record "### N KIND LEN\n" then the LEN bytes of out. */
+static void golden_check(const char *kind, const char *out, size_t len)
+{
+	char head[64], want_head[64], *want;
+
+	snprintf(head, sizeof(head), "### %d %s %zu\n", ++golden_n, kind, len);
+	if (golden_write) {
+		assert_true(fputs(head, golden) >= 0 && fwrite(out, 1, len, golden) == len);
+		return;
+	}
+	assert_non_null(fgets(want_head, sizeof(want_head), golden));
+	assert_string_equal(head, want_head);
+	want = malloc(len + 1);
+	assert_non_null(want);
+	assert_int_equal(fread(want, 1, len, golden), len);
+	want[len] = '\0';
+	assert_string_equal(out, want);
+	free(want);
+}
+
 static void write_json(struct world *w)
 {
 	FILE *f;
@@ -222,6 +266,7 @@ static void write_json(struct world *w)
 	assert_non_null(f);
 	assert_int_equal(output_json(f, &w->fr), 0);
 	assert_int_equal(fclose(f), 0);
+	golden_check("json", w->out, w->out_len);
 }
 
 static void write_text(struct world *w)
@@ -234,6 +279,7 @@ static void write_text(struct world *w)
 	assert_non_null(f);
 	assert_int_equal(output_text(f, &w->fr), 0);
 	assert_int_equal(fclose(f), 0);
+	golden_check("text", w->out, w->out_len);
 }
 
 /* One line, newline-terminated, one complete JSON object; returned parsed. */
@@ -1264,6 +1310,16 @@ int main(void)
 		cmocka_unit_test(test_human_bytes),
 		cmocka_unit_test(test_human_bytes_small_buffer),
 	};
+	int rc;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	setenv("TZ", "UTC", 1); /* the text header's clock */
+	golden_open();
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	/* every recorded frame was written again */
+	if (!golden_write && fgetc(golden) != EOF) {
+		fprintf(stderr, "test_output: %s has frames no test wrote\n", GOLDEN);
+		rc = 1;
+	}
+	fclose(golden);
+	return rc;
 }
