@@ -421,8 +421,10 @@ int collector_execs(struct collector *c, int pid, uint32_t *execs)
 void collector_release(struct collector *c, int pid)
 {
 	const struct bpf_map *maps[] = {
-		c->skel->maps.heap_flow,   c->skel->maps.precise,
-		c->skel->maps.precise_cfg, c->skel->maps.sites_cfg,
+		c->skel->maps.heap_flow,
+		c->skel->maps.precise,
+		c->skel->maps.precise_cfg,
+		c->skel->maps.sites_cfg,
 	};
 	struct pmt_watch w;
 	__u32 key = pid;

@@ -97,7 +97,8 @@ static struct json_object *heap_json(const struct pyheap_layout *h)
 	r = json_object_new_object();
 	put(r, "function", jhex(h->refill_fn));
 	put(r, "probe", jhex(h->refill_probe));
-	put(r, "probe_file_offset", h->refill_probe ? json_object_new_uint64(h->refill_offset) : NULL);
+	put(r, "probe_file_offset",
+	    h->refill_probe ? json_object_new_uint64(h->refill_offset) : NULL);
 	put(r, "size_class_arg", h->refill_arg ? json_object_new_int(h->refill_arg) : NULL);
 	put(r, "reason", h->refill_probe ? NULL : jstr(h->refill_reason));
 	put(o, "pool_refill", r);

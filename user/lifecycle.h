@@ -29,10 +29,10 @@
 #include "collector.h"
 #include "table.h"
 
-#define LIFECYCLE_PENDING_MAX	1024
-#define LIFECYCLE_PENDING_WAIT_S 2.0 /* how long an exec'd binary may take to map libpython */
+#define LIFECYCLE_PENDING_MAX	  1024
+#define LIFECYCLE_PENDING_WAIT_S  2.0 /* how long an exec'd binary may take to map libpython */
 #define LIFECYCLE_PENDING_POLL_MS 20
-#define LIFECYCLE_FORKED_MAX	1024
+#define LIFECYCLE_FORKED_MAX	  1024
 
 struct lifecycle_opts {
 	const int *pids; /* -p: only these (npids 0: every process) */

@@ -17,7 +17,7 @@
 #include "growth.h"
 #include "pymemtop.h"
 
-#define TABLE_CMDLINE_LEN     4096
+#define TABLE_CMDLINE_LEN 4096
 
 struct proc_sample {
 	double t; /* CLOCK_MONOTONIC seconds */

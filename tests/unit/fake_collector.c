@@ -278,8 +278,8 @@ int collector_bpf_runtime(struct collector *c, uint64_t *run_ns, uint64_t *run_c
 const char *collector_drop_name(int i)
 {
 	static const char *const names[PMT_DROP_NR] = {
-		"mm_map_full",	    "gc_map_full",	"gc_stash_full",      "gc_unmatched",
-		"events_lost",	    "user_read_failed", "watched_map_full",   "heap_flow_map_full",
+		"mm_map_full",	    "gc_map_full",	"gc_stash_full",     "gc_unmatched",
+		"events_lost",	    "user_read_failed", "watched_map_full",  "heap_flow_map_full",
 		"refill_bad_class", "sites_map_full",	"sites_walk_failed",
 	};
 	return i >= 0 && i < PMT_DROP_NR ? names[i] : NULL;

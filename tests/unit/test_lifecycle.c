@@ -51,7 +51,8 @@ static pid_t spawn_python(void)
 		dup2(fd[1], STDOUT_FILENO);
 		close(fd[0]);
 		execl(PYTHON, PYTHON, "-c",
-		      "import sys, time; print(1); sys.stdout.flush(); time.sleep(60)", (char *)NULL);
+		      "import sys, time; print(1); sys.stdout.flush(); time.sleep(60)",
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(fd[1]);
@@ -339,8 +340,7 @@ static void test_out_of_memory_is_not_gone(void **state)
 		ev.ppid = parent->pid;
 		lifecycle_event(&ev, &w->lc);
 		lifecycle_frame(&w->lc, rate_now());
-		_exit(w->t.out_of_memory == 1 && !w->t.vanished &&
-				      !table_find(&w->t, w->pids[1])
+		_exit(w->t.out_of_memory == 1 && !w->t.vanished && !table_find(&w->t, w->pids[1])
 			      ? 0
 			      : 1);
 	}
@@ -379,9 +379,11 @@ static void test_discover(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_take),	     T(test_exit_releases),  T(test_lost_exec),
-		T(test_reused_pid),  T(test_exec_event),     T(test_forked_worker),
-		T(test_watch_refused), T(test_out_of_memory_is_not_gone), T(test_discover),
+		T(test_take),	       T(test_exit_releases),
+		T(test_lost_exec),     T(test_reused_pid),
+		T(test_exec_event),    T(test_forked_worker),
+		T(test_watch_refused), T(test_out_of_memory_is_not_gone),
+		T(test_discover),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -48,7 +48,9 @@ static void test_pool_maths(void **state)
  * pymemtop_allocated_bytes_total for good. */
 static void test_peek_accept(void **state)
 {
-	struct pyheap_peek pk = { .narenas = 3, .arenas_allocated = 12, .narenas_ok = true,
+	struct pyheap_peek pk = { .narenas = 3,
+				  .arenas_allocated = 12,
+				  .narenas_ok = true,
 				  .arenas_allocated_ok = true };
 	uint64_t count = 10, mmaps = 100;
 
