@@ -186,20 +186,11 @@ static void write_prom_file(struct app *a, const char *text, size_t len)
 /* --prom-file / --listen: fold the frame in, render, write and publish. */
 static void export_frame(struct app *a, const struct frame *fr)
 {
-	struct json_object **procs = calloc(a->table.count ? a->table.count : 1, sizeof(*procs));
 	char *text = NULL, *om = NULL;
 	size_t tlen = 0, olen = 0;
 	struct prom_self self;
-	int n = 0;
 
-	if (!procs)
-		return;
-	for (const struct proc_entry *e = a->table.head; e && n < a->table.count; e = e->next)
-		procs[n++] = output_process_json(e);
-	prom_update(a->prom, procs, n, fr->time);
-	for (int i = 0; i < n; i++)
-		json_object_put(procs[i]);
-	free(procs);
+	prom_update(a->prom, fr->models->p, fr->models->n, fr->time);
 	prom_self_fill(a, fr, &self);
 	if (prom_render(a->prom, &self, false, &text, &tlen)) {
 		log_warn("Prometheus metrics: out of memory");
@@ -242,31 +233,52 @@ static void write_folded(struct app *a)
 	free(text);
 }
 
-static int emit_frame(struct app *a, double interval_s)
+/* Every consumer of the frame. */
+static int consume_frame(struct app *a, struct frame *fr)
 {
-	struct frame fr = { .time = rate_wall_now(), .interval_s = interval_s, .table = &a->table };
 	struct tui_self self;
 	int err;
 
-	collector_read_drops(a->col, fr.drops);
-	warn_new_drops(a, fr.drops);
 	if (a->prom)
-		export_frame(a, &fr);
+		export_frame(a, fr);
 	if (a->env.folded)
 		write_folded(a);
 	if (a->env.quiet)
 		return 0;
 	if (a->tui) {
-		self_cost(a, &fr, &self);
-		tui_frame(a->tui, &fr, &self);
+		self_cost(a, fr, &self);
+		tui_frame(a->tui, fr, &self);
 		tui_draw(a->tui);
 		return 0;
 	}
 	if (a->env.json)
-		return output_json(stdout, &fr);
-	err = output_text(stdout, &fr);
+		return output_json(stdout, fr);
+	err = output_text(stdout, fr);
 	if (!err && a->env.sites_report)
-		err = output_sites_reports(stdout, &a->table, a->env.sites_top);
+		err = output_sites_reports(stdout, fr, a->env.sites_top, &a->table.out_of_memory);
+	return err;
+}
+
+/* One frame: the typed model of every process, built once, then read by
+ * every consumer. */
+static int emit_frame(struct app *a, double interval_s)
+{
+	struct frame fr = { .time = rate_wall_now(), .interval_s = interval_s, .table = &a->table };
+	struct frame_models m;
+	int err;
+
+	collector_read_drops(a->col, fr.drops);
+	warn_new_drops(a, fr.drops);
+	if (output_models(&a->table, a->env.sites_top, &m) == -ENOMEM) {
+		a->table.out_of_memory++;
+		if (!m.p) {
+			log_warn("out of memory: frame skipped");
+			return 0;
+		}
+	}
+	fr.models = &m;
+	err = consume_frame(a, &fr);
+	output_models_free(&m);
 	return err;
 }
 

@@ -9,26 +9,40 @@
 
 #include <stdio.h>
 #include <json-c/json.h>
+#include "model.h"
 #include "table.h"
+
+/* The typed model of every process of a frame, built once per frame. */
+struct frame_models {
+	struct pm_proc *p;
+	int n;
+};
 
 struct frame {
 	double time; /* unix seconds */
 	double interval_s; /* measured monotonic seconds since the last frame */
 	const struct table *table;
 	uint64_t drops[PMT_DROP_NR]; /* BPF drop counters, cumulative */
+	const struct frame_models *models; /* NULL: each writer builds its own */
 };
 
-/* One JSON object for one process (caller puts it). */
+/* Models of every process in t, in table order, each with up to
+ * sites_top sites. 0, or -ENOMEM (m->p NULL: none; else some model lacks
+ * its sites, which say "out of memory"). Freed with output_models_free. */
+int output_models(const struct table *t, int sites_top, struct frame_models *m);
+void output_models_free(struct frame_models *m);
+/* One JSON object for one process (caller puts it; NULL: out of memory). */
 struct json_object *output_process_json(const struct proc_entry *e);
 /* How many allocation sites a process object lists (--sites-top). */
 void output_sites_top(int n);
-/* One frame as a single line of JSON. 0 or -errno (e.g. -EPIPE). */
+/* One frame as a single line of JSON. 0 or -errno (e.g. -EPIPE, -ENOMEM). */
 int output_json(FILE *f, const struct frame *fr);
 /* One frame as a text table, like top -b. */
 int output_text(FILE *f, const struct frame *fr);
 /* --sites: after a text frame, the sites of every running process, most
- * sampled bytes first (sites_report). 0 or -errno of the write. */
-int output_sites_reports(FILE *f, struct table *t, int top);
+ * sampled bytes first (sites_report). 0 or -errno of the write; out of
+ * memory, no report and *out_of_memory counts it. */
+int output_sites_reports(FILE *f, const struct frame *fr, int top, uint64_t *out_of_memory);
 
 /* Copy process-controlled text (cmdline, comm, paths) into buf as valid
  * UTF-8, each byte of an invalid sequence replaced by U+FFFD; with text,

@@ -26,38 +26,45 @@ enum val {
 	V_NR,
 };
 
-/* Where each value is in a process object (idx: array element, or -1). */
+/* Where each value is in a process's model (idx: vector entry, or -1). */
 static const struct src {
-	const char *key;
+	enum pm_id id;
 	int idx;
 } srcs[V_NR] = {
-	[V_ALLOC_BYTES] = { "alloc_bytes_total", -1 },
-	[V_ALLOCS] = { "allocs_total", -1 },
-	[V_GC_COLL] = { "gc_collections_total", 0 },
-	[V_GC_COLL + 1] = { "gc_collections_total", 1 },
-	[V_GC_COLL + 2] = { "gc_collections_total", 2 },
-	[V_GC_OBJ] = { "gc_collected_total", 0 },
-	[V_GC_OBJ + 1] = { "gc_collected_total", 1 },
-	[V_GC_OBJ + 2] = { "gc_collected_total", 2 },
-	[V_GC_SEC] = { "gc_seconds_total", 0 },
-	[V_GC_SEC + 1] = { "gc_seconds_total", 1 },
-	[V_GC_SEC + 2] = { "gc_seconds_total", 2 },
-	[V_MMAP] = { "mmap_bytes_total", -1 },
-	[V_MUNMAP] = { "munmap_bytes_total", -1 },
-	[V_RSS] = { "rss_bytes", -1 },
-	[V_HEAP] = { "heap_arena_bytes", -1 },
-	[V_LIVE] = { "heap_live_bytes", -1 },
-	[V_BLOCKS] = { "heap_live_blocks", -1 },
-	[V_BRK] = { "brk_bytes", -1 },
+	[V_ALLOC_BYTES] = { PM_ALLOC_BYTES_TOTAL, -1 },
+	[V_ALLOCS] = { PM_ALLOCS_TOTAL, -1 },
+	[V_GC_COLL] = { PM_GC_COLLECTIONS_TOTAL, 0 },
+	[V_GC_COLL + 1] = { PM_GC_COLLECTIONS_TOTAL, 1 },
+	[V_GC_COLL + 2] = { PM_GC_COLLECTIONS_TOTAL, 2 },
+	[V_GC_OBJ] = { PM_GC_COLLECTED_TOTAL, 0 },
+	[V_GC_OBJ + 1] = { PM_GC_COLLECTED_TOTAL, 1 },
+	[V_GC_OBJ + 2] = { PM_GC_COLLECTED_TOTAL, 2 },
+	[V_GC_SEC] = { PM_GC_SECONDS_TOTAL, 0 },
+	[V_GC_SEC + 1] = { PM_GC_SECONDS_TOTAL, 1 },
+	[V_GC_SEC + 2] = { PM_GC_SECONDS_TOTAL, 2 },
+	[V_MMAP] = { PM_MMAP_BYTES_TOTAL, -1 },
+	[V_MUNMAP] = { PM_MUNMAP_BYTES_TOTAL, -1 },
+	[V_RSS] = { PM_RSS_BYTES, -1 },
+	[V_HEAP] = { PM_HEAP_ARENA_BYTES, -1 },
+	[V_LIVE] = { PM_HEAP_LIVE_BYTES, -1 },
+	[V_BLOCKS] = { PM_HEAP_LIVE_BLOCKS, -1 },
+	[V_BRK] = { PM_BRK_BYTES, -1 },
+};
+
+/* A value: an integer (counters of bytes and events, exact above 2^53)
+ * or, for the fields that are floats (seconds), a double. */
+struct num {
+	uint64_t u;
+	double d;
 };
 
 struct group {
 	char name[PROM_GROUP_LEN], container[PROM_CONTAINER_LEN];
-	double gone[V_NCOUNTERS]; /* last values of processes that have gone */
+	struct num gone[V_NCOUNTERS]; /* last values of processes that have gone */
 	bool gone_has[V_NCOUNTERS];
-	double out[V_NCOUNTERS]; /* what was exported: never goes down */
+	struct num out[V_NCOUNTERS]; /* what was exported: never goes down */
 	bool out_has[V_NCOUNTERS];
-	double sum[V_NR]; /* this frame */
+	struct num sum[V_NR]; /* this frame */
 	bool has[V_NR];
 	int procs, steady;
 	double last_seen; /* unix seconds a process of it was last seen */
@@ -69,7 +76,7 @@ struct pstate {
 	int pid;
 	double start;
 	int group;
-	double last[V_NCOUNTERS];
+	struct num last[V_NCOUNTERS];
 	bool has[V_NCOUNTERS];
 	bool seen;
 };
@@ -80,7 +87,9 @@ struct prom {
 	int ng;
 	struct pstate *ps;
 	int nps;
-	struct json_object **top; /* this frame's largest processes (references) */
+	/* this frame's largest processes: copies of their models (the
+	 * frame's go before prom_render may be called) */
+	struct pm_proc *top;
 	int ntop;
 };
 
@@ -98,7 +107,7 @@ struct prom *prom_new(int max_pids, int max_sites)
 static void release_top(struct prom *p)
 {
 	for (int i = 0; i < p->ntop; i++)
-		json_object_put(p->top[i]);
+		model_free(&p->top[i]);
 	p->ntop = 0;
 }
 
@@ -186,42 +195,59 @@ static int find_group(struct prom *p, const char *name, const char *full_contain
 
 /* ---- folding frames in -------------------------------------------------- */
 
-static bool jval(struct json_object *o, const struct src *s, double *v)
+static bool is_float(const struct src *s)
 {
-	struct json_object *x;
+	return pm_fields[s->id].type == PM_T_F64 || pm_fields[s->id].type == PM_T_F64V;
+}
 
-	if (!json_object_object_get_ex(o, s->key, &x) || !x)
+/* The value of s in a process's model; false when it is unavailable. */
+static bool pval(const struct pm_proc *o, const struct src *s, struct num *v)
+{
+	const struct pm_val *x = pm_get(o, s->id);
+	double d;
+
+	*v = (struct num){ 0, 0 };
+	if (!x->ok)
 		return false;
 	if (s->idx >= 0) {
-		if (!json_object_is_type(x, json_type_array) ||
-		    (size_t)s->idx >= json_object_array_length(x))
-			return false;
-		x = json_object_array_get_idx(x, s->idx);
-		if (!x)
-			return false;
+		if (is_float(s))
+			return pm_elem(o, s->id, s->idx, &v->d) && isfinite(v->d);
+		if (pm_fields[s->id].type == PM_T_U64V)
+			return pm_elem_u64(o, s->id, s->idx, &v->u);
+		return pm_elem(o, s->id, s->idx, &d) && d >= 0 && (v->u = (uint64_t)d, true);
 	}
-	if (!json_object_is_type(x, json_type_int) && !json_object_is_type(x, json_type_double))
-		return false;
-	*v = json_object_get_double(x);
-	return isfinite(*v);
+	if (is_float(s)) {
+		v->d = x->d;
+		return isfinite(v->d);
+	}
+	if (pm_fields[s->id].type == PM_T_I64) {
+		v->u = x->i > 0 ? (uint64_t)x->i : 0;
+		return x->i >= 0;
+	}
+	v->u = x->u;
+	return true;
 }
 
-static const char *jstr(struct json_object *o, const char *key)
+static void add_num(struct num *a, const struct num *b)
 {
-	struct json_object *x;
-
-	if (!json_object_object_get_ex(o, key, &x) || !json_object_is_type(x, json_type_string))
-		return NULL;
-	return json_object_get_string(x);
+	a->u = a->u + b->u < a->u ? UINT64_MAX : a->u + b->u; /* saturates */
+	a->d += b->d;
 }
 
-static bool jsteady(struct json_object *o, const char *which)
+/* a > b, in the value's own type. */
+static bool num_above(const struct num *a, const struct num *b, bool flt)
 {
-	struct json_object *g, *x;
+	return flt ? a->d > b->d : a->u > b->u;
+}
 
-	return json_object_object_get_ex(o, "growth", &g) &&
-	       json_object_object_get_ex(g, which, &x) &&
-	       json_object_object_get_ex(x, "steady", &x) && json_object_get_boolean(x);
+static const char *pstr(const struct pm_proc *o, enum pm_id id)
+{
+	return pm_str(o, id);
+}
+
+static bool jsteady(const struct pm_proc *o, enum pm_id steady)
+{
+	return pm_bool(o, steady);
 }
 
 static struct pstate *find_ps(struct prom *p, int pid, double start, int group)
@@ -251,7 +277,7 @@ static void retire(struct prom *p, int i)
 
 	for (int v = 0; v < V_NCOUNTERS; v++)
 		if (ps->has[v]) {
-			g->gone[v] += ps->last[v];
+			add_num(&g->gone[v], &ps->last[v]);
 			g->gone_has[v] = true;
 		}
 	p->ps[i] = p->ps[--p->nps];
@@ -259,17 +285,17 @@ static void retire(struct prom *p, int i)
 
 static int cmp_rss(const void *a, const void *b)
 {
-	static const struct src rss = { "rss_bytes", -1 };
-	double x = 0, y = 0;
+	static const struct src rss = { PM_RSS_BYTES, -1 };
+	struct num x, y;
 
-	jval(*(struct json_object *const *)a, &rss, &x);
-	jval(*(struct json_object *const *)b, &rss, &y);
-	return x < y ? 1 : x > y ? -1 : 0;
+	pval(*(const struct pm_proc *const *)a, &rss, &x);
+	pval(*(const struct pm_proc *const *)b, &rss, &y);
+	return x.u < y.u ? 1 : x.u > y.u ? -1 : 0;
 }
 
-static void pick_top(struct prom *p, struct json_object *const *procs, int n)
+static void pick_top(struct prom *p, const struct pm_proc *procs, int n)
 {
-	struct json_object **live;
+	const struct pm_proc **live;
 	int nl = 0;
 
 	release_top(p);
@@ -278,24 +304,92 @@ static void pick_top(struct prom *p, struct json_object *const *procs, int n)
 	live = malloc(n * sizeof(*live));
 	if (!live)
 		return;
-	for (int i = 0; i < n; i++) {
-		struct json_object *x;
-
-		if (!json_object_object_get_ex(procs[i], "exited", &x) ||
-		    !json_object_get_boolean(x))
-			live[nl++] = procs[i];
-	}
+	for (int i = 0; i < n; i++)
+		if (!pm_bool(&procs[i], PM_EXITED))
+			live[nl++] = &procs[i];
 	qsort(live, nl, sizeof(*live), cmp_rss);
 	if (nl > p->max_pids)
 		nl = p->max_pids;
 	free(p->top);
-	p->top = live;
-	for (int i = 0; i < nl; i++)
-		json_object_get(live[i]);
-	p->ntop = nl;
+	p->top = calloc(nl > 0 ? (size_t)nl : 1, sizeof(*p->top));
+	for (int i = 0; p->top && i < nl; i++, p->ntop++)
+		if (model_copy(&p->top[i], live[i])) {
+			model_free(&p->top[i]); /* out of memory: the series end here */
+			break;
+		}
+	free(live);
 }
 
-void prom_update(struct prom *p, struct json_object *const *procs, int n, double now)
+/* Fold one process's values into its group and its own state. */
+static void fold_proc(struct prom *p, const struct pm_proc *o, double now)
+{
+	char name[PROM_GROUP_LEN];
+	const char *container = pstr(o, PM_CONTAINER);
+	bool exited = pm_bool(o, PM_EXITED);
+	double start = pm_ok(o, PM_START_TIME) ? pm_get(o, PM_START_TIME)->d : 0;
+	struct num v;
+	struct pstate *ps;
+	struct group *g;
+	int gi;
+
+	prom_group(pstr(o, PM_COMMAND), name, sizeof(name));
+	gi = find_group(p, name, container ? container : "");
+	if (gi < 0)
+		return;
+	g = &p->g[gi];
+	ps = find_ps(p, (int)pm_get(o, PM_PID)->i, start, gi);
+	if (!ps)
+		return;
+	ps->seen = true;
+	g->last_seen = now;
+	for (int k = 0; k < V_NCOUNTERS; k++)
+		if (pval(o, &srcs[k], &v)) {
+			ps->last[k] = v;
+			ps->has[k] = true;
+		}
+	if (exited) {
+		retire(p, (int)(ps - p->ps));
+		return;
+	}
+	g->procs++;
+	g->steady += jsteady(o, PM_GROWTH_HEAP_STEADY) ||
+		     (!pval(o, &srcs[V_LIVE], &v) && jsteady(o, PM_GROWTH_RSS_STEADY));
+	for (int k = V_NCOUNTERS; k < V_NR; k++)
+		if (pval(o, &srcs[k], &v)) {
+			add_num(&g->sum[k], &v);
+			g->has[k] = true;
+		}
+}
+
+/* What each group's counters say now: never less than before. */
+static void counters_out(struct prom *p)
+{
+	for (int i = 0; i < p->nps; i++) {
+		struct pstate *ps = &p->ps[i];
+
+		for (int k = 0; k < V_NCOUNTERS; k++)
+			if (ps->has[k]) {
+				add_num(&p->g[ps->group].sum[k], &ps->last[k]);
+				p->g[ps->group].has[k] = true;
+			}
+	}
+	for (int i = 0; i < p->ng; i++) {
+		struct group *g = &p->g[i];
+
+		for (int k = 0; k < V_NCOUNTERS; k++) {
+			struct num v = g->sum[k];
+
+			if (!g->has[k] && !g->gone_has[k])
+				continue;
+			add_num(&v, &g->gone[k]);
+			if (!g->out_has[k] || num_above(&v, &g->out[k], is_float(&srcs[k])))
+				g->out[k] = v; /* monotonic, whatever happens */
+			g->out_has[k] = true;
+		}
+	}
+}
+
+void prom_update(struct prom *p, const struct pm_proc *procs, int n, double now)
 {
 	int kept = 0;
 
@@ -306,75 +400,15 @@ void prom_update(struct prom *p, struct json_object *const *procs, int n, double
 	}
 	for (int i = 0; i < p->nps; i++)
 		p->ps[i].seen = false;
-	for (int i = 0; i < n; i++) {
-		struct json_object *o = procs[i], *x;
-		char name[PROM_GROUP_LEN];
-		const char *container = jstr(o, "container");
-		bool exited =
-			json_object_object_get_ex(o, "exited", &x) && json_object_get_boolean(x);
-		double start = 0, v;
-		struct pstate *ps;
-		struct group *g;
-		int gi;
-
-		prom_group(jstr(o, "command"), name, sizeof(name));
-		gi = find_group(p, name, container ? container : "");
-		if (gi < 0)
-			continue;
-		g = &p->g[gi];
-		if (json_object_object_get_ex(o, "start_time", &x))
-			start = json_object_get_double(x);
-		ps = find_ps(p, json_object_get_int(json_object_object_get(o, "pid")), start, gi);
-		if (!ps)
-			continue;
-		ps->seen = true;
-		g->last_seen = now;
-		for (int k = 0; k < V_NCOUNTERS; k++)
-			if (jval(o, &srcs[k], &v)) {
-				ps->last[k] = v;
-				ps->has[k] = true;
-			}
-		if (exited) {
-			retire(p, (int)(ps - p->ps));
-			continue;
-		}
-		g->procs++;
-		g->steady += jsteady(o, "heap_live_bytes") ||
-			     (!jval(o, &srcs[V_LIVE], &v) && jsteady(o, "rss_bytes"));
-		for (int k = V_NCOUNTERS; k < V_NR; k++)
-			if (jval(o, &srcs[k], &v)) {
-				g->sum[k] += v;
-				g->has[k] = true;
-			}
-	}
+	for (int i = 0; i < n; i++)
+		fold_proc(p, &procs[i], now);
 	/* missing from the frame without an exit report: gone all the same */
 	for (int i = 0; i < p->nps;)
 		if (!p->ps[i].seen)
 			retire(p, i);
 		else
 			i++;
-	for (int i = 0; i < p->nps; i++) {
-		struct pstate *ps = &p->ps[i];
-
-		for (int k = 0; k < V_NCOUNTERS; k++)
-			if (ps->has[k]) {
-				p->g[ps->group].sum[k] += ps->last[k];
-				p->g[ps->group].has[k] = true;
-			}
-	}
-	for (int i = 0; i < p->ng; i++) {
-		struct group *g = &p->g[i];
-
-		for (int k = 0; k < V_NCOUNTERS; k++) {
-			double v = g->sum[k] + g->gone[k];
-
-			if (!g->has[k] && !g->gone_has[k])
-				continue;
-			if (!g->out_has[k] || v > g->out[k]) /* monotonic, whatever happens */
-				g->out[k] = v;
-			g->out_has[k] = true;
-		}
-	}
+	counters_out(p);
 	pick_top(p, procs, n);
 	/* forget groups empty for a while (their series end) */
 	for (int i = 0; i < p->ng; i++) {
@@ -416,6 +450,15 @@ static void put_num(FILE *f, double v)
 		fprintf(f, "%.0f", v);
 	else
 		fprintf(f, "%.17g", v);
+}
+
+/* Integers as integers, all 64 bits of them; floats as put_num. */
+static void put_val(FILE *f, const struct num *v, bool flt)
+{
+	if (flt)
+		put_num(f, v->d);
+	else
+		fprintf(f, "%llu", (unsigned long long)v->u);
 }
 
 /* HELP/TYPE (and UNIT) of a family. name excludes _total for counters. */
@@ -473,7 +516,7 @@ static const struct gfam {
 	  "Bytes unmapped by successful munmap(2) calls" },
 };
 
-static bool gval(const struct group *g, const struct gfam *fm, int k, double *v)
+static bool gval(const struct group *g, const struct gfam *fm, int k, struct num *v)
 {
 	if (fm->counter) {
 		*v = g->out[k];
@@ -486,7 +529,7 @@ static bool gval(const struct group *g, const struct gfam *fm, int k, double *v)
 static void render_groups(FILE *f, const struct group *const *gs, int ng, bool om)
 {
 	const struct group *g;
-	double v;
+	struct num v;
 
 	family(f, om, "pymemtop_python_processes", "gauge",
 	       "CPython processes of the group (what they run: script, -m module, entry point)");
@@ -520,7 +563,7 @@ static void render_groups(FILE *f, const struct group *const *gs, int ng, bool o
 				if (fm->gens)
 					fprintf(f, ",generation=\"%d\"", gen);
 				fputs("} ", f);
-				put_num(f, v);
+				put_val(f, &v, is_float(&srcs[fm->val + gen]));
 				fputc('\n', f);
 			}
 	}
@@ -528,14 +571,10 @@ static void render_groups(FILE *f, const struct group *const *gs, int ng, bool o
 
 /* ---- per-PID series (--prom-pids) ------------------------------------------- */
 
-static void pid_labels(FILE *f, struct json_object *o)
+static void pid_labels(FILE *f, const struct pm_proc *o)
 {
-	struct json_object *x = NULL;
-
-	json_object_object_get_ex(o, "start_time", &x);
-	fprintf(f, "{pid=\"%d\",start_time=\"%.0f\"",
-		json_object_get_int(json_object_object_get(o, "pid")),
-		x ? json_object_get_double(x) : 0.0);
+	fprintf(f, "{pid=\"%lld\",start_time=\"%.0f\"", (long long)pm_get(o, PM_PID)->i,
+		pm_ok(o, PM_START_TIME) ? pm_get(o, PM_START_TIME)->d : 0.0);
 }
 
 static void render_pids(FILE *f, const struct prom *p, bool om)
@@ -549,36 +588,36 @@ static void render_pids(FILE *f, const struct prom *p, bool om)
 	} pf[] = {
 		{ "pymemtop_process_resident_memory_bytes",
 		  false,
-		  { "rss_bytes", -1 },
+		  { PM_RSS_BYTES, -1 },
 		  false,
 		  "Resident memory of one process (--prom-pids)" },
 		{ "pymemtop_process_heap_bytes",
 		  false,
-		  { "heap_arena_bytes", -1 },
+		  { PM_HEAP_ARENA_BYTES, -1 },
 		  false,
 		  "Bytes in pymalloc arenas of one process" },
 		{ "pymemtop_process_heap_live_bytes",
 		  false,
-		  { "heap_live_bytes", -1 },
+		  { PM_HEAP_LIVE_BYTES, -1 },
 		  false,
 		  "Bytes in live pymalloc blocks of one process" },
 		{ "pymemtop_process_allocated_bytes",
 		  true,
-		  { "alloc_bytes_total", -1 },
+		  { PM_ALLOC_BYTES_TOTAL, -1 },
 		  false,
 		  "Bytes the Python allocator of one process put into service since observed" },
 		{ "pymemtop_process_gc_collections",
 		  true,
-		  { "gc_collections_total", 0 },
+		  { PM_GC_COLLECTIONS_TOTAL, 0 },
 		  true,
 		  "Garbage collections of one process per generation since observed" },
 		{ "pymemtop_process_gc_seconds",
 		  true,
-		  { "gc_seconds_total", 0 },
+		  { PM_GC_SECONDS_TOTAL, 0 },
 		  true,
 		  "Wall time in the garbage collector of one process per generation" },
 	};
-	double v;
+	struct num v;
 
 	if (!p->ntop)
 		return;
@@ -586,30 +625,30 @@ static void render_pids(FILE *f, const struct prom *p, bool om)
 	       "One per process with per-PID series: its group, container, version, user, "
 	       "heap allocator");
 	for (int i = 0; i < p->ntop; i++) {
-		struct json_object *o = p->top[i];
+		const struct pm_proc *o = &p->top[i];
 		char group[PROM_GROUP_LEN];
 		const char *s;
 
-		prom_group(jstr(o, "command"), group, sizeof(group));
+		prom_group(pstr(o, PM_COMMAND), group, sizeof(group));
 		fputs("pymemtop_process_info", f);
 		pid_labels(f, o);
 		fputs(",group=\"", f);
 		put_escaped(f, group);
 		fputs("\",container=\"", f);
-		put_escaped(f, (s = jstr(o, "container")) ? s : "");
+		put_escaped(f, (s = pstr(o, PM_CONTAINER)) ? s : "");
 		fputs("\",python_version=\"", f);
-		put_escaped(f, (s = jstr(o, "python_version")) ? s : "");
+		put_escaped(f, (s = pstr(o, PM_PYTHON_VERSION)) ? s : "");
 		fputs("\",user=\"", f);
-		put_escaped(f, (s = jstr(o, "user")) ? s : "");
+		put_escaped(f, (s = pstr(o, PM_USER)) ? s : "");
 		fputs("\",allocator=\"", f);
-		put_escaped(f, (s = jstr(o, "heap_allocator")) ? s : "");
+		put_escaped(f, (s = pstr(o, PM_HEAP_ALLOCATOR)) ? s : "");
 		fputs("\"} 1\n", f);
 	}
 	for (size_t fi = 0; fi < sizeof(pf) / sizeof(pf[0]); fi++) {
 		bool any = false;
 
 		for (int i = 0; i < p->ntop && !any; i++)
-			any = jval(p->top[i], &pf[fi].src, &v);
+			any = pval(&p->top[i], &pf[fi].src, &v);
 		if (!any)
 			continue;
 		family(f, om, pf[fi].name, pf[fi].counter ? "counter" : "gauge", pf[fi].help);
@@ -618,14 +657,14 @@ static void render_pids(FILE *f, const struct prom *p, bool om)
 				struct src s = pf[fi].src;
 
 				s.idx = pf[fi].gens ? gen : -1;
-				if (!jval(p->top[i], &s, &v))
+				if (!pval(&p->top[i], &s, &v))
 					continue;
 				fprintf(f, "%s%s", pf[fi].name, pf[fi].counter ? "_total" : "");
-				pid_labels(f, p->top[i]);
+				pid_labels(f, &p->top[i]);
 				if (pf[fi].gens)
 					fprintf(f, ",generation=\"%d\"", gen);
 				fputs("} ", f);
-				put_num(f, v);
+				put_val(f, &v, is_float(&s));
 				fputc('\n', f);
 			}
 	}
@@ -635,24 +674,19 @@ static void render_pids(FILE *f, const struct prom *p, bool om)
  * names come from the process), "" for null. */
 struct site_labels {
 	char function[256], file[512], line[16], source[16];
-	double bytes;
+	uint64_t bytes;
 };
 
-static void site_labels(struct json_object *s, struct site_labels *l)
+static void site_labels(const struct pm_site *s, struct site_labels *l)
 {
-	struct json_object *x;
-	const char *v;
-
-	output_clean_string((v = jstr(s, "function")) ? v : "", false, l->function,
+	output_clean_string(s->where.function ? s->where.function : "", false, l->function,
 			    sizeof(l->function));
-	output_clean_string((v = jstr(s, "file")) ? v : "", false, l->file, sizeof(l->file));
-	output_clean_string((v = jstr(s, "source")) ? v : "", false, l->source, sizeof(l->source));
+	output_clean_string(s->where.file ? s->where.file : "", false, l->file, sizeof(l->file));
+	output_clean_string(s->source ? s->source : "", false, l->source, sizeof(l->source));
 	l->line[0] = '\0';
-	if (json_object_object_get_ex(s, "line", &x) && json_object_is_type(x, json_type_int))
-		snprintf(l->line, sizeof(l->line), "%d", json_object_get_int(x));
-	l->bytes = 0;
-	if (json_object_object_get_ex(s, "estimated_bytes", &x))
-		l->bytes = json_object_get_double(x);
+	if (s->where.line >= 0)
+		snprintf(l->line, sizeof(l->line), "%d", s->where.line);
+	l->bytes = s->bytes;
 }
 
 static bool same_labels(const struct site_labels *a, const struct site_labels *b)
@@ -675,19 +709,13 @@ static void render_sites(FILE *f, const struct prom *p, bool om)
 	if (!ls)
 		return;
 	for (int i = 0; i < p->ntop; i++) {
-		struct json_object *sites = NULL;
+		const struct pm_proc *o = &p->top[i];
 		int n = 0;
 
-		if (!json_object_object_get_ex(p->top[i], "sites", &sites) ||
-		    !json_object_is_type(sites, json_type_array))
-			continue;
-		for (size_t k = 0; k < json_object_array_length(sites) && n < p->max_sites; k++) {
-			struct json_object *s = json_object_array_get_idx(sites, k);
+		for (int k = 0; k < o->nsites && n < p->max_sites; k++) {
 			int j;
 
-			if (!json_object_is_type(s, json_type_object))
-				continue;
-			site_labels(s, &ls[n]);
+			site_labels(&o->sites[k], &ls[n]);
 			for (j = 0; j < n && !same_labels(&ls[j], &ls[n]); j++)
 				;
 			if (j < n)
@@ -704,7 +732,7 @@ static void render_sites(FILE *f, const struct prom *p, bool om)
 		}
 		for (int j = 0; j < n; j++) {
 			fputs("pymemtop_process_site_allocated_bytes_total", f);
-			pid_labels(f, p->top[i]);
+			pid_labels(f, o);
 			fputs(",function=\"", f);
 			put_escaped(f, ls[j].function);
 			fputs("\",file=\"", f);
@@ -712,7 +740,7 @@ static void render_sites(FILE *f, const struct prom *p, bool om)
 			fprintf(f, "\",line=\"%s\",source=\"", ls[j].line);
 			put_escaped(f, ls[j].source);
 			fputs("\"} ", f);
-			put_num(f, ls[j].bytes);
+			fprintf(f, "%llu", (unsigned long long)ls[j].bytes);
 			fputc('\n', f);
 		}
 	}

@@ -5,9 +5,11 @@
  * counters kept monotonic while processes come and go (an exited
  * process's last values stay in its group); optional per-PID series for
  * the largest processes and, asked for, their heaviest allocation sites
- * (bounded: pids x sites series); pymemtop's own health. Classic text format (the
- * textfile collector, /metrics) and OpenMetrics. Fed the same process
- * objects --json prints; pure, unit-tested (tests/unit/test_prom.c).
+ * (bounded: pids x sites series); pymemtop's own health. Classic text
+ * format (the textfile collector, /metrics) and OpenMetrics. Fed the
+ * frame's typed models (model.h), the same ones --json prints; integer
+ * counters stay integers end to end (exact above 2^53). Pure,
+ * unit-tested (tests/unit/test_prom.c).
  * Every family is documented in docs/prometheus.md.
  */
 #ifndef PMT_PROM_H
@@ -16,7 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <json-c/json.h>
+#include "model.h"
 
 #define PROM_GROUP_LEN	   64
 #define PROM_CONTAINER_LEN 72 /* a full 64-digit container ID fits */
@@ -38,10 +40,11 @@ void prom_free(struct prom *p);
  * arguments, at most PROM_GROUP_LEN-1 bytes. */
 void prom_group(const char *command, char *out, size_t outlen);
 
-/* Fold in one frame at unix time now: every process object of the frame.
+/* Fold in one frame at unix time now: every process model of the frame.
  * Exited processes (and ones missing from the frame) leave their last
- * counter values in their group. */
-void prom_update(struct prom *p, struct json_object *const *procs, int n, double now);
+ * counter values in their group. What the per-PID series need is copied:
+ * procs can go once this returns. */
+void prom_update(struct prom *p, const struct pm_proc *procs, int n, double now);
 
 struct prom_counter {
 	const char *label; /* value of the family's label */

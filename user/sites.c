@@ -436,67 +436,73 @@ static size_t grouped(const struct sites_proc *sp, struct group **out)
 	return m;
 }
 
-static struct json_object *jstr_or_null(const char *s)
+static void frame_info(const struct site_frame *f, struct pm_frame *out)
 {
-	return s ? json_object_new_string(s) : NULL;
+	out->function = f->ce ? f->ce->info.function : "[unknown code]";
+	out->file = f->ce ? f->ce->info.file : NULL;
+	out->line = f->ce && f->line >= 0 ? f->line : -1;
 }
 
-static void frame_json(struct json_object *o, const struct site_frame *f)
+/* One site: its counts, and its heaviest stack in a block of its own. */
+static int site_of(const struct group *g, struct pm_site *s)
 {
-	json_object_object_add(
-		o, "function",
-		json_object_new_string(f->ce ? f->ce->info.function : "[unknown code]"));
-	json_object_object_add(o, "file", f->ce ? jstr_or_null(f->ce->info.file) : NULL);
-	json_object_object_add(o, "line",
-			       f->ce && f->line >= 0 ? json_object_new_int(f->line) : NULL);
+	const struct site_rec *h = g->heaviest;
+
+	memset(s, 0, sizeof(*s));
+	if (h->nframes)
+		frame_info(&h->frames[0], &s->where);
+	else
+		s->where = (struct pm_frame){ frameless_name(h), NULL, -1 };
+	s->source = kind_name(g->kind);
+	s->bytes = g->bytes;
+	s->samples = g->samples;
+	s->recent_bytes = g->recent_bytes;
+	s->recent_samples = g->recent_samples;
+	s->has_classes = g->kind == PMT_SITE_POOL;
+	if (s->has_classes)
+		memcpy(s->class_bytes, g->class_bytes, sizeof(s->class_bytes));
+	if (!h->nframes)
+		return 0;
+	if (!(s->stack = calloc(h->nframes, sizeof(*s->stack))))
+		return -ENOMEM;
+	s->nframes = h->nframes;
+	for (int f = 0; f < h->nframes; f++)
+		frame_info(&h->frames[f], &s->stack[f]);
+	return 0;
 }
 
-struct json_object *sites_proc_json(const struct sites_proc *sp, int top, double now)
+int sites_proc_top(const struct sites_proc *sp, int top, struct pm_site **out)
 {
-	struct json_object *arr = json_object_new_array();
 	struct group *g;
 	size_t n = grouped(sp, &g);
+	struct pm_site *s;
+	int k = 0;
 
-	(void)now;
-	for (size_t i = 0; i < n && (int)i < top; i++) {
-		struct json_object *o = json_object_new_object(), *stack = json_object_new_array();
-		const struct site_rec *h = g[i].heaviest;
-
-		if (h->nframes) {
-			frame_json(o, &h->frames[0]);
-		} else {
-			json_object_object_add(o, "function",
-					       json_object_new_string(frameless_name(h)));
-			json_object_object_add(o, "file", NULL);
-			json_object_object_add(o, "line", NULL);
-		}
-		json_object_object_add(o, "source", json_object_new_string(kind_name(g[i].kind)));
-		json_object_object_add(o, "estimated_bytes", json_object_new_int64(g[i].bytes));
-		json_object_object_add(o, "samples", json_object_new_int64(g[i].samples));
-		json_object_object_add(o, "recent_bytes", json_object_new_int64(g[i].recent_bytes));
-		json_object_object_add(o, "recent_samples",
-				       json_object_new_int64(g[i].recent_samples));
-		if (g[i].kind == PMT_SITE_POOL) {
-			struct json_object *cls = json_object_new_array();
-
-			for (int c = 0; c < PMT_NCLASSES; c++)
-				json_object_array_add(cls,
-						      json_object_new_int64(g[i].class_bytes[c]));
-			json_object_object_add(o, "size_class_bytes", cls);
-		} else {
-			json_object_object_add(o, "size_class_bytes", NULL);
-		}
-		for (int f = 0; f < h->nframes; f++) {
-			struct json_object *fo = json_object_new_object();
-
-			frame_json(fo, &h->frames[f]);
-			json_object_array_add(stack, fo);
-		}
-		json_object_object_add(o, "stack", stack);
-		json_object_array_add(arr, o);
+	*out = NULL;
+	if (sp->nrecs && !g)
+		return -ENOMEM;
+	if (n > (size_t)(top > 0 ? top : 0))
+		n = top > 0 ? top : 0;
+	if (!n || !(s = calloc(n, sizeof(*s)))) {
+		free(g);
+		return n ? -ENOMEM : 0;
 	}
+	while ((size_t)k < n && !site_of(&g[k], &s[k]))
+		k++;
 	free(g);
-	return arr;
+	if ((size_t)k != n) {
+		sites_top_free(s, (int)n);
+		return -ENOMEM;
+	}
+	*out = s;
+	return k;
+}
+
+void sites_top_free(struct pm_site *s, int n)
+{
+	for (int i = 0; s && i < n; i++)
+		free(s[i].stack);
+	free(s);
 }
 
 /* A folded-stack frame: no ';' (the separator) and no line breaks. */

@@ -17,8 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <json-c/json.h>
 #include "elf_file.h"
+#include "model.h"
 #include "pycode.h"
 #include "pyheap.h"
 #include "pymemtop.h"
@@ -64,9 +64,11 @@ void sites_proc_foreach_key(const struct sites_proc *sp,
 /* Advance the recent window (call once per interval). */
 void sites_proc_tick(struct sites_proc *sp, double now);
 
-/* JSON: the top sites by estimated bytes (the "sites" array), and the
- * totals. */
-struct json_object *sites_proc_json(const struct sites_proc *sp, int top, double now);
+/* The top sites by estimated bytes into *out (names point into sp's code
+ * cache: valid until sp is next updated or freed); the count, or -ENOMEM
+ * (nothing kept). Freed with sites_top_free(). */
+int sites_proc_top(const struct sites_proc *sp, int top, struct pm_site **out);
+void sites_top_free(struct pm_site *s, int n);
 void sites_proc_totals(const struct sites_proc *sp, uint64_t *bytes, uint64_t *samples,
 		       uint64_t *recent_bytes, uint64_t *recent_samples);
 double sites_proc_recent_seconds(const struct sites_proc *sp, double now);

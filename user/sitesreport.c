@@ -19,36 +19,6 @@
 #define REPORT_FMT    "  %9s  %8s  %7s  %-11s  %s\n"
 #define CALLER_INDENT (2 + 9 + 2 + 8 + 2 + 7 + 2 + 11 + 2 + 2)
 
-/* ---- reading the process object ------------------------------------------ */
-
-static struct json_object *jget(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!o || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, key, &v))
-		return NULL;
-	return v;
-}
-
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v = jget(o, key);
-
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-/* A number (JSON int or finite double); false for null or anything else. */
-static bool jnum(struct json_object *o, const char *key, double *out)
-{
-	struct json_object *v = jget(o, key);
-
-	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
-		return false;
-	*out = json_object_get_double(v);
-	return isfinite(*out);
-}
-
 /* ---- characters ---------------------------------------------------------- */
 
 /* Characters of a valid UTF-8 string. */
@@ -128,11 +98,10 @@ static void clean_file(const char *p, char *buf, size_t len)
 	output_clean_string(p, true, buf + d, len - d);
 }
 
-const char *sites_frame_text(struct json_object *frame, int cols, char *buf, size_t len)
+const char *sites_frame_text(const struct pm_frame *frame, int cols, char *buf, size_t len)
 {
 	char fn[256], file[3 * FILE_RAW_MAX + 8], loc[32] = "", out[sizeof(fn) + sizeof(file) + 64];
-	const char *f = jstr(frame, "function"), *p = jstr(frame, "file");
-	double line;
+	const char *f = frame->function, *p = frame->file;
 	int room;
 
 	output_clean_string(f ? f : "?", true, fn, sizeof(fn));
@@ -141,8 +110,8 @@ const char *sites_frame_text(struct json_object *frame, int cols, char *buf, siz
 		return buf;
 	}
 	clean_file(p, file, sizeof(file));
-	if (jnum(frame, "line", &line))
-		snprintf(loc, sizeof(loc), ":%.0f", line);
+	if (frame->line >= 0)
+		snprintf(loc, sizeof(loc), ":%d", frame->line);
 	room = cols - (nchars(fn) + 2 + nchars(loc) + 1);
 	if (nchars(file) <= room)
 		snprintf(out, sizeof(out), "%s (%s%s)", fn, file, loc);
@@ -156,111 +125,104 @@ const char *sites_frame_text(struct json_object *frame, int cols, char *buf, siz
 
 /* ---- the report ------------------------------------------------------------ */
 
-static void cell_bytes(struct json_object *o, const char *key, char *buf, size_t len)
+static void cell_bytes(bool ok, uint64_t v, char *buf, size_t len)
 {
-	double v;
-
-	if (jnum(o, key, &v))
-		output_human_bytes(v, buf, len);
+	if (ok)
+		output_human_bytes((double)v, buf, len);
 	else
 		snprintf(buf, len, "-");
 }
 
-static void cell_count(struct json_object *o, const char *key, char *buf, size_t len)
+static void cell_count(bool ok, uint64_t v, char *buf, size_t len)
 {
-	double v;
-
-	if (jnum(o, key, &v))
-		snprintf(buf, len, "%.0f", v);
+	if (ok)
+		snprintf(buf, len, "%llu", (unsigned long long)v);
 	else
 		snprintf(buf, len, "-");
 }
 
 /* "1234 app.py (Python 3.12.1)" */
-static void who(struct json_object *proc, char *buf, size_t len)
+static void who(const struct pm_proc *proc, char *buf, size_t len)
 {
-	const char *cmd = jstr(proc, "command"), *py = jstr(proc, "python_version");
+	const char *cmd = pm_str(proc, PM_COMMAND), *py = pm_str(proc, PM_PYTHON_VERSION);
 	char c[128], v[32];
-	double pid;
 
 	if (!cmd || !*cmd)
-		cmd = jstr(proc, "cmdline");
+		cmd = pm_str(proc, PM_CMDLINE);
 	output_clean_string(cmd && *cmd ? cmd : "-", true, c, sizeof(c));
-	snprintf(buf, len, "%.0f %s", jnum(proc, "pid", &pid) ? pid : -1, c);
+	snprintf(buf, len, "%lld %s", pm_ok(proc, PM_PID) ? (long long)pm_get(proc, PM_PID)->i : -1,
+		 c);
 	if (py) {
 		output_clean_string(py, true, v, sizeof(v));
 		snprintf(buf + strlen(buf), len - strlen(buf), " (Python %s)", v);
 	}
 }
 
+static void total_cell(const struct pm_proc *p, enum pm_id id, bool bytes, char *buf, size_t len)
+{
+	if (bytes)
+		cell_bytes(pm_ok(p, id), pm_get(p, id)->u, buf, len);
+	else
+		cell_count(pm_ok(p, id), pm_get(p, id)->u, buf, len);
+}
+
 /* The SITES line of a process with sites: totals, source, recent bytes
  * (when the totals carry them). */
-static void report_totals(FILE *out, struct json_object *proc, const char *name)
+static void report_totals(FILE *out, const struct pm_proc *proc, const char *name)
 {
-	struct json_object *total = jget(proc, "sites_total");
-	const char *src = jstr(proc, "sites_source");
+	const char *src = pm_str(proc, PM_SITES_SOURCE);
 	char bytes[32], samples[32], s[64], recent[32];
-	double secs;
+	double secs = pm_num(proc, PM_SITES_RECENT_SECONDS);
 
-	cell_bytes(total, "estimated_bytes", bytes, sizeof(bytes));
-	cell_count(total, "samples", samples, sizeof(samples));
+	total_cell(proc, PM_SITES_TOTAL_BYTES, true, bytes, sizeof(bytes));
+	total_cell(proc, PM_SITES_TOTAL_SAMPLES, false, samples, sizeof(samples));
 	fprintf(out, "SITES %s: %s sampled in %s samples", name, bytes, samples);
 	if (src)
 		fprintf(out, " (%s)", output_clean_string(src, true, s, sizeof(s)));
-	if (jget(total, "recent_bytes") && jnum(proc, "sites_recent_seconds", &secs)) {
-		cell_bytes(total, "recent_bytes", recent, sizeof(recent));
+	if (pm_ok(proc, PM_SITES_TOTAL_RECENT_BYTES) && !isnan(secs)) {
+		total_cell(proc, PM_SITES_TOTAL_RECENT_BYTES, true, recent, sizeof(recent));
 		fprintf(out, "; last %.0fs: %s", secs, recent);
 	}
 	fputc('\n', out);
 }
 
-static void report_site(FILE *out, struct json_object *site)
+static void report_site(FILE *out, const struct pm_site *site)
 {
-	struct json_object *stack = jget(site, "stack");
-	const char *src = jstr(site, "source");
 	char est[32], rec[32], n[32], s[16], text[1024];
-	size_t depth =
-		json_object_is_type(stack, json_type_array) ? json_object_array_length(stack) : 0;
 
-	cell_bytes(site, "estimated_bytes", est, sizeof(est));
-	cell_bytes(site, "recent_bytes", rec, sizeof(rec));
-	cell_count(site, "samples", n, sizeof(n));
-	output_clean_string(src ? src : "-", true, s, sizeof(s));
+	cell_bytes(true, site->bytes, est, sizeof(est));
+	cell_bytes(true, site->recent_bytes, rec, sizeof(rec));
+	cell_count(true, site->samples, n, sizeof(n));
+	output_clean_string(site->source ? site->source : "-", true, s, sizeof(s));
 	fprintf(out, REPORT_FMT, est, rec, n, s,
-		sites_frame_text(site, REPORT_COLS, text, sizeof(text)));
+		sites_frame_text(&site->where, REPORT_COLS, text, sizeof(text)));
 	/* stack[0] is the site itself */
-	for (size_t i = 1; i <= SITES_CALLERS && i < depth; i++)
+	for (int i = 1; i <= SITES_CALLERS && i < site->nframes; i++)
 		fprintf(out, "%*s<- %s\n", CALLER_INDENT, "",
-			sites_frame_text(json_object_array_get_idx(stack, i), REPORT_COLS, text,
-					 sizeof(text)));
+			sites_frame_text(&site->stack[i], REPORT_COLS, text, sizeof(text)));
 }
 
-int sites_report(FILE *out, struct json_object *proc, int top)
+int sites_report(FILE *out, const struct pm_proc *proc, int top)
 {
-	struct json_object *sites = jget(proc, "sites");
-	const char *reason = jstr(proc, "sites_reason"), *src = jstr(proc, "sites_source");
+	const char *reason = pm_reason(proc, PM_SITES), *src = pm_str(proc, PM_SITES_SOURCE);
 	char name[256], buf[256], col[16] = "RECENT";
-	double secs;
-	size_t n;
+	double secs = pm_num(proc, PM_SITES_RECENT_SECONDS);
 
 	who(proc, name, sizeof(name));
-	if (!json_object_is_type(sites, json_type_array)) {
+	if (!pm_ok(proc, PM_SITES)) {
 		fprintf(out, "SITES %s: unavailable: %s\n", name,
-			reason ? output_clean_string(reason, true, buf, sizeof(buf))
-			       : "no reason given");
-	} else if (!(n = json_object_array_length(sites))) {
+			output_clean_string(reason, true, buf, sizeof(buf)));
+	} else if (!proc->nsites) {
 		fprintf(out, "SITES %s: no samples yet%s%s%s\n", name, src ? " (" : "",
 			src ? output_clean_string(src, true, buf, sizeof(buf)) : "",
 			src ? ")" : "");
 	} else {
 		report_totals(out, proc, name);
-		if (jnum(proc, "sites_recent_seconds", &secs) && secs >= 0 && secs < 1e6)
+		if (secs >= 0 && secs < 1e6)
 			snprintf(col, sizeof(col), "LAST %.0fs", secs);
 		fprintf(out, REPORT_FMT, "EST.BYTES", col, "SAMPLES", "SOURCE", "SITE");
-		for (size_t i = 0; i < n && (int)i < top; i++)
-			if (json_object_is_type(json_object_array_get_idx(sites, i),
-						json_type_object))
-				report_site(out, json_object_array_get_idx(sites, i));
+		for (int i = 0; i < proc->nsites && i < top; i++)
+			report_site(out, &proc->sites[i]);
 		fputc('\n', out);
 	}
 	return fflush(out) ? -errno : 0;

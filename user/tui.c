@@ -47,7 +47,8 @@ struct tui {
 	int scroll; /* detail/help first line */
 	/* detail view */
 	int detail_pid;
-	struct json_object *detail_json;
+	struct pm_proc detail; /* its own copy: kept when the process is gone */
+	bool has_detail;
 	struct history detail_hist;
 	bool detail_has_hist, detail_gone;
 	/* prompt in the status line */
@@ -195,6 +196,13 @@ static void free_rows(struct view_row *rows, int n)
 	free(rows);
 }
 
+static void drop_detail(struct tui *t)
+{
+	if (t->has_detail)
+		model_free(&t->detail);
+	t->has_detail = false;
+}
+
 void tui_stop(struct tui *t)
 {
 	int first;
@@ -213,7 +221,7 @@ void tui_stop(struct tui *t)
 	for (int i = first; i < t->nmsgs; i++)
 		log_msg(t->msg_levels[i % MAX_MESSAGES], "%s", t->msgs[i % MAX_MESSAGES]);
 	free_rows(t->rows, t->nrows);
-	json_object_put(t->detail_json);
+	drop_detail(t);
 	free(t);
 }
 
@@ -236,8 +244,9 @@ static void load_detail(struct tui *t)
 		t->detail_hist = e->hist;
 	for (int i = 0; i < t->nrows; i++)
 		if (t->rows[i].pid == t->detail_pid) {
-			json_object_put(t->detail_json);
-			t->detail_json = json_object_get(t->rows[i].json);
+			drop_detail(t);
+			model_copy(&t->detail, &t->rows[i].m); /* short of memory: what fitted */
+			t->has_detail = true;
 			t->detail_gone = false;
 			return;
 		}
@@ -246,22 +255,19 @@ static void load_detail(struct tui *t)
 
 void tui_frame(struct tui *t, const struct frame *fr, const struct tui_self *self)
 {
+	const struct frame_models *m = fr->models;
 	struct view_row *rows;
 	int n = 0;
 
 	t->self = *self;
 	t->table = fr->table;
-	if (t->paused)
+	if (t->paused || !m)
 		return;
-	rows = calloc(fr->table->count ? fr->table->count : 1, sizeof(*rows));
+	rows = calloc(m->n ? m->n : 1, sizeof(*rows));
 	if (!rows)
 		return;
-	for (const struct proc_entry *e = fr->table->head; e && n < fr->table->count; e = e->next) {
-		struct json_object *o = output_process_json(e);
-
-		view_row_from_json(&rows[n++], o);
-		json_object_put(o); /* the row holds its own reference */
-	}
+	for (; n < m->n; n++)
+		view_row_from_model(&rows[n], &m->p[n]); /* short of memory: what fitted */
 	free_rows(t->rows, t->nrows);
 	t->rows = rows;
 	t->nrows = n;
@@ -598,13 +604,13 @@ static void draw_detail(struct tui *t)
 	struct view_lines l = { 0 };
 	char footer[160];
 
-	if (t->detail_json)
-		view_detail(t->detail_json, t->detail_has_hist ? &t->detail_hist : NULL, COLS,
-			    t->utf8, t->units, &l);
+	if (t->has_detail)
+		view_detail(&t->detail, t->detail_has_hist ? &t->detail_hist : NULL, COLS, t->utf8,
+			    t->units, &l);
 	else
 		view_lines_add(&l, VA_DIM, "no data for PID %d", t->detail_pid);
 	snprintf(footer, sizeof(footer),
-		 " PID %d%s%s - Esc/Backspace back  Up/Down PgUp/PgDn scroll", t->detail_pid,
+		 " PID %d%s%s - Esc back  Up/Down PgUp/PgDn Home/End scroll", t->detail_pid,
 		 t->detail_gone ? " (no longer running: last data)" : "",
 		 t->paused ? " PAUSED" : "");
 	draw_lines(t, &l, footer);
@@ -703,8 +709,7 @@ static void open_detail(struct tui *t)
 	t->screen = SCR_DETAIL;
 	t->detail_pid = t->sel_pid;
 	t->scroll = 0;
-	json_object_put(t->detail_json);
-	t->detail_json = NULL;
+	drop_detail(t);
 	load_detail(t);
 }
 
@@ -856,7 +861,7 @@ enum tui_action tui_keys(struct tui *t, double *interval_s)
 			act = prompt_key(t, ch, interval_s);
 		} else if (t->screen == SCR_HELP) {
 			if (ch == KEY_UP || ch == KEY_DOWN || ch == KEY_PPAGE || ch == KEY_NPAGE ||
-			    ch == 'j' || ch == 'k') {
+			    ch == KEY_HOME || ch == KEY_END || ch == 'j' || ch == 'k') {
 				scroll_key(t, ch);
 			} else {
 				t->screen = SCR_TABLE;

@@ -15,83 +15,48 @@
 #define MIB (1024.0 * 1024.0)
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
-/* ---- reading the process object ------------------------------------------ */
+/* ---- reading the process model ------------------------------------------- */
 
-/* obj at a dotted path ("rates.gc_time_ratio"), or NULL (absent or null). */
-static struct json_object *jpath(struct json_object *o, const char *path)
+static struct view_val num(const struct pm_proc *p, enum pm_id id)
 {
-	char key[64];
+	double v = pm_num(p, id);
 
-	while (o && *path) {
-		const char *dot = strchr(path, '.');
-		size_t n = dot ? (size_t)(dot - path) : strlen(path);
-
-		if (n >= sizeof(key))
-			return NULL;
-		memcpy(key, path, n);
-		key[n] = '\0';
-		if (!json_object_object_get_ex(o, key, &o))
-			return NULL;
-		path += n + (dot ? 1 : 0);
-	}
-	return o;
+	return (struct view_val){ !isnan(v), isnan(v) ? 0 : v };
 }
 
-static struct view_val jnum(struct json_object *o, const char *path)
+int view_row_from_model(struct view_row *r, const struct pm_proc *m)
 {
-	struct json_object *v = jpath(o, path);
-
-	if (!v ||
-	    !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
-		return (struct view_val){ false, 0 };
-	return (struct view_val){ true, json_object_get_double(v) };
-}
-
-static const char *jstring(struct json_object *o, const char *path)
-{
-	struct json_object *v = jpath(o, path);
-
-	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static bool jbool(struct json_object *o, const char *path)
-{
-	struct json_object *v = jpath(o, path);
-
-	return v && json_object_get_boolean(v);
-}
-
-void view_row_from_json(struct view_row *r, struct json_object *proc)
-{
-	const char *g;
+	int err;
 
 	memset(r, 0, sizeof(*r));
-	r->json = json_object_get(proc);
-	r->pid = json_object_get_int(jpath(proc, "pid"));
-	r->exited = jbool(proc, "exited");
-	r->user = jstring(proc, "user");
-	r->py = jstring(proc, "python_version");
-	r->command = jstring(proc, "command");
-	r->cmdline = jstring(proc, "cmdline");
-	r->rss = jnum(proc, "rss_bytes");
-	r->heap = jnum(proc, "heap_arena_bytes");
-	r->live = jnum(proc, "heap_live_bytes");
+	err = model_copy(&r->m, m);
+	m = &r->m;
+	r->pid = (int)pm_get(m, PM_PID)->i;
+	r->exited = pm_bool(m, PM_EXITED);
+	r->user = pm_str(m, PM_USER);
+	r->py = pm_str(m, PM_PYTHON_VERSION);
+	r->command = pm_str(m, PM_COMMAND);
+	r->cmdline = pm_str(m, PM_CMDLINE);
+	r->rss = num(m, PM_RSS_BYTES);
+	r->heap = num(m, PM_HEAP_ARENA_BYTES);
+	r->live = num(m, PM_HEAP_LIVE_BYTES);
 	/* Heap growth where the heap is read; RSS's where it cannot be. */
 	r->growth_rss = !r->live.ok;
-	g = r->growth_rss ? "growth.rss_bytes" : "growth.heap_live_bytes";
-	r->growth = jnum(jpath(proc, g), "bytes_per_s");
-	r->growth_steady = r->growth.ok && jbool(jpath(proc, g), "steady");
-	r->alloc = jnum(proc, "rates.alloc_bytes_per_s");
-	r->gcs = jnum(proc, "rates.gc_collections_per_s");
-	r->gcp = jnum(proc, "rates.gc_time_ratio");
+	r->growth = num(m, r->growth_rss ? PM_GROWTH_RSS_SLOPE : PM_GROWTH_HEAP_SLOPE);
+	r->growth_steady = r->growth.ok &&
+			   pm_bool(m, r->growth_rss ? PM_GROWTH_RSS_STEADY : PM_GROWTH_HEAP_STEADY);
+	r->alloc = num(m, PM_RATE_ALLOC_BYTES);
+	r->gcs = num(m, PM_RATE_GC_COLLECTIONS);
+	r->gcp = num(m, PM_RATE_GC_TIME_RATIO);
 	if (r->gcp.ok)
 		r->gcp.v *= 100;
+	r->mm_calls = num(m, PM_RATE_MM_CALLS);
+	return err;
 }
 
 void view_row_release(struct view_row *r)
 {
-	json_object_put(r->json);
-	r->json = NULL;
+	model_free(&r->m);
 }
 
 /* ---- columns --------------------------------------------------------------- */
@@ -387,7 +352,7 @@ void view_summarize(const struct view_row *rows, int n, struct view_summary *s)
 		if (gc.ok)
 			gc.v /= 100;
 		add_val(&s->gc_share, gc, &s->gc_known);
-		add_val(&s->mm_calls, jnum(r->json, "rates.mm_calls_per_s"), NULL);
+		add_val(&s->mm_calls, r->mm_calls, NULL);
 		s->steady += r->growth_steady;
 	}
 }
@@ -480,14 +445,21 @@ void view_sparkline(const double *v, int n, int width, bool utf8, char *out, siz
 
 /* ---- detail view ------------------------------------------------------------- */
 
-enum fmt { F_BYTES, F_BYTES_S, F_SBYTES_S, F_COUNT, F_PER_S, F_PCT, F_SECONDS, F_STR, F_BOOL };
+/*
+ * Sections that have data come first, in the order a person asks about a
+ * process (how big, what the heap holds, is the GC busy, how fast it
+ * allocates, where, is it growing); each section says its source once in
+ * its title, and its unavailable values share one line per reason. A
+ * section with nothing available is one line at the end, with why.
+ */
 
-static void fmt_value(struct json_object *v, enum fmt f, enum view_units u, char *buf, size_t len)
+enum fmt { F_BYTES, F_BYTES_S, F_SBYTES_S, F_COUNT, F_PER_S, F_PCT, F_SECONDS };
+
+static void fmt_num(struct view_val x, enum fmt f, enum view_units u, char *buf, size_t len)
 {
-	struct view_val x = { v != NULL, v ? json_object_get_double(v) : 0 };
-	char tmp[40];
+	char tmp[24];
 
-	if (!v) {
+	if (!x.ok) {
 		snprintf(buf, len, "-");
 		return;
 	}
@@ -512,246 +484,381 @@ static void fmt_value(struct json_object *v, enum fmt f, enum view_units u, char
 	case F_SECONDS:
 		snprintf(buf, len, "%.3f s", x.v);
 		break;
-	case F_BOOL:
-		snprintf(buf, len, "%s", json_object_get_boolean(v) ? "yes" : "no");
-		break;
-	default:
-		output_clean_string(json_object_get_string(v), true, buf, len);
 	}
 }
 
-/* One metric line: label, value, accuracy, and the source, or the reason
- * when the value is unavailable. */
+/* One metric line: label, value, accuracy (the model's, or that of the
+ * total a rate comes from, else acc); name: what it is called in the
+ * line listing the unavailable ones. */
 struct item {
-	const char *label;
-	const char *path; /* in the process object */
+	const char *label, *name;
+	enum pm_id id;
 	enum fmt fmt;
-	const char *acc; /* "exact", or "@key" of the accuracy object */
-	const char *source; /* text, or "@key" of the probes object */
+	const char *acc;
+	enum pm_id acc_of; /* PM_NONE: its own */
 };
 
-#define ROW_FMT "  %-28s %12s  %-9s  %s"
+#define ROW_FMT "  %-28s %12s  %s"
+#define N(a)	(int)(sizeof(a) / sizeof((a)[0]))
 
-static const char *at_key(struct json_object *proc, const char *obj, const char *s)
+struct ctx {
+	const struct pm_proc *p;
+	const struct history *hist;
+	int width;
+	bool utf8;
+	enum view_units u;
+};
+
+static void heading(struct view_lines *out, const char *title, const char *source)
 {
-	char path[96];
+	char buf[300];
 
-	if (!s || s[0] != '@')
-		return s;
-	snprintf(path, sizeof(path), "%s.%s", obj, s + 1);
-	return jstring(proc, path);
-}
-
-static void detail_items(struct json_object *proc, const struct item *it, int n, const char *reason,
-			 enum view_units u, struct view_lines *out)
-{
-	for (int i = 0; i < n; i++) {
-		struct json_object *v = jpath(proc, it[i].path);
-		const char *acc = at_key(proc, "accuracy", it[i].acc);
-		const char *src = at_key(proc, "probes", it[i].source);
-		char val[64];
-
-		fmt_value(v, it[i].fmt, u, val, sizeof(val));
-		if (!v)
-			view_lines_add(out, VA_DIM, ROW_FMT, it[i].label, val, "-",
-				       reason ? reason : "not measured yet");
-		else
-			view_lines_add(out, VA_NORMAL, ROW_FMT, it[i].label, val, acc ? acc : "-",
-				       src ? src : "-");
-	}
-}
-
-static void section(struct view_lines *out, const char *title, const char *source)
-{
-	view_lines_add(out, VA_NORMAL, "%s", "");
 	if (source)
-		view_lines_add(out, VA_HEADING, "%s  (%s)", title, source);
+		view_lines_add(out, VA_HEADING, "%s  (%s)", title,
+			       output_clean_string(source, true, buf, sizeof(buf)));
 	else
 		view_lines_add(out, VA_HEADING, "%s", title);
 }
 
-static const struct item memory_items[] = {
-	{ "RSS", "rss_bytes", F_BYTES, "exact", "/proc/PID/status VmRSS" },
-	{ "anonymous resident", "anon_bytes", F_BYTES, "exact", "/proc/PID/status RssAnon" },
-	{ "swapped", "swap_bytes", F_BYTES, "exact", "/proc/PID/status VmSwap" },
-	{ "brk heap", "brk_bytes", F_BYTES, "exact", "tracepoint brk, [heap] at discovery" },
-	{ "RSS change", "rates.rss_bytes_per_s", F_SBYTES_S, "exact", "last interval" },
-};
-
-static const struct item heap_items[] = {
-	{ "allocator", "heap_allocator", F_STR, "exact", "allocator table" },
-	{ "HEAP: arena bytes", "heap_arena_bytes", F_BYTES, "@heap_arena_bytes", "@heap" },
-	{ "arenas", "heap_arenas", F_COUNT, "@heap_arena_bytes", "@heap" },
-	{ "LIVE: bytes in live blocks", "heap_live_bytes", F_BYTES, "@heap_live_bytes", "@heap" },
-	{ "live blocks", "heap_live_blocks", F_COUNT, "@heap_live_blocks", "@heap" },
-	{ "raw-allocator blocks", "heap_raw_blocks", F_COUNT, "@heap_raw_blocks", "@heap" },
-	{ "arenas allocated (process)", "heap_arenas_allocated_total", F_COUNT,
-	  "@heap_arenas_allocated_total", "@heap" },
-	{ "snapshot age", "heap_snapshot_age_seconds", F_SECONDS, "exact", "@heap" },
-};
-
-static const struct item growth_items[] = {
-	{ "heap live bytes", "growth.heap_live_bytes.bytes_per_s", F_SBYTES_S, "estimated",
-	  "least squares, last 60 s" },
-	{ "RSS", "growth.rss_bytes.bytes_per_s", F_SBYTES_S, "estimated",
-	  "least squares, last 60 s" },
-};
-
-static const struct item alloc_items[] = {
-	{ "allocations", "rates.allocs_per_s", F_PER_S, "@allocs_total", "@alloc" },
-	{ "ALLOC/s: bytes allocated", "rates.alloc_bytes_per_s", F_BYTES_S, "@alloc_bytes_total",
-	  "@alloc" },
-	{ "frees", "rates.frees_per_s", F_PER_S, "@frees_total", "@alloc" },
-	{ "allocations since observed", "allocs_total", F_COUNT, "@allocs_total", "@alloc" },
-	{ "bytes since observed", "alloc_bytes_total", F_BYTES, "@alloc_bytes_total", "@alloc" },
-	{ "reallocs since observed", "reallocs_total", F_COUNT, "exact", "@alloc" },
-	{ "frees since observed", "frees_total", F_COUNT, "@frees_total", "@alloc" },
-};
-
-static const struct item gc_items[] = {
-	{ "GC/s: collections", "rates.gc_collections_per_s", F_PER_S, "exact", "@gc" },
-	{ "GC%: wall time in GC", "rates.gc_time_ratio", F_PCT, "exact", "@gc" },
-	{ "enabled", "gc_enabled", F_BOOL, "@gc_generation_counts", "GC state" },
-};
-
-#define N(a) (int)(sizeof(a) / sizeof((a)[0]))
-
-static struct json_object *jidx(struct json_object *o, const char *path, int i)
+/* text (clean) from column indent on, wrapped at spaces to fit width
+ * (a word longer than the room is cut); the first line's first indent
+ * columns are lead instead of blanks. */
+static void wrapped(struct view_lines *out, enum view_attr a, const char *lead, int indent,
+		    const char *text, int width)
 {
-	struct json_object *a = jpath(o, path);
+	char buf[1024];
+	const char *s = output_clean_string(text, true, buf, sizeof(buf));
+	int room = width - indent > 20 ? width - indent : 20;
 
-	if (!a || !json_object_is_type(a, json_type_array) ||
-	    (size_t)i >= json_object_array_length(a))
-		return NULL;
-	return json_object_array_get_idx(a, i);
+	do {
+		int n = (int)strlen(s), cut = n;
+
+		if (n > room) { /* bytes ~ columns: the text is mostly ASCII */
+			for (cut = room; cut > 0 && s[cut] != ' '; cut--)
+				;
+			if (!cut)
+				cut = room;
+			while (cut < n && ((unsigned char)s[cut] & 0xc0) == 0x80)
+				cut++; /* not inside a character */
+		}
+		view_lines_add(out, a, "%-*s%.*s", indent, lead, cut, s);
+		lead = "";
+		s += cut;
+		while (*s == ' ')
+			s++;
+	} while (*s);
 }
 
-static void cell_idx(struct json_object *o, const char *path, int i, enum fmt f, enum view_units u,
-		     char *buf, size_t len)
+/* The available items, one line each; then, per distinct reason, one
+ * line naming the unavailable ones. Returns how many were available. */
+static int items(const struct ctx *c, const struct item *it, int n, struct view_lines *out)
 {
-	fmt_value(jidx(o, path, i), f, u, buf, len);
+	bool done[32] = { false };
+	int shown = 0;
+
+	for (int i = 0; i < n; i++) {
+		const char *acc =
+			pm_acc_name(c->p, it[i].acc_of != PM_NONE ? it[i].acc_of : it[i].id);
+		char val[64];
+
+		if (!pm_ok(c->p, it[i].id))
+			continue;
+		fmt_num(num(c->p, it[i].id), it[i].fmt, c->u, val, sizeof(val));
+		view_lines_add(out, VA_NORMAL, ROW_FMT, it[i].label, val,
+			       acc	   ? acc
+			       : it[i].acc ? it[i].acc
+					   : "");
+		shown++;
+	}
+	for (int i = 0; i < n && i < N(done); i++) {
+		const char *why = pm_reason(c->p, it[i].id);
+		char names[256] = "";
+		size_t o = 0;
+
+		if (!why || done[i])
+			continue;
+		for (int k = i; k < n && k < N(done); k++)
+			if (!done[k] && pm_reason(c->p, it[k].id) &&
+			    !strcmp(pm_reason(c->p, it[k].id), why)) {
+				done[k] = true;
+				o += snprintf(names + o, o < sizeof(names) ? sizeof(names) - o : 0,
+					      "%s%s", o ? ", " : "", it[k].name);
+			}
+		view_lines_add(out, VA_DIM, "  - %s: unavailable", names);
+		wrapped(out, VA_DIM, "", 4, why, c->width);
+	}
+	return shown;
 }
 
-static void detail_gc(struct json_object *proc, struct view_lines *out)
+/* Memory: /proc and brk, on one line. */
+static bool sec_memory(const struct ctx *c, struct view_lines *out, const char **why)
 {
-	const char *reason = jstring(proc, "probes.gc_reason");
+	char rss[32], anon[32], swap[32], brk[32], chg[40];
 
-	section(out, "Garbage collector", jstring(proc, "probes.gc"));
-	detail_items(proc, gc_items, N(gc_items), reason, UNITS_AUTO, out);
+	if (!pm_ok(c->p, PM_RSS_BYTES) && !pm_ok(c->p, PM_BRK_BYTES)) {
+		*why = pm_reason(c->p, PM_RSS_BYTES);
+		return false;
+	}
+	fmt_num(num(c->p, PM_RSS_BYTES), F_BYTES, c->u, rss, sizeof(rss));
+	fmt_num(num(c->p, PM_ANON_BYTES), F_BYTES, c->u, anon, sizeof(anon));
+	fmt_num(num(c->p, PM_SWAP_BYTES), F_BYTES, c->u, swap, sizeof(swap));
+	fmt_num(num(c->p, PM_BRK_BYTES), F_BYTES, c->u, brk, sizeof(brk));
+	fmt_num(num(c->p, PM_RATE_RSS_BYTES), F_SBYTES_S, c->u, chg, sizeof(chg));
+	heading(out, "Memory", "exact: /proc/PID/status; brk: tracepoint");
+	view_lines_add(out, VA_NORMAL, "  RSS %s   anon %s   swap %s   brk heap %s   RSS change %s",
+		       rss, anon, swap, brk, chg);
+	return true;
+}
+
+static bool sec_heap(const struct ctx *c, struct view_lines *out, const char **why)
+{
+	static const struct item it[] = {
+		{ "HEAP: arena bytes", "arena bytes", PM_HEAP_ARENA_BYTES, F_BYTES, NULL, PM_NONE },
+		{ "arenas", "arenas", PM_HEAP_ARENAS, F_COUNT, "exact", PM_NONE },
+		{ "LIVE: bytes in live blocks", "live bytes", PM_HEAP_LIVE_BYTES, F_BYTES, NULL,
+		  PM_NONE },
+		{ "live blocks", "live blocks", PM_HEAP_LIVE_BLOCKS, F_COUNT, NULL, PM_NONE },
+		{ "raw-allocator blocks", "raw blocks", PM_HEAP_RAW_BLOCKS, F_COUNT, NULL,
+		  PM_NONE },
+		{ "arenas allocated (process)", "arenas allocated", PM_HEAP_ARENAS_ALLOCATED_TOTAL,
+		  F_COUNT, NULL, PM_NONE },
+	};
+	const char *alloc = pm_str(c->p, PM_HEAP_ALLOCATOR);
+	char title[96], src[200];
+
+	if (!pm_ok(c->p, PM_HEAP_ARENA_BYTES)) {
+		*why = pm_reason(c->p, PM_HEAP_ARENA_BYTES);
+		return false;
+	}
+	snprintf(title, sizeof(title), "Python heap: %s", alloc ? alloc : "-");
+	snprintf(src, sizeof(src), "%s; snapshot %.1f s old", pm_source(c->p, PM_HEAP_ARENA_BYTES),
+		 pm_num(c->p, PM_HEAP_SNAPSHOT_AGE_SECONDS));
+	heading(out, title, src);
+	items(c, it, N(it), out);
+	return true;
+}
+
+static void gc_title(const struct ctx *c, struct view_lines *out)
+{
+	char rate[32], pct[32], title[300], buf[200];
+	const char *src = pm_str(c->p, PM_PROBES_GC);
+	const char *en = !pm_ok(c->p, PM_GC_ENABLED)	? ""
+			 : pm_bool(c->p, PM_GC_ENABLED) ? ", enabled"
+							: ", DISABLED (gc.disable())";
+
+	fmt_num(num(c->p, PM_RATE_GC_COLLECTIONS), F_PER_S, c->u, rate, sizeof(rate));
+	fmt_num(num(c->p, PM_RATE_GC_TIME_RATIO), F_PCT, c->u, pct, sizeof(pct));
+	snprintf(title, sizeof(title), "Garbage collector%s%s%s: GC/s %s, GC%% %s%s",
+		 src ? "  (" : "", src ? output_clean_string(src, true, buf, sizeof(buf)) : "",
+		 src ? ")" : "", rate, pct, en);
+	view_lines_add(out, VA_HEADING, "%s", title);
+}
+
+static void cell_idx(const struct pm_proc *p, enum pm_id id, int i, enum fmt f, char *buf,
+		     size_t len)
+{
+	double v;
+	bool ok = pm_elem(p, id, i, &v);
+
+	fmt_num((struct view_val){ ok, ok ? v : 0 }, f, UNITS_AUTO, buf, len);
+}
+
+static bool sec_gc(const struct ctx *c, struct view_lines *out, const char **why)
+{
+	bool counts = pm_ok(c->p, PM_GC_COLLECTIONS_TOTAL),
+	     state = pm_ok(c->p, PM_GC_GENERATION_COUNTS);
+	const char *s;
+	char buf[400];
+
+	if (!counts && !state) {
+		*why = pm_reason(c->p, PM_GC_COLLECTIONS_TOTAL);
+		return false;
+	}
+	gc_title(c, out);
 	view_lines_add(out, VA_DIM, "  %-5s %12s %12s %12s %8s %9s", "gen", "collections",
 		       "collected", "pause total", "count", "threshold");
-	for (int g = 0; g < 3; g++) {
-		char c[32], k[32], s[32], n[32], t[32];
+	for (int g = 0; g < PMT_NGEN; g++) {
+		char k[32], col[32], t[32], n[32], th[32];
 
-		cell_idx(proc, "gc_collections_total", g, F_COUNT, UNITS_AUTO, c, sizeof(c));
-		cell_idx(proc, "gc_collected_total", g, F_COUNT, UNITS_AUTO, k, sizeof(k));
-		cell_idx(proc, "gc_seconds_total", g, F_SECONDS, UNITS_AUTO, s, sizeof(s));
-		cell_idx(proc, "gc_generation_counts", g, F_COUNT, UNITS_AUTO, n, sizeof(n));
-		cell_idx(proc, "gc_thresholds", g, F_COUNT, UNITS_AUTO, t, sizeof(t));
-		view_lines_add(out, VA_NORMAL, "  %-5d %12s %12s %12s %8s %9s", g, c, k, s, n, t);
+		cell_idx(c->p, PM_GC_COLLECTIONS_TOTAL, g, F_COUNT, k, sizeof(k));
+		cell_idx(c->p, PM_GC_COLLECTED_TOTAL, g, F_COUNT, col, sizeof(col));
+		cell_idx(c->p, PM_GC_SECONDS_TOTAL, g, F_SECONDS, t, sizeof(t));
+		cell_idx(c->p, PM_GC_GENERATION_COUNTS, g, F_COUNT, n, sizeof(n));
+		cell_idx(c->p, PM_GC_THRESHOLDS, g, F_COUNT, th, sizeof(th));
+		view_lines_add(out, VA_NORMAL, "  %-5d %12s %12s %12s %8s %9s", g, k, col, t, n,
+			       th);
 	}
-	if (reason)
-		view_lines_add(out, VA_DIM, "  collections, collected, pause: %s", reason);
-	if ((reason = jstring(proc, "probes.gc_state_reason")))
-		view_lines_add(out, VA_DIM, "  count, threshold, enabled: %s", reason);
+	if ((s = pm_str(c->p, PM_GC_MODEL)) && !strcmp(s, "incremental"))
+		view_lines_add(out, VA_DIM, "  incremental GC: generation 1 counts its increments");
+	if (!counts || !pm_ok(c->p, PM_GC_SECONDS_TOTAL))
+		view_lines_add(
+			out, VA_DIM, "  - %s: %s", counts ? "pause" : "collections, pause",
+			output_clean_string(pm_reason(c->p, counts ? PM_GC_SECONDS_TOTAL
+								   : PM_GC_COLLECTIONS_TOTAL),
+					    true, buf, sizeof(buf)));
+	if (!state)
+		view_lines_add(out, VA_DIM, "  - count, threshold: %s",
+			       output_clean_string(pm_reason(c->p, PM_GC_GENERATION_COUNTS), true,
+						   buf, sizeof(buf)));
+	return true;
 }
 
-static void detail_mm(struct json_object *proc, enum view_units u, struct view_lines *out)
+static bool sec_alloc(const struct ctx *c, struct view_lines *out, const char **why)
 {
-	static const struct {
-		const char *name, *calls, *bytes, *rate;
-	} rows[] = {
-		{ "mmap", "mmap_calls_total", "mmap_bytes_total", "rates.mmap_bytes_per_s" },
-		{ "munmap", "munmap_calls_total", "munmap_bytes_total",
-		  "rates.munmap_bytes_per_s" },
-		{ "mremap grow", "mremap_calls_total", "mremap_grow_bytes_total", NULL },
-		{ "mremap shrink", NULL, "mremap_shrink_bytes_total", NULL },
-		{ "brk", "brk_calls_total", NULL, NULL },
+	static const struct item it[] = {
+		{ "ALLOC/s: bytes allocated", "bytes/s", PM_RATE_ALLOC_BYTES, F_BYTES_S, NULL,
+		  PM_ALLOC_BYTES_TOTAL },
+		{ "allocations", "allocations/s", PM_RATE_ALLOCS, F_PER_S, NULL, PM_ALLOCS_TOTAL },
+		{ "frees", "frees/s", PM_RATE_FREES, F_PER_S, NULL, PM_FREES_TOTAL },
+		{ "bytes since observed", "bytes", PM_ALLOC_BYTES_TOTAL, F_BYTES, NULL, PM_NONE },
+		{ "allocations since observed", "allocations", PM_ALLOCS_TOTAL, F_COUNT, NULL,
+		  PM_NONE },
+		{ "reallocs since observed", "reallocs", PM_REALLOCS_TOTAL, F_COUNT, "exact",
+		  PM_NONE },
+		{ "frees since observed", "frees", PM_FREES_TOTAL, F_COUNT, NULL, PM_NONE },
+	};
+	const char *s;
+	char buf[400];
+
+	if (!pm_ok(c->p, PM_ALLOC_BYTES_TOTAL)) {
+		*why = pm_reason(c->p, PM_ALLOC_BYTES_TOTAL);
+		return false;
+	}
+	heading(out, "Allocation flow", pm_str(c->p, PM_PROBES_ALLOC));
+	items(c, it, N(it), out);
+	if ((s = pm_str(c->p, PM_PROBES_PRECISE_REASON)))
+		view_lines_add(out, VA_ALERT, "  --precise refused: %s",
+			       output_clean_string(s, true, buf, sizeof(buf)));
+	return true;
+}
+
+static bool sec_growth(const struct ctx *c, struct view_lines *out, const char **why)
+{
+	static const struct item it[] = {
+		{ "heap live bytes", "heap live bytes", PM_GROWTH_HEAP_SLOPE, F_SBYTES_S,
+		  "estimated", PM_NONE },
+		{ "RSS", "RSS", PM_GROWTH_RSS_SLOPE, F_SBYTES_S, "estimated", PM_NONE },
 	};
 
-	section(out, "Memory system calls since observed", jstring(proc, "probes.mm"));
-	view_lines_add(out, VA_DIM, "  %-14s %12s %12s %12s", "call", "calls", "bytes", "bytes/s");
-	for (int i = 0; i < N(rows); i++) {
-		char c[32] = "", b[32] = "", r[32] = "";
-
-		if (rows[i].calls)
-			fmt_value(jpath(proc, rows[i].calls), F_COUNT, u, c, sizeof(c));
-		if (rows[i].bytes)
-			fmt_value(jpath(proc, rows[i].bytes), F_BYTES, u, b, sizeof(b));
-		if (rows[i].rate)
-			fmt_value(jpath(proc, rows[i].rate), F_BYTES_S, u, r, sizeof(r));
-		view_lines_add(out, VA_NORMAL, "  %-14s %12s %12s %12s", rows[i].name, c, b, r);
+	if (!pm_ok(c->p, PM_GROWTH_HEAP) && !pm_ok(c->p, PM_GROWTH_RSS)) {
+		*why = pm_reason(c->p, PM_GROWTH_RSS);
+		return false;
 	}
+	heading(out, "Growth", "least squares, last 60 s; ! marks a suspected leak");
+	items(c, it, N(it), out);
+	if (pm_bool(c->p, PM_GROWTH_HEAP_STEADY))
+		view_lines_add(out, VA_ALERT, "  ! heap live bytes grow steadily: suspected leak");
+	if (pm_bool(c->p, PM_GROWTH_RSS_STEADY))
+		view_lines_add(out, VA_ALERT, "  ! RSS grows steadily: suspected leak");
+	return true;
 }
 
-static void detail_history(const struct history *h, int width, bool utf8, enum view_units u,
-			   struct view_lines *out)
+static bool sec_mm(const struct ctx *c, struct view_lines *out, const char **why)
+{
+	static const struct {
+		const char *name;
+		enum pm_id calls, bytes, rate;
+	} rows[] = {
+		{ "mmap", PM_MMAP_CALLS_TOTAL, PM_MMAP_BYTES_TOTAL, PM_RATE_MMAP_BYTES },
+		{ "munmap", PM_MUNMAP_CALLS_TOTAL, PM_MUNMAP_BYTES_TOTAL, PM_RATE_MUNMAP_BYTES },
+		{ "mremap grow", PM_MREMAP_CALLS_TOTAL, PM_MREMAP_GROW_BYTES_TOTAL, PM_NONE },
+		{ "mremap shrink", PM_NONE, PM_MREMAP_SHRINK_BYTES_TOTAL, PM_NONE },
+		{ "brk", PM_BRK_CALLS_TOTAL, PM_NONE, PM_NONE },
+	};
+
+	if (!pm_ok(c->p, PM_MMAP_CALLS_TOTAL)) {
+		*why = pm_reason(c->p, PM_MMAP_CALLS_TOTAL);
+		return false;
+	}
+	heading(out, "Memory system calls since observed", pm_str(c->p, PM_PROBES_MM));
+	view_lines_add(out, VA_DIM, "  %-14s %12s %12s %12s", "call", "calls", "bytes", "bytes/s");
+	for (int i = 0; i < N(rows); i++) {
+		char k[32] = "", b[32] = "", r[32] = "";
+
+		if (rows[i].calls != PM_NONE)
+			fmt_num(num(c->p, rows[i].calls), F_COUNT, c->u, k, sizeof(k));
+		if (rows[i].bytes != PM_NONE)
+			fmt_num(num(c->p, rows[i].bytes), F_BYTES, c->u, b, sizeof(b));
+		if (rows[i].rate != PM_NONE)
+			fmt_num(num(c->p, rows[i].rate), F_BYTES_S, c->u, r, sizeof(r));
+		view_lines_add(out, VA_NORMAL, "  %-14s %12s %12s %12s", rows[i].name, k, b, r);
+	}
+	return true;
+}
+
+static bool sec_history(const struct ctx *c, struct view_lines *out, const char **why)
 {
 	double t[HISTORY_SAMPLES], heap[HISTORY_SAMPLES], rss[HISTORY_SAMPLES];
-	int n = history_get(h, t, heap, rss);
-	int cells = width - 30; /* name, min and max labels */
+	int n = c->hist ? history_get(c->hist, t, heap, rss) : 0;
+	int cells = c->width - 30; /* name, min and max labels */
 	const struct {
 		const char *name;
 		const double *v;
 	} series[] = { { "HEAP", heap }, { "RSS", rss } };
 
 	if (n < 2) {
-		section(out, "History", NULL);
-		view_lines_add(out, VA_DIM, "  (collecting: one sample per interval)");
-		return;
+		*why = "collecting: one sample per interval";
+		return false;
 	}
-	section(out, "History", NULL);
+	heading(out, "History", NULL);
 	view_lines_add(out, VA_DIM, "  last %.0f s, %d samples, one cell = max of its samples",
 		       t[n - 1] - t[0], n);
-	if (cells < 8)
-		cells = 8;
-	if (cells > HISTORY_SAMPLES)
-		cells = HISTORY_SAMPLES;
+	cells = cells < 8 ? 8 : cells > HISTORY_SAMPLES ? HISTORY_SAMPLES : cells;
 	for (int i = 0; i < N(series); i++) {
 		char line[HISTORY_SAMPLES * 3 + 1], lo[32], hi[32];
 		double mn, mx;
 
-		view_sparkline(series[i].v, n, cells, utf8, line, sizeof(line), &mn, &mx);
-		view_bytes((struct view_val){ !isnan(mn), mn }, u, lo, sizeof(lo));
-		view_bytes((struct view_val){ !isnan(mx), mx }, u, hi, sizeof(hi));
+		view_sparkline(series[i].v, n, cells, c->utf8, line, sizeof(line), &mn, &mx);
+		view_bytes((struct view_val){ !isnan(mn), mn }, c->u, lo, sizeof(lo));
+		view_bytes((struct view_val){ !isnan(mx), mx }, c->u, hi, sizeof(hi));
 		view_lines_add(out, VA_NORMAL, "  %-5s %7s %s %s", series[i].name, lo, line, hi);
 	}
+	return true;
 }
 
-static void detail_classes(struct json_object *proc, enum view_units u, struct view_lines *out)
+static bool class_row(const struct ctx *c, int i, struct view_lines *out)
 {
-	bool any = false;
+	double lv = 0, al = 0, fr = 0;
+	bool hl = pm_elem(c->p, PM_HEAP_SIZE_CLASSES, i, &lv);
+	bool ha = pm_elem(c->p, PM_ALLOC_SIZE_CLASSES, i, &al);
+	bool hf = pm_elem(c->p, PM_FREE_SIZE_CLASSES, i, &fr);
+	char size[16], b[16], lb[32], a[32], f[32];
 
-	for (int i = 0; i < 33 && !any; i++)
-		any = jidx(proc, "heap_size_classes", i) || jidx(proc, "alloc_size_classes", i);
-	if (!any)
-		return;
-	section(out, "Size classes",
+	if (!(hl && lv) && !(ha && al) && !(hf && fr))
+		return false;
+	if (i < PMT_NCLASSES)
+		snprintf(size, sizeof(size), "%d", (i + 1) * 16);
+	else
+		snprintf(size, sizeof(size), "raw");
+	fmt_num((struct view_val){ hl, lv }, F_COUNT, c->u, lb, sizeof(lb));
+	view_bytes((struct view_val){ hl && i < PMT_NCLASSES, lv * (i + 1) * 16 }, c->u, b,
+		   sizeof(b));
+	fmt_num((struct view_val){ ha, al }, F_COUNT, c->u, a, sizeof(a));
+	fmt_num((struct view_val){ hf, fr }, F_COUNT, c->u, f, sizeof(f));
+	view_lines_add(out, VA_NORMAL, "  %-6d %7s %12s %10s %12s %12s", i, size, lb, b, a, f);
+	return true;
+}
+
+static bool sec_classes(const struct ctx *c, struct view_lines *out, const char **why)
+{
+	struct view_lines rows = { 0 };
+
+	for (int i = 0; i < PMT_NBUCKETS; i++)
+		class_row(c, i, &rows);
+	if (!rows.n) {
+		*why = pm_reason(c->p, PM_HEAP_SIZE_CLASSES) ? pm_reason(c->p, PM_HEAP_SIZE_CLASSES)
+							     : "no block in use";
+		view_lines_free(&rows);
+		return false;
+	}
+	heading(out, "Size classes",
 		"live blocks from the heap snapshot; allocs/frees since observed");
 	view_lines_add(out, VA_DIM, "  %-6s %7s %12s %10s %12s %12s", "class", "size",
 		       "live blocks", "live", "allocs", "frees");
-	for (int i = 0; i < 33; i++) {
-		struct json_object *lv = jidx(proc, "heap_size_classes", i);
-		struct json_object *al = jidx(proc, "alloc_size_classes", i);
-		struct json_object *fr = jidx(proc, "free_size_classes", i);
-		char size[16], b[16], lb[32], a[32], f[32];
-
-		if (!(lv && json_object_get_int64(lv)) && !(al && json_object_get_int64(al)) &&
-		    !(fr && json_object_get_int64(fr)))
-			continue;
-		if (i < 32)
-			snprintf(size, sizeof(size), "%d", (i + 1) * 16);
-		else
-			snprintf(size, sizeof(size), "raw");
-		fmt_value(lv, F_COUNT, u, lb, sizeof(lb));
-		view_bytes((struct view_val){ lv != NULL,
-					      lv ? json_object_get_double(lv) * (i + 1) * 16 : 0 },
-			   u, b, sizeof(b));
-		fmt_value(al, F_COUNT, u, a, sizeof(a));
-		fmt_value(fr, F_COUNT, u, f, sizeof(f));
-		view_lines_add(out, VA_NORMAL, "  %-6d %7s %12s %10s %12s %12s", i, size, lb,
-			       i < 32 ? b : "-", a, f);
-	}
+	for (int i = 0; i < rows.n; i++)
+		view_lines_add(out, rows.v[i].attr, "%s", rows.v[i].text);
+	view_lines_free(&rows);
+	return true;
 }
 
 /* ---- allocation sites ------------------------------------------------------ */
@@ -775,91 +882,66 @@ static const char *site_source(const char *s)
 	return "?";
 }
 
-/* A size or a count from a site object, "-" unless a number. */
-static void site_cell(struct json_object *site, const char *key, bool bytes, enum view_units u,
-		      char *buf, size_t len)
-{
-	struct view_val v = jnum(site, key);
-
-	if (bytes || !v.ok)
-		view_bytes(v, u, buf, len);
-	else
-		snprintf(buf, len, "%.0f", v.v);
-}
-
-static void detail_site(struct json_object *site, int width, enum view_units u,
+static void detail_site(const struct pm_site *site, int width, enum view_units u,
 			struct view_lines *out)
 {
-	struct json_object *stack = jpath(site, "stack");
-	int n = json_object_is_type(stack, json_type_array) ? (int)json_object_array_length(stack)
-							    : 0;
 	bool own_line = width - SITE_INDENT - 5 < SITE_TEXT_MIN;
 	int indent = own_line ? 4 : SITE_INDENT;
 	char est[32], rec[32], cnt[32], text[SITE_TEXT_MAX];
 
-	site_cell(site, "estimated_bytes", true, u, est, sizeof(est));
-	site_cell(site, "recent_bytes", true, u, rec, sizeof(rec));
-	site_cell(site, "samples", false, u, cnt, sizeof(cnt));
-	sites_frame_text(site, width - indent, text, sizeof(text));
+	view_bytes((struct view_val){ true, (double)site->bytes }, u, est, sizeof(est));
+	view_bytes((struct view_val){ true, (double)site->recent_bytes }, u, rec, sizeof(rec));
+	snprintf(cnt, sizeof(cnt), "%llu", (unsigned long long)site->samples);
+	sites_frame_text(&site->where, width - indent, text, sizeof(text));
 	if (own_line) {
-		view_lines_add(out, VA_NORMAL, SITE_FMT, est, rec, cnt,
-			       site_source(jstring(site, "source")), "");
+		view_lines_add(out, VA_NORMAL, SITE_FMT, est, rec, cnt, site_source(site->source),
+			       "");
 		view_lines_add(out, VA_NORMAL, "%*s%s", indent, "", text);
 	} else {
-		view_lines_add(out, VA_NORMAL, SITE_FMT, est, rec, cnt,
-			       site_source(jstring(site, "source")), text);
+		view_lines_add(out, VA_NORMAL, SITE_FMT, est, rec, cnt, site_source(site->source),
+			       text);
 	}
 	/* stack[0] is the site itself */
-	for (int i = 1; i <= SITES_CALLERS && i < n; i++) {
-		sites_frame_text(json_object_array_get_idx(stack, i), width - indent - 5, text,
-				 sizeof(text));
+	for (int i = 1; i <= SITES_CALLERS && i < site->nframes; i++) {
+		sites_frame_text(&site->stack[i], width - indent - 5, text, sizeof(text));
 		view_lines_add(out, VA_DIM, "%*s<- %s", indent + 2, "", text);
 	}
 }
 
 /* Where the heap grows: the heaviest sites, largest first, with their
- * callers; nothing when the object has no "sites" (not collected). */
-static void detail_sites(struct json_object *proc, int width, enum view_units u,
-			 struct view_lines *out)
+ * callers. */
+static bool sec_sites(const struct ctx *c, struct view_lines *out, const char **why)
 {
-	struct json_object *sites, *total = jpath(proc, "sites_total");
-	struct view_val secs = jnum(proc, "sites_recent_seconds");
-	const char *reason = jstring(proc, "sites_reason");
-	const char *src = jstring(proc, "sites_source");
-	bool window = secs.ok && secs.v >= 0 && secs.v < 1e6;
-	char bytes[32], samples[32], recent[32] = "recent", buf[256];
-	int n;
+	const struct pm_proc *p = c->p;
+	double secs = pm_num(p, PM_SITES_RECENT_SECONDS);
+	bool window = secs >= 0 && secs < 1e6;
+	char bytes[32], recent[32] = "recent", buf[64];
 
-	if (!json_object_object_get_ex(proc, "sites", &sites))
-		return;
-	section(out, "Allocation sites",
-		src ? output_clean_string(src, true, buf, sizeof(buf)) : NULL);
-	if (!json_object_is_type(sites, json_type_array)) {
-		view_lines_add(out, VA_DIM, "  %s",
-			       output_clean_string(reason ? reason : "unavailable", true, buf,
-						   sizeof(buf)));
-		return;
+	if (!pm_ok(p, PM_SITES)) {
+		*why = pm_reason(p, PM_SITES);
+		return false;
 	}
-	if (!(n = (int)json_object_array_length(sites))) {
+	heading(out, "Allocation sites", pm_str(p, PM_SITES_SOURCE));
+	if (!p->nsites) {
 		view_lines_add(out, VA_DIM, "  no samples yet");
-		return;
+		return true;
 	}
-	site_cell(total, "estimated_bytes", true, u, bytes, sizeof(bytes));
-	site_cell(total, "samples", false, u, samples, sizeof(samples));
+	fmt_num(num(p, PM_SITES_TOTAL_BYTES), F_BYTES, c->u, bytes, sizeof(bytes));
 	if (window)
-		snprintf(recent, sizeof(recent), "last %.0fs", secs.v);
-	if (jnum(total, "recent_bytes").ok && window) {
-		site_cell(total, "recent_bytes", true, u, buf, sizeof(buf));
-		view_lines_add(out, VA_NORMAL, "  %s estimated from %s samples; %s: %s", bytes,
-			       samples, recent, buf);
+		snprintf(recent, sizeof(recent), "last %.0fs", secs);
+	if (pm_ok(p, PM_SITES_TOTAL_RECENT_BYTES) && window) {
+		fmt_num(num(p, PM_SITES_TOTAL_RECENT_BYTES), F_BYTES, c->u, buf, sizeof(buf));
+		view_lines_add(out, VA_NORMAL, "  %s estimated from %.0f samples; %s: %s", bytes,
+			       pm_num(p, PM_SITES_TOTAL_SAMPLES), recent, buf);
 	} else {
-		view_lines_add(out, VA_NORMAL, "  %s estimated from %s samples%s%s", bytes, samples,
-			       window ? "; recent: " : "", window ? recent : "");
+		view_lines_add(out, VA_NORMAL, "  %s estimated from %.0f samples%s%s", bytes,
+			       pm_num(p, PM_SITES_TOTAL_SAMPLES), window ? "; recent: " : "",
+			       window ? recent : "");
 	}
 	view_lines_add(out, VA_DIM, SITE_FMT, "bytes", recent, "samples", "source", "site");
-	for (int i = 0; i < n; i++)
-		if (json_object_is_type(json_object_array_get_idx(sites, i), json_type_object))
-			detail_site(json_object_array_get_idx(sites, i), width, u, out);
+	for (int i = 0; i < p->nsites; i++)
+		detail_site(&p->sites[i], c->width, c->u, out);
+	return true;
 }
 
 static const char *or_dash(const char *s)
@@ -867,72 +949,82 @@ static const char *or_dash(const char *s)
 	return s && *s ? s : "-";
 }
 
-void view_detail(struct json_object *proc, const struct history *hist, int width, bool utf8,
-		 enum view_units u, struct view_lines *out)
+/* The process itself: its full command line and interpreter build. */
+static bool sec_process(const struct ctx *c, struct view_lines *out, const char **why)
 {
-	char buf[200], when[32], user[64];
-	const char *s;
-	struct view_val st = jnum(proc, "start_time");
-	time_t t0 = (time_t)st.v;
+	const struct pm_proc *p = c->p;
+	char buf[600];
+
+	(void)why;
+	heading(out, "Process", NULL);
+	view_lines_add(out, VA_NORMAL, "  cmdline: %s",
+		       output_clean_string(or_dash(pm_str(p, PM_CMDLINE)), true, buf, sizeof(buf)));
+	if (pm_ok(p, PM_CONTAINER) && *pm_str(p, PM_CONTAINER))
+		view_lines_add(out, VA_NORMAL, "  container: %s", pm_str(p, PM_CONTAINER));
+	if (!pm_ok(p, PM_PYTHON_BUILD))
+		return true;
+	view_lines_add(out, VA_DIM, "  build: %s libpython, %s, %s, layout %s%s",
+		       or_dash(pm_str(p, PM_BUILD_LIBPYTHON)),
+		       pm_bool(p, PM_BUILD_SYMTAB) ? "symbols" : "stripped",
+		       pm_bool(p, PM_BUILD_USDT) ? "USDT" : "no USDT",
+		       or_dash(pm_str(p, PM_BUILD_LAYOUT)),
+		       pm_bool(p, PM_BUILD_DEBUG_OFFSETS) ? " (_Py_DebugOffsets)" : "");
+	view_lines_add(
+		out, VA_DIM, "  file: %s",
+		output_clean_string(or_dash(pm_str(p, PM_BUILD_PATH)), true, buf, sizeof(buf)));
+	return true;
+}
+
+static const struct section {
+	const char *title;
+	bool (*fn)(const struct ctx *c, struct view_lines *out, const char **why);
+} sections[] = {
+	{ "Memory", sec_memory },	   { "Python heap", sec_heap },
+	{ "Garbage collector", sec_gc },   { "Allocation flow", sec_alloc },
+	{ "Allocation sites", sec_sites }, { "Growth", sec_growth },
+	{ "Memory system calls", sec_mm }, { "History", sec_history },
+	{ "Size classes", sec_classes },   { "Process", sec_process },
+};
+
+static void detail_title(const struct pm_proc *p, struct view_lines *out)
+{
+	char buf[300], when[32], user[64];
+	double st = pm_num(p, PM_START_TIME);
+	time_t t0 = isnan(st) ? 0 : (time_t)st;
 	struct tm tm;
 
 	snprintf(when, sizeof(when), "-");
-	if (st.ok && localtime_r(&t0, &tm))
+	if (!isnan(st) && localtime_r(&t0, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-	view_lines_add(
-		out, VA_TITLE, "PID %d%s  user %s  Python %s  started %s",
-		json_object_get_int(jpath(proc, "pid")), jbool(proc, "exited") ? " <exited>" : "",
-		output_clean_string(or_dash(jstring(proc, "user")), true, user, sizeof(user)),
-		or_dash(jstring(proc, "python_version")), when);
-	view_lines_add(
-		out, VA_NORMAL, "command: %s",
-		output_clean_string(or_dash(jstring(proc, "command")), true, buf, sizeof(buf)));
-	view_lines_add(
-		out, VA_NORMAL, "cmdline: %s",
-		output_clean_string(or_dash(jstring(proc, "cmdline")), true, buf, sizeof(buf)));
-	if (jpath(proc, "python_build"))
-		view_lines_add(out, VA_DIM, "build:   %s libpython, %s, %s, %s",
-			       or_dash(jstring(proc, "python_build.libpython")),
-			       jbool(proc, "python_build.symtab") ? "symbols" : "stripped",
-			       jbool(proc, "python_build.usdt") ? "USDT" : "no USDT",
-			       output_clean_string(or_dash(jstring(proc, "python_build.path")),
-						   true, buf, sizeof(buf)));
-	view_lines_add(out, VA_NORMAL, "%s", "");
-	view_lines_add(out, VA_DIM, ROW_FMT, "metric", "value", "accuracy", "source / reason");
+	view_lines_add(out, VA_TITLE, "PID %lld%s  user %s  Python %s  started %s",
+		       (long long)pm_get(p, PM_PID)->i, pm_bool(p, PM_EXITED) ? " <exited>" : "",
+		       output_clean_string(or_dash(pm_str(p, PM_USER)), true, user, sizeof(user)),
+		       or_dash(pm_str(p, PM_PYTHON_VERSION)), when);
+	view_lines_add(out, VA_NORMAL, "command: %s",
+		       output_clean_string(or_dash(pm_str(p, PM_COMMAND)), true, buf, sizeof(buf)));
+}
 
-	section(out, "Memory", NULL);
-	detail_items(proc, memory_items, N(memory_items), NULL, u, out);
+void view_detail(const struct pm_proc *p, const struct history *hist, int width, bool utf8,
+		 enum view_units u, struct view_lines *out)
+{
+	const struct ctx c = { p, hist, width, utf8, u };
+	const char *why[N(sections)] = { NULL };
+	bool shown[N(sections)];
+	char lead[32];
+	int missing = 0;
 
-	section(out, "Python heap", jstring(proc, "probes.heap"));
-	detail_items(proc, heap_items, N(heap_items), jstring(proc, "probes.heap_reason"), u, out);
-	if ((s = jstring(proc, "probes.heap_raw_reason")))
-		view_lines_add(out, VA_DIM, "  raw-allocator blocks: %s", s);
-
-	section(out, "Growth",
-		"a suspected leak is marked "
-		"!"
-		" in the table");
-	detail_items(proc, growth_items, N(growth_items), "fewer than 3 samples over 15 s yet", u,
-		     out);
-	if (jbool(proc, "growth.heap_live_bytes.steady"))
-		view_lines_add(out, VA_ALERT, "  ! heap live bytes grow steadily: suspected leak");
-	if (jbool(proc, "growth.rss_bytes.steady"))
-		view_lines_add(out, VA_ALERT, "  ! RSS grows steadily: suspected leak");
-
-	section(out, "Allocation flow", jstring(proc, "probes.alloc"));
-	detail_items(proc, alloc_items, N(alloc_items), jstring(proc, "probes.alloc_reason"), u,
-		     out);
-	if (jstring(proc, "probes.alloc") && (s = jstring(proc, "probes.alloc_reason")))
-		view_lines_add(out, VA_DIM, "  %s", s);
-	if ((s = jstring(proc, "probes.precise_reason")))
-		view_lines_add(out, VA_ALERT, "  --precise refused: %s", s);
-	detail_sites(proc, width, u, out);
-
-	detail_gc(proc, out);
-	detail_mm(proc, u, out);
-	if (hist)
-		detail_history(hist, width, utf8, u, out);
-	detail_classes(proc, u, out);
+	detail_title(p, out);
+	for (int i = 0; i < N(sections); i++)
+		if (!(shown[i] = sections[i].fn(&c, out, &why[i])))
+			missing++;
+	if (!missing)
+		return;
+	heading(out, "Unavailable", NULL);
+	for (int i = 0; i < N(sections); i++)
+		if (!shown[i]) {
+			snprintf(lead, sizeof(lead), "  %s", sections[i].title);
+			wrapped(out, VA_DIM, lead, 23, why[i] ? why[i] : "unavailable", width);
+		}
 }
 
 /* ---- help ---------------------------------------------------------------- */

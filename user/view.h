@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * What the live display shows, without ncurses: rows built from the same
- * per-process JSON objects --json prints (so the screen and the JSON
- * cannot disagree), column layout for a terminal width, cell formatting
+ * typed per-process models --json prints (model.h; so the screen and the
+ * JSON cannot disagree), column layout for a terminal width, cell formatting
  * in the chosen units, sorting, filtering, the host summary, the detail
  * view's lines and the help text. Pure; unit-tested (tests/unit/test_view.c).
  */
@@ -11,8 +11,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <json-c/json.h>
 #include "growth.h"
+#include "model.h"
 
 enum view_col {
 	COL_PID,
@@ -41,16 +41,16 @@ struct view_val {
 struct view_row {
 	int pid;
 	bool exited;
-	const char *user, *py, *command, *cmdline; /* owned by json */
-	struct view_val rss, heap, live, growth, alloc, gcs, gcp;
+	const char *user, *py, *command, *cmdline; /* owned by m */
+	struct view_val rss, heap, live, growth, alloc, gcs, gcp, mm_calls;
 	bool growth_steady; /* suspected leak */
 	bool growth_rss; /* growth is RSS's: the heap is not readable */
-	struct json_object *json; /* the process object, one reference held */
+	struct pm_proc m; /* its own copy of the process's model (model_copy) */
 };
 
-/* Fill r from a process object of output_process_json(); takes a
- * reference to it (released by view_row_release). */
-void view_row_from_json(struct view_row *r, struct json_object *proc);
+/* Fill r from a process model, copied (it outlives the frame): released
+ * by view_row_release. 0, or -ENOMEM (r holds what fitted). */
+int view_row_from_model(struct view_row *r, const struct pm_proc *m);
 void view_row_release(struct view_row *r);
 
 const char *view_col_name(enum view_col c);
@@ -106,14 +106,16 @@ void view_lines_add(struct view_lines *l, enum view_attr a, const char *fmt, ...
 	__attribute__((format(printf, 3, 4)));
 void view_lines_free(struct view_lines *l);
 
-/* The detail view of one process: every metric of proc (an
- * output_process_json object) with its value, accuracy and source (or
- * the reason it is unavailable), allocation sites with two callers each
- * (when proc has "sites"), GC per generation, memory syscalls, heap/RSS
- * history as sparklines (hist may be NULL), size classes. width is the
- * terminal width (sparklines and site names fit it); utf8 selects block
- * glyphs. */
-void view_detail(struct json_object *proc, const struct history *hist, int width, bool utf8,
+/* The detail view of one process: its sections with data first, in this
+ * order: memory, Python heap, garbage collector (per generation), allocation
+ * flow, allocation sites (two callers each), growth, memory syscalls,
+ * heap/RSS history as sparklines (hist may be NULL), size classes, the
+ * process (command line, build); each value with its accuracy, each
+ * section's source in its title, unavailable values of a section on one
+ * line per reason; then a section with nothing available as one line
+ * with its reason. width is the terminal width (sparklines and site
+ * names fit it); utf8 selects block glyphs. */
+void view_detail(const struct pm_proc *proc, const struct history *hist, int width, bool utf8,
 		 enum view_units u, struct view_lines *out);
 /* The help screen. */
 void view_help(struct view_lines *out);

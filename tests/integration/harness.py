@@ -145,6 +145,7 @@ class Workload:
         """launcher: argv that runs the interpreter with the rest appended;
         script: a copy of wl.py under another name."""
         root = getattr(python, "root", "")
+        self.python = str(python)
         self.ctl = tempfile.mkdtemp(prefix="pmt-wl-", dir=root + "/tmp" if root else None)
         self.inner_ctl = self.ctl[len(root):] if root else self.ctl
         self.script = "/pmt/" + os.path.basename(script) if root else script

@@ -1253,7 +1253,13 @@ static void test_sites_reports_every_process(void **state)
 	}
 	f = open_memstream(&text, &len);
 	assert_non_null(f);
-	assert_int_equal(output_sites_reports(f, &t, 10), 0);
+	{
+		struct frame fr = { .table = &t };
+		uint64_t oom = 0;
+
+		assert_int_equal(output_sites_reports(f, &fr, 10, &oom), 0);
+		assert_int_equal(oom, 0);
+	}
 	fclose(f);
 	for (const char *p = text; (p = strstr(p, "SITES ")); p++)
 		lines++;

@@ -29,6 +29,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "model_fixture.h"
 #include "prom.h"
 
 #define T0 1700000000.0
@@ -93,12 +94,21 @@ static void set_str(struct json_object *o, const char *key, const char *v)
 	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
 }
 
-/* One frame: update, then drop the caller's references. */
+/* One frame: the objects' models (model_fixture.h), update, then the
+ * models and the caller's references go, as the frame's do. */
 static void frame_n(struct prom *p, double now, struct json_object **o, int n)
 {
-	prom_update(p, o, n, now);
+	struct pm_proc *m = calloc(n ? n : 1, sizeof(*m));
+
+	assert_non_null(m);
 	for (int i = 0; i < n; i++)
+		fixture_model_of(o[i], &m[i]);
+	prom_update(p, m, n, now);
+	for (int i = 0; i < n; i++) {
+		model_free(&m[i]);
 		json_object_put(o[i]);
+	}
+	free(m);
 }
 
 #define FRAME(p, now, ...)                                                                         \
@@ -874,6 +884,34 @@ static void test_counters_across_exit(void **state)
 #define GCSEC0 "pymemtop_gc_seconds_total{group=\"m.py\",container=\"\",generation=\"0\"}"
 #define GCSEC1 "pymemtop_gc_seconds_total{group=\"m.py\",container=\"\",generation=\"1\"}"
 
+/* Counters above 2^53 stay exact: summed and printed as integers, never
+ * through a double (which would print 9007199254740992 for 2^53 + 1, and
+ * round 2^64 - 616 up to 2^64). */
+static void test_counters_beyond_2_53(void **state)
+{
+	struct prom *p = new_prom(1);
+	char *t;
+
+	(void)state;
+	FRAME(p, T0,
+	      proc(20, T0, "m.py", "", false,
+		   "\"rss_bytes\": 1, \"alloc_bytes_total\": 9007199254740993"),
+	      proc(21, T0, "m.py", "", false, "\"alloc_bytes_total\": 2"));
+	t = render(p, NULL, false);
+	assert_has_line(t, ALLOC " 9007199254740995");
+	free(t);
+	FRAME(p, T0 + 1,
+	      proc(20, T0, "m.py", "", false,
+		   "\"rss_bytes\": 1, \"alloc_bytes_total\": 18446744073709551000"));
+	t = render(p, NULL, false);
+	/* 21's last value stays in the sum, to the last digit */
+	assert_has_line(t, ALLOC " 18446744073709551002");
+	assert_has_line(t, "pymemtop_process_allocated_bytes_total{pid=\"20\","
+			   "start_time=\"1700000000\"} 18446744073709551000");
+	free(t);
+	prom_free(p);
+}
+
 static void test_counters_missing_and_null(void **state)
 {
 	struct prom *p = new_prom(0);
@@ -1509,6 +1547,7 @@ int main(void)
 		cmocka_unit_test(test_no_duplicates),
 		cmocka_unit_test(test_sums),
 		cmocka_unit_test(test_counters_across_exit),
+		cmocka_unit_test(test_counters_beyond_2_53),
 		cmocka_unit_test(test_counters_missing_and_null),
 		cmocka_unit_test(test_pid_reuse),
 		cmocka_unit_test(test_group_expiry),

@@ -117,40 +117,61 @@ static int64_t jint(struct json_object *o, const char *key)
 	return json_object_get_int64(v);
 }
 
-static void test_json_groups(void **state)
+static void test_top_groups(void **state)
 {
 	struct sites_proc *sp = sample_proc();
-	struct json_object *a = sites_proc_json(sp, 10, NOW), *s;
+	struct pm_proc p = { 0 };
+	struct json_object *o, *a, *j;
+	struct pm_site *s;
+	int n = sites_proc_top(sp, 10, &s);
 
 	(void)state;
 	/* grouped by innermost frame and kind; the frameless ones by name */
-	assert_int_equal(json_object_array_length(a), 5);
-	s = json_object_array_get_idx(a, 0);
-	assert_string_equal(jstr(s, "function"), "[unknown code]");
-	assert_null(jstr(s, "file"));
-	assert_string_equal(jstr(s, "source"), "pool_refill");
-	assert_int_equal(jint(s, "estimated_bytes"), 300);
-	assert_int_equal(jint(s, "samples"), 3);
-	assert_int_equal(json_object_array_length(json_object_object_get(s, "stack")), 2);
-	s = json_object_array_get_idx(a, 1);
-	assert_string_equal(jstr(s, "function"), "[not walked: over --sites-max-rate]");
-	assert_string_equal(jstr(s, "source"), "arena");
-	assert_int_equal(jint(s, "estimated_bytes"), 70);
-	assert_int_equal(json_object_array_length(json_object_object_get(s, "stack")), 0);
-	s = json_object_array_get_idx(a, 2);
-	assert_string_equal(jstr(s, "function"), "[no Python frames]");
-	assert_string_equal(jstr(s, "source"), "malloc");
-	assert_int_equal(jint(s, "estimated_bytes"), 50);
+	assert_int_equal(n, 5);
+	assert_string_equal(s[0].where.function, "[unknown code]");
+	assert_null(s[0].where.file);
+	assert_string_equal(s[0].source, "pool_refill");
+	assert_int_equal(s[0].bytes, 300);
+	assert_int_equal(s[0].samples, 3);
+	assert_int_equal(s[0].nframes, 2);
+	assert_string_equal(s[1].where.function, "[not walked: over --sites-max-rate]");
+	assert_string_equal(s[1].source, "arena");
+	assert_int_equal(s[1].bytes, 70);
+	assert_int_equal(s[1].nframes, 0);
+	assert_string_equal(s[2].where.function, "[no Python frames]");
+	assert_string_equal(s[2].source, "malloc");
+	assert_int_equal(s[2].bytes, 50);
 	/* the same kind, the other frameless name: its own site */
-	s = json_object_array_get_idx(a, 3);
-	assert_string_equal(jstr(s, "function"), "[not walked: over --sites-max-rate]");
-	assert_string_equal(jstr(s, "source"), "malloc");
-	assert_int_equal(jint(s, "estimated_bytes"), 20);
-	json_object_put(a);
+	assert_string_equal(s[3].where.function, "[not walked: over --sites-max-rate]");
+	assert_string_equal(s[3].source, "malloc");
+	assert_int_equal(s[3].bytes, 20);
+	/* as --json prints them (docs/metrics.md, "sites") */
+	p.sites = s;
+	p.nsites = n;
+	pm_set_obj(&p, PM_SITES, true);
+	o = model_json(&p);
+	assert_non_null(o);
+	a = json_object_object_get(o, "sites");
+	assert_int_equal(json_object_array_length(a), 5);
+	j = json_object_array_get_idx(a, 0);
+	assert_string_equal(jstr(j, "function"), "[unknown code]");
+	assert_null(jstr(j, "file"));
+	assert_null(jstr(j, "line"));
+	assert_string_equal(jstr(j, "source"), "pool_refill");
+	assert_int_equal(jint(j, "estimated_bytes"), 300);
+	assert_int_equal(jint(j, "samples"), 3);
+	assert_int_equal(json_object_array_length(json_object_object_get(j, "size_class_bytes")),
+			 PMT_NCLASSES);
+	assert_int_equal(json_object_array_length(json_object_object_get(j, "stack")), 2);
+	j = json_object_array_get_idx(a, 2);
+	assert_null(json_object_object_get(j, "size_class_bytes"));
+	assert_int_equal(json_object_array_length(json_object_object_get(j, "stack")), 0);
+	json_object_put(o);
+	model_free(&p);
 	/* --sites-top */
-	a = sites_proc_json(sp, 2, NOW);
-	assert_int_equal(json_object_array_length(a), 2);
-	json_object_put(a);
+	n = sites_proc_top(sp, 2, &s);
+	assert_int_equal(n, 2);
+	sites_top_free(s, n);
 	sites_proc_free(sp);
 }
 
@@ -182,7 +203,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_folded_merged_sorted),
-		cmocka_unit_test(test_json_groups),
+		cmocka_unit_test(test_top_groups),
 		cmocka_unit_test(test_totals_and_stale),
 	};
 
