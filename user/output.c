@@ -111,17 +111,6 @@ void output_models_free(struct frame_models *m)
 	m->n = 0;
 }
 
-struct json_object *output_process_json(const struct proc_entry *e)
-{
-	struct pm_proc p;
-	struct json_object *o;
-
-	model_build(e, sites_top, &p);
-	o = model_json(&p);
-	model_free(&p);
-	return o;
-}
-
 /* Frame-level JSON: each json_object_new_* result checked, as model_json's. */
 static bool frame_oom;
 

@@ -31,9 +31,8 @@ struct frame {
  * its sites, which say "out of memory"). Freed with output_models_free. */
 int output_models(const struct table *t, int sites_top, struct frame_models *m);
 void output_models_free(struct frame_models *m);
-/* One JSON object for one process (caller puts it; NULL: out of memory). */
-struct json_object *output_process_json(const struct proc_entry *e);
-/* How many allocation sites a process object lists (--sites-top). */
+/* How many allocation sites a process lists when no frame models are
+ * given (--sites-top). */
 void output_sites_top(int n);
 /* One frame as a single line of JSON. 0 or -errno (e.g. -EPIPE, -ENOMEM). */
 int output_json(FILE *f, const struct frame *fr);

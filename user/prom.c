@@ -240,16 +240,6 @@ static bool num_above(const struct num *a, const struct num *b, bool flt)
 	return flt ? a->d > b->d : a->u > b->u;
 }
 
-static const char *pstr(const struct pm_proc *o, enum pm_id id)
-{
-	return pm_str(o, id);
-}
-
-static bool jsteady(const struct pm_proc *o, enum pm_id steady)
-{
-	return pm_bool(o, steady);
-}
-
 static struct pstate *find_ps(struct prom *p, int pid, double start, int group)
 {
 	struct pstate *ps;
@@ -324,7 +314,7 @@ static void pick_top(struct prom *p, const struct pm_proc *procs, int n)
 static void fold_proc(struct prom *p, const struct pm_proc *o, double now)
 {
 	char name[PROM_GROUP_LEN];
-	const char *container = pstr(o, PM_CONTAINER);
+	const char *container = pm_str(o, PM_CONTAINER);
 	bool exited = pm_bool(o, PM_EXITED);
 	double start = pm_ok(o, PM_START_TIME) ? pm_get(o, PM_START_TIME)->d : 0;
 	struct num v;
@@ -332,7 +322,7 @@ static void fold_proc(struct prom *p, const struct pm_proc *o, double now)
 	struct group *g;
 	int gi;
 
-	prom_group(pstr(o, PM_COMMAND), name, sizeof(name));
+	prom_group(pm_str(o, PM_COMMAND), name, sizeof(name));
 	gi = find_group(p, name, container ? container : "");
 	if (gi < 0)
 		return;
@@ -352,8 +342,8 @@ static void fold_proc(struct prom *p, const struct pm_proc *o, double now)
 		return;
 	}
 	g->procs++;
-	g->steady += jsteady(o, PM_GROWTH_HEAP_STEADY) ||
-		     (!pval(o, &srcs[V_LIVE], &v) && jsteady(o, PM_GROWTH_RSS_STEADY));
+	g->steady += pm_bool(o, PM_GROWTH_HEAP_STEADY) ||
+		     (!pval(o, &srcs[V_LIVE], &v) && pm_bool(o, PM_GROWTH_RSS_STEADY));
 	for (int k = V_NCOUNTERS; k < V_NR; k++)
 		if (pval(o, &srcs[k], &v)) {
 			add_num(&g->sum[k], &v);
@@ -577,50 +567,49 @@ static void pid_labels(FILE *f, const struct pm_proc *o)
 		pm_ok(o, PM_START_TIME) ? pm_get(o, PM_START_TIME)->d : 0.0);
 }
 
-static void render_pids(FILE *f, const struct prom *p, bool om)
-{
-	static const struct {
-		const char *name;
-		bool counter;
-		struct src src;
-		bool gens;
-		const char *help;
-	} pf[] = {
-		{ "pymemtop_process_resident_memory_bytes",
-		  false,
-		  { PM_RSS_BYTES, -1 },
-		  false,
-		  "Resident memory of one process (--prom-pids)" },
-		{ "pymemtop_process_heap_bytes",
-		  false,
-		  { PM_HEAP_ARENA_BYTES, -1 },
-		  false,
-		  "Bytes in pymalloc arenas of one process" },
-		{ "pymemtop_process_heap_live_bytes",
-		  false,
-		  { PM_HEAP_LIVE_BYTES, -1 },
-		  false,
-		  "Bytes in live pymalloc blocks of one process" },
-		{ "pymemtop_process_allocated_bytes",
-		  true,
-		  { PM_ALLOC_BYTES_TOTAL, -1 },
-		  false,
-		  "Bytes the Python allocator of one process put into service since observed" },
-		{ "pymemtop_process_gc_collections",
-		  true,
-		  { PM_GC_COLLECTIONS_TOTAL, 0 },
-		  true,
-		  "Garbage collections of one process per generation since observed" },
-		{ "pymemtop_process_gc_seconds",
-		  true,
-		  { PM_GC_SECONDS_TOTAL, 0 },
-		  true,
-		  "Wall time in the garbage collector of one process per generation" },
-	};
-	struct num v;
+/* The per-PID families (--prom-pids). */
+static const struct pfam {
+	const char *name;
+	bool counter;
+	struct src src;
+	bool gens;
+	const char *help;
+} pf[] = {
+	{ "pymemtop_process_resident_memory_bytes",
+	  false,
+	  { PM_RSS_BYTES, -1 },
+	  false,
+	  "Resident memory of one process (--prom-pids)" },
+	{ "pymemtop_process_heap_bytes",
+	  false,
+	  { PM_HEAP_ARENA_BYTES, -1 },
+	  false,
+	  "Bytes in pymalloc arenas of one process" },
+	{ "pymemtop_process_heap_live_bytes",
+	  false,
+	  { PM_HEAP_LIVE_BYTES, -1 },
+	  false,
+	  "Bytes in live pymalloc blocks of one process" },
+	{ "pymemtop_process_allocated_bytes",
+	  true,
+	  { PM_ALLOC_BYTES_TOTAL, -1 },
+	  false,
+	  "Bytes the Python allocator of one process put into service since observed" },
+	{ "pymemtop_process_gc_collections",
+	  true,
+	  { PM_GC_COLLECTIONS_TOTAL, 0 },
+	  true,
+	  "Garbage collections of one process per generation since observed" },
+	{ "pymemtop_process_gc_seconds",
+	  true,
+	  { PM_GC_SECONDS_TOTAL, 0 },
+	  true,
+	  "Wall time in the garbage collector of one process per generation" },
+};
 
-	if (!p->ntop)
-		return;
+/* pymemtop_process_info: one series per process with per-PID series. */
+static void render_pid_info(FILE *f, const struct prom *p, bool om)
+{
 	family(f, om, "pymemtop_process_info", "gauge",
 	       "One per process with per-PID series: its group, container, version, user, "
 	       "heap allocator");
@@ -629,21 +618,30 @@ static void render_pids(FILE *f, const struct prom *p, bool om)
 		char group[PROM_GROUP_LEN];
 		const char *s;
 
-		prom_group(pstr(o, PM_COMMAND), group, sizeof(group));
+		prom_group(pm_str(o, PM_COMMAND), group, sizeof(group));
 		fputs("pymemtop_process_info", f);
 		pid_labels(f, o);
 		fputs(",group=\"", f);
 		put_escaped(f, group);
 		fputs("\",container=\"", f);
-		put_escaped(f, (s = pstr(o, PM_CONTAINER)) ? s : "");
+		put_escaped(f, (s = pm_str(o, PM_CONTAINER)) ? s : "");
 		fputs("\",python_version=\"", f);
-		put_escaped(f, (s = pstr(o, PM_PYTHON_VERSION)) ? s : "");
+		put_escaped(f, (s = pm_str(o, PM_PYTHON_VERSION)) ? s : "");
 		fputs("\",user=\"", f);
-		put_escaped(f, (s = pstr(o, PM_USER)) ? s : "");
+		put_escaped(f, (s = pm_str(o, PM_USER)) ? s : "");
 		fputs("\",allocator=\"", f);
-		put_escaped(f, (s = pstr(o, PM_HEAP_ALLOCATOR)) ? s : "");
+		put_escaped(f, (s = pm_str(o, PM_HEAP_ALLOCATOR)) ? s : "");
 		fputs("\"} 1\n", f);
 	}
+}
+
+static void render_pids(FILE *f, const struct prom *p, bool om)
+{
+	struct num v;
+
+	if (!p->ntop)
+		return;
+	render_pid_info(f, p, om);
 	for (size_t fi = 0; fi < sizeof(pf) / sizeof(pf[0]); fi++) {
 		bool any = false;
 

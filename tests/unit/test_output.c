@@ -725,13 +725,10 @@ static void test_json_alloc_arena_flow_38(void **state)
 	json_object_put(root);
 }
 
-/* A count of arenas whose bytes do not fit in 64 bits is not this
- * process's: the flow is unavailable rather than wrapped. */
-static void test_json_alloc_arena_flow_overflow(void **state)
+/* A in default mode, a 1 MiB-arena heap, the arena counter from 3 to
+ * allocated: the allocation flow comes from it. */
+static void arena_mode(struct world *w, uint64_t allocated)
 {
-	struct world *w = *state;
-	struct json_object *root, *procs, *a;
-
 	w->gc_ok->heap.heap_ok = true;
 	w->gc_ok->heap.arena_size = 1024 * 1024;
 	w->a->flow_err = -ENOTSUP;
@@ -740,8 +737,18 @@ static void test_json_alloc_arena_flow_overflow(void **state)
 	w->a->cur.heap_valid = true;
 	w->a->cur.heap.allocator = PYHEAP_ALLOC_PYMALLOC;
 	w->a->cur.heap.arenas_allocated_ok = true;
-	w->a->cur.heap.arenas_allocated = (1ULL << 44) + 3; /* * 1 MiB = 2^64 */
+	w->a->cur.heap.arenas_allocated = allocated;
 	w->a->cur.heap.arena_size = 1024 * 1024;
+}
+
+/* A count of arenas whose bytes do not fit in 64 bits is not this
+ * process's: the flow is unavailable rather than wrapped. */
+static void test_json_alloc_arena_flow_overflow(void **state)
+{
+	struct world *w = *state;
+	struct json_object *root, *procs, *a;
+
+	arena_mode(w, (1ULL << 44) + 3); /* * 1 MiB = 2^64 */
 	root = frame_json(w, &procs);
 	a = json_object_array_get_idx(procs, 0);
 	assert_json_null(a, "alloc_bytes_total");
@@ -755,17 +762,8 @@ static void test_json_alloc_default_arena_flow(void **state)
 	struct world *w = *state;
 	struct json_object *root, *procs, *a, *probes;
 
-	w->gc_ok->heap.heap_ok = true;
-	w->gc_ok->heap.arena_size = 1024 * 1024;
 	w->gc_ok->heap.refill_probe = 0x4d0ce0; /* exists, but not attached */
-	w->a->flow_err = -ENOTSUP;
-	w->a->arenas_base_ok = true;
-	w->a->arenas_base = 3;
-	w->a->cur.heap_valid = true;
-	w->a->cur.heap.allocator = PYHEAP_ALLOC_PYMALLOC;
-	w->a->cur.heap.arenas_allocated_ok = true;
-	w->a->cur.heap.arenas_allocated = 5;
-	w->a->cur.heap.arena_size = 1024 * 1024;
+	arena_mode(w, 5);
 	root = frame_json(w, &procs);
 	a = json_object_array_get_idx(procs, 0);
 	assert_json_u64(a, "alloc_bytes_total", 2 * 1024 * 1024);
