@@ -280,6 +280,15 @@ static const struct text_col {
 
 #define NCOLS (int)(sizeof(text_cols) / sizeof(text_cols[0]))
 
+bool output_text_column(int i, const char **head, enum pm_id *field)
+{
+	if (i < 0 || i >= NCOLS)
+		return false;
+	*head = text_cols[i].head;
+	*field = text_cols[i].id;
+	return true;
+}
+
 static void text_cell(const struct pm_proc *p, const struct text_col *c, char *buf, size_t len)
 {
 	double v = pm_num(p, c->id);

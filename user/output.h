@@ -36,6 +36,9 @@ void output_models_free(struct frame_models *m);
 void output_sites_top(int n);
 /* One frame as a single line of JSON. 0 or -errno (e.g. -EPIPE, -ENOMEM). */
 int output_json(FILE *f, const struct frame *fr);
+/* Column i of the -b table: its heading and field (docs/metrics.md,
+ * "Text"); false past the last. */
+bool output_text_column(int i, const char **head, enum pm_id *field);
 /* One frame as a text table, like top -b. */
 int output_text(FILE *f, const struct frame *fr);
 /* --sites: after a text frame, the sites of every running process, most

@@ -506,6 +506,16 @@ static const struct gfam {
 	  "Bytes unmapped by successful munmap(2) calls" },
 };
 
+bool prom_group_family(int i, const char **name, bool *counter, enum pm_id *field)
+{
+	if (i < 0 || (size_t)i >= sizeof(gfams) / sizeof(gfams[0]))
+		return false;
+	*name = gfams[i].name;
+	*counter = gfams[i].counter;
+	*field = srcs[gfams[i].val].id;
+	return true;
+}
+
 static bool gval(const struct group *g, const struct gfam *fm, int k, struct num *v)
 {
 	if (fm->counter) {

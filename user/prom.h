@@ -46,6 +46,11 @@ void prom_group(const char *command, char *out, size_t outlen);
  * procs can go once this returns. */
 void prom_update(struct prom *p, const struct pm_proc *procs, int n, double now);
 
+/* Summed family i per group: its name (without _total), whether it is a
+ * counter, and the model field summed (docs/prometheus.md); false past
+ * the last. */
+bool prom_group_family(int i, const char **name, bool *counter, enum pm_id *field);
+
 struct prom_counter {
 	const char *label; /* value of the family's label */
 	uint64_t value;

@@ -24,6 +24,33 @@ static struct view_val num(const struct pm_proc *p, enum pm_id id)
 	return (struct view_val){ !isnan(v), isnan(v) ? 0 : v };
 }
 
+/* ---- columns --------------------------------------------------------------- */
+
+static const struct col_def {
+	const char *name;
+	int width;
+	bool descending; /* default sort direction */
+	int keep; /* lower is dropped first on a narrow terminal */
+	enum pm_id field; /* the model field it shows (GROWTH: RSS's when the heap's is null) */
+} cols[COL_NR] = {
+	[COL_PID] = { "PID", 7, false, 100, PM_PID },
+	[COL_USER] = { "USER", 8, false, 1, PM_USER },
+	[COL_PY] = { "PY", 7, false, 4, PM_PYTHON_VERSION },
+	[COL_RSS] = { "RSS", 6, true, 8, PM_RSS_BYTES },
+	[COL_HEAP] = { "HEAP", 6, true, 9, PM_HEAP_ARENA_BYTES },
+	[COL_LIVE] = { "LIVE", 6, true, 3, PM_HEAP_LIVE_BYTES },
+	[COL_GROWTH] = { "GROWTH", 9, true, 7, PM_GROWTH_HEAP_SLOPE },
+	[COL_ALLOC] = { "ALLOC/s", 7, true, 6, PM_RATE_ALLOC_BYTES },
+	[COL_GCS] = { "GC/s", 5, true, 2, PM_RATE_GC_COLLECTIONS },
+	[COL_GCP] = { "GC%", 5, true, 5, PM_RATE_GC_TIME_RATIO },
+	[COL_COMMAND] = { "COMMAND", 0, false, 100, PM_COMMAND },
+};
+
+enum pm_id view_col_field(enum view_col c)
+{
+	return c < COL_NR ? cols[c].field : PM_NONE;
+}
+
 int view_row_from_model(struct view_row *r, const struct pm_proc *m)
 {
 	int err;
@@ -31,23 +58,23 @@ int view_row_from_model(struct view_row *r, const struct pm_proc *m)
 	memset(r, 0, sizeof(*r));
 	err = model_copy(&r->m, m);
 	m = &r->m;
-	r->pid = (int)pm_get(m, PM_PID)->i;
+	r->pid = (int)pm_get(m, cols[COL_PID].field)->i;
 	r->exited = pm_bool(m, PM_EXITED);
-	r->user = pm_str(m, PM_USER);
-	r->py = pm_str(m, PM_PYTHON_VERSION);
-	r->command = pm_str(m, PM_COMMAND);
+	r->user = pm_str(m, cols[COL_USER].field);
+	r->py = pm_str(m, cols[COL_PY].field);
+	r->command = pm_str(m, cols[COL_COMMAND].field);
 	r->cmdline = pm_str(m, PM_CMDLINE);
-	r->rss = num(m, PM_RSS_BYTES);
-	r->heap = num(m, PM_HEAP_ARENA_BYTES);
-	r->live = num(m, PM_HEAP_LIVE_BYTES);
+	r->rss = num(m, cols[COL_RSS].field);
+	r->heap = num(m, cols[COL_HEAP].field);
+	r->live = num(m, cols[COL_LIVE].field);
 	/* Heap growth where the heap is read; RSS's where it cannot be. */
 	r->growth_rss = !r->live.ok;
-	r->growth = num(m, r->growth_rss ? PM_GROWTH_RSS_SLOPE : PM_GROWTH_HEAP_SLOPE);
+	r->growth = num(m, r->growth_rss ? PM_GROWTH_RSS_SLOPE : cols[COL_GROWTH].field);
 	r->growth_steady = r->growth.ok &&
 			   pm_bool(m, r->growth_rss ? PM_GROWTH_RSS_STEADY : PM_GROWTH_HEAP_STEADY);
-	r->alloc = num(m, PM_RATE_ALLOC_BYTES);
-	r->gcs = num(m, PM_RATE_GC_COLLECTIONS);
-	r->gcp = num(m, PM_RATE_GC_TIME_RATIO);
+	r->alloc = num(m, cols[COL_ALLOC].field);
+	r->gcs = num(m, cols[COL_GCS].field);
+	r->gcp = num(m, cols[COL_GCP].field);
 	if (r->gcp.ok)
 		r->gcp.v *= 100;
 	r->mm_calls = num(m, PM_RATE_MM_CALLS);
@@ -58,27 +85,6 @@ void view_row_release(struct view_row *r)
 {
 	model_free(&r->m);
 }
-
-/* ---- columns --------------------------------------------------------------- */
-
-static const struct col_def {
-	const char *name;
-	int width;
-	bool descending; /* default sort direction */
-	int keep; /* lower is dropped first on a narrow terminal */
-} cols[COL_NR] = {
-	[COL_PID] = { "PID", 7, false, 100 },
-	[COL_USER] = { "USER", 8, false, 1 },
-	[COL_PY] = { "PY", 7, false, 4 },
-	[COL_RSS] = { "RSS", 6, true, 8 },
-	[COL_HEAP] = { "HEAP", 6, true, 9 },
-	[COL_LIVE] = { "LIVE", 6, true, 3 },
-	[COL_GROWTH] = { "GROWTH", 9, true, 7 },
-	[COL_ALLOC] = { "ALLOC/s", 7, true, 6 },
-	[COL_GCS] = { "GC/s", 5, true, 2 },
-	[COL_GCP] = { "GC%", 5, true, 5 },
-	[COL_COMMAND] = { "COMMAND", 0, false, 100 },
-};
 
 const char *view_col_name(enum view_col c)
 {

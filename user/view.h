@@ -54,6 +54,8 @@ int view_row_from_model(struct view_row *r, const struct pm_proc *m);
 void view_row_release(struct view_row *r);
 
 const char *view_col_name(enum view_col c);
+/* The model field a column shows (docs/display.md, "Columns"). */
+enum pm_id view_col_field(enum view_col c);
 /* Default direction: sizes and rates largest first, PID/USER/PY/COMMAND
  * ascending. */
 bool view_col_descending(enum view_col c);

@@ -1269,6 +1269,32 @@ static void test_sites_reports_every_process(void **state)
 	free(in);
 }
 
+/* docs/metrics.md's -b table names each column's field as the model has
+ * it, on the row of its heading. */
+static void test_text_columns_documented(void **state)
+{
+	const char *head;
+	enum pm_id id;
+	char path[160], want[200], line[1024];
+
+	(void)state;
+	for (int i = 0; output_text_column(i, &head, &id); i++) {
+		FILE *f = fopen("docs/metrics.md", "r");
+		bool in = false, found = false;
+
+		assert_non_null(f);
+		snprintf(want, sizeof(want), "`%s", pm_path(id, path, sizeof(path)));
+		while (fgets(line, sizeof(line), f) && !found) {
+			if (!strncmp(line, "## Text", 7))
+				in = true;
+			found = in && line[0] == '|' && strstr(line, head) && strstr(line, want);
+		}
+		fclose(f);
+		if (!found)
+			fail_msg("docs/metrics.md, Text: no row for %s naming %s`", head, want);
+	}
+}
+
 #define WORLD_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1313,6 +1339,7 @@ int main(void)
 		cmocka_unit_test(test_clean_string_truncates_at_char_boundary),
 		cmocka_unit_test(test_human_bytes),
 		cmocka_unit_test(test_human_bytes_small_buffer),
+		cmocka_unit_test(test_text_columns_documented),
 	};
 	int rc;
 

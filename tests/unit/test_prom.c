@@ -1536,6 +1536,31 @@ static void test_openmetrics_parser(void **state)
 	prom_free(p);
 }
 
+/* docs/prometheus.md names the field each summed family comes from, as
+ * the model has it. */
+static void test_families_documented(void **state)
+{
+	const char *name;
+	bool counter;
+	enum pm_id id;
+	char path[160], head[160], want[200], line[2048];
+
+	(void)state;
+	for (int i = 0; prom_group_family(i, &name, &counter, &id); i++) {
+		FILE *f = fopen("docs/prometheus.md", "r");
+		bool found = false;
+
+		assert_non_null(f);
+		snprintf(head, sizeof(head), "| `%s%s` |", name, counter ? "_total" : "");
+		snprintf(want, sizeof(want), "`%s", pm_path(id, path, sizeof(path)));
+		while (!found && fgets(line, sizeof(line), f))
+			found = !strncmp(line, head, strlen(head)) && strstr(line, want);
+		fclose(f);
+		if (!found)
+			fail_msg("docs/prometheus.md: no row %s naming %s`", head, want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1548,6 +1573,7 @@ int main(void)
 		cmocka_unit_test(test_sums),
 		cmocka_unit_test(test_counters_across_exit),
 		cmocka_unit_test(test_counters_beyond_2_53),
+		cmocka_unit_test(test_families_documented),
 		cmocka_unit_test(test_counters_missing_and_null),
 		cmocka_unit_test(test_pid_reuse),
 		cmocka_unit_test(test_group_expiry),

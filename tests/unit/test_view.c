@@ -11,6 +11,7 @@
  * object, one whose heap cannot be read, and with and without history;
  * the help's keys and columns.
  */
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1128,6 +1129,37 @@ static void test_help(void **state)
 	view_lines_free(&l);
 }
 
+/* docs/display.md's column table names each column's field as the model
+ * has it. */
+static void test_columns_documented(void **state)
+{
+	FILE *f = fopen("docs/display.md", "r");
+	char line[4096], path[160], want[200];
+	bool seen[COL_NR] = { false };
+
+	(void)state;
+	if (!f)
+		fail_msg("docs/display.md: %s (run from the top of the tree)", strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		for (int c = 0; c < COL_NR; c++) {
+			char head[64];
+
+			snprintf(head, sizeof(head), "| %s | ", view_col_name(c));
+			if (strncmp(line, head, strlen(head)))
+				continue;
+			snprintf(want, sizeof(want), "`%s`",
+				 pm_path(view_col_field(c), path, sizeof(path)));
+			if (!strstr(line, want))
+				fail_msg("docs/display.md: column %s does not name %s",
+					 view_col_name(c), want);
+			seen[c] = true;
+		}
+	fclose(f);
+	for (int c = 0; c < COL_NR; c++)
+		if (!seen[c])
+			fail_msg("docs/display.md: no row for column %s", view_col_name(c));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1154,6 +1186,7 @@ int main(void)
 		cmocka_unit_test(test_detail_sites_unavailable),
 		cmocka_unit_test(test_detail_sites_hostile),
 		cmocka_unit_test(test_help),
+		cmocka_unit_test(test_columns_documented),
 	};
 
 	/* the detail view's start time in local time */
