@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "jsonw.h"
 #include "model.h"
 #include "output.h"
 #include "sites.h"
@@ -542,44 +543,6 @@ int model_copy(struct pm_proc *d, const struct pm_proc *s)
 
 /* ---- JSON ---------------------------------------------------------------------- */
 
-/* Every json_object_new_* result is checked: a failure fails the object. */
-struct jw {
-	bool oom;
-};
-
-static struct json_object *chk(struct jw *w, struct json_object *o)
-{
-	if (!o)
-		w->oom = true;
-	return o;
-}
-
-static void jput(struct jw *w, struct json_object *o, const char *key, struct json_object *v)
-{
-	if (json_object_object_add(o, key, v)) {
-		json_object_put(v);
-		w->oom = true;
-	}
-}
-
-static void jappend(struct jw *w, struct json_object *a, struct json_object *v)
-{
-	if (json_object_array_add(a, v)) {
-		json_object_put(v);
-		w->oom = true;
-	}
-}
-
-static struct json_object *jdouble(struct jw *w, double v, const char *fmt)
-{
-	char buf[64];
-
-	if (!isfinite(v))
-		return NULL;
-	snprintf(buf, sizeof(buf), fmt, v);
-	return chk(w, json_object_new_double_s(v, buf));
-}
-
 static struct json_object *jstring(struct jw *w, const char *s, bool clean)
 {
 	size_t len;
@@ -587,11 +550,11 @@ static struct json_object *jstring(struct jw *w, const char *s, bool clean)
 	struct json_object *o;
 
 	if (!clean)
-		return chk(w, json_object_new_string(s));
+		return jw_str(w, s);
 	len = strlen(s) * 3 + 1;
 	if (!(buf = malloc(len)))
-		return chk(w, NULL);
-	o = chk(w, json_object_new_string(output_clean_string(s, false, buf, len)));
+		return jw_chk(w, NULL);
+	o = jw_str(w, output_clean_string(s, false, buf, len));
 	free(buf);
 	return o;
 }
@@ -601,11 +564,11 @@ static struct json_object *jnum(struct jw *w, enum pm_type t, const union pm_num
 {
 	switch (t) {
 	case PM_T_I64:
-		return chk(w, json_object_new_int64(x->i));
+		return jw_i64(w, x->i);
 	case PM_T_U64:
-		return chk(w, json_object_new_uint64(x->u));
+		return jw_u64(w, x->u);
 	default:
-		return jdouble(w, x->d, fmt);
+		return jw_double(w, x->d, fmt);
 	}
 }
 
@@ -615,66 +578,66 @@ static struct json_object *jvec(struct jw *w, const struct pm_proc *p, enum pm_i
 	enum pm_type t = pm_fields[id].type == PM_T_I64V   ? PM_T_I64
 			 : pm_fields[id].type == PM_T_U64V ? PM_T_U64
 							   : PM_T_F64;
-	struct json_object *a = chk(w, json_object_new_array_ext(v->n));
+	struct json_object *a = jw_arr(w, v->n);
 
 	for (int i = 0; a && i < v->n; i++) {
 		const union pm_num *x = vec_at(p, v, i);
 
-		jappend(w, a, x ? jnum(w, t, x, pm_fields[id].fmt) : NULL);
+		jw_append(w, a, x ? jnum(w, t, x, pm_fields[id].fmt) : NULL);
 	}
 	return a;
 }
 
 static struct json_object *jframe(struct jw *w, struct json_object *o, const struct pm_frame *f)
 {
-	jput(w, o, "function", jstring(w, f->function, false));
-	jput(w, o, "file", f->file ? jstring(w, f->file, false) : NULL);
-	jput(w, o, "line", f->line >= 0 ? chk(w, json_object_new_int(f->line)) : NULL);
+	jw_put(w, o, "function", jw_str(w, f->function));
+	jw_put(w, o, "file", jw_str(w, f->file));
+	jw_put(w, o, "line", f->line >= 0 ? jw_i64(w, f->line) : NULL);
 	return o;
 }
 
 static struct json_object *jsite(struct jw *w, const struct pm_site *s)
 {
-	struct json_object *o = chk(w, json_object_new_object()), *a;
+	struct json_object *o = jw_obj(w), *a;
 
 	if (!o)
 		return NULL;
 	jframe(w, o, &s->where);
-	jput(w, o, "source", jstring(w, s->source, false));
-	jput(w, o, "estimated_bytes", chk(w, json_object_new_int64(s->bytes)));
-	jput(w, o, "samples", chk(w, json_object_new_int64(s->samples)));
-	jput(w, o, "recent_bytes", chk(w, json_object_new_int64(s->recent_bytes)));
-	jput(w, o, "recent_samples", chk(w, json_object_new_int64(s->recent_samples)));
+	jw_put(w, o, "source", jw_str(w, s->source));
+	jw_put(w, o, "estimated_bytes", jw_i64(w, s->bytes));
+	jw_put(w, o, "samples", jw_i64(w, s->samples));
+	jw_put(w, o, "recent_bytes", jw_i64(w, s->recent_bytes));
+	jw_put(w, o, "recent_samples", jw_i64(w, s->recent_samples));
 	a = NULL;
-	if (s->has_classes && (a = chk(w, json_object_new_array_ext(PMT_NCLASSES))))
+	if (s->has_classes && (a = jw_arr(w, PMT_NCLASSES)))
 		for (int c = 0; c < PMT_NCLASSES; c++)
-			jappend(w, a, chk(w, json_object_new_int64(s->class_bytes[c])));
-	jput(w, o, "size_class_bytes", a);
-	if ((a = chk(w, json_object_new_array_ext(s->nframes))))
+			jw_append(w, a, jw_i64(w, s->class_bytes[c]));
+	jw_put(w, o, "size_class_bytes", a);
+	if ((a = jw_arr(w, s->nframes)))
 		for (int f = 0; f < s->nframes; f++)
-			jappend(w, a, jframe(w, chk(w, json_object_new_object()), &s->stack[f]));
-	jput(w, o, "stack", a);
+			jw_append(w, a, jframe(w, jw_obj(w), &s->stack[f]));
+	jw_put(w, o, "stack", a);
 	return o;
 }
 
 static struct json_object *jsites(struct jw *w, const struct pm_proc *p)
 {
-	struct json_object *a = chk(w, json_object_new_array_ext(p->nsites));
+	struct json_object *a = jw_arr(w, p->nsites);
 
 	for (int i = 0; a && i < p->nsites; i++)
-		jappend(w, a, jsite(w, &p->sites[i]));
+		jw_append(w, a, jsite(w, &p->sites[i]));
 	return a;
 }
 
 static struct json_object *jaccuracy(struct jw *w, const struct pm_proc *p)
 {
-	struct json_object *o = chk(w, json_object_new_object());
+	struct json_object *o = jw_obj(w);
 
 	for (int i = 0; o && i < PM_NFIELDS; i++) {
 		const char *a = pm_fields[i].flags & PMF_ACC ? pm_acc_name(p, i) : NULL;
 
 		if (pm_fields[i].flags & PMF_ACC)
-			jput(w, o, pm_fields[i].key, a ? jstring(w, a, false) : NULL);
+			jw_put(w, o, pm_fields[i].key, jw_str(w, a));
 	}
 	return o;
 }
@@ -696,7 +659,7 @@ static struct json_object *jfield(struct jw *w, const struct pm_proc *p, enum pm
 	case PM_T_F64:
 		return jnum(w, f->type, &(union pm_num){ .u = v->u }, f->fmt);
 	case PM_T_BOOL:
-		return chk(w, json_object_new_boolean(v->b));
+		return jw_bool(w, v->b);
 	case PM_T_STR:
 		return jstring(w, v->s, f->flags & PMF_CLEAN);
 	case PM_T_OBJ:
@@ -710,14 +673,14 @@ static struct json_object *jfield(struct jw *w, const struct pm_proc *p, enum pm
 
 static struct json_object *jgroup(struct jw *w, const struct pm_proc *p, enum pm_group g)
 {
-	struct json_object *o = chk(w, json_object_new_object());
+	struct json_object *o = jw_obj(w);
 
 	for (int i = 0; o && i < PM_NFIELDS; i++) {
 		if (pm_fields[i].group != g)
 			continue;
 		if ((pm_fields[i].flags & PMF_OMIT) && !p->v[i].ok)
 			continue;
-		jput(w, o, pm_fields[i].key, jfield(w, p, i));
+		jw_put(w, o, pm_fields[i].key, jfield(w, p, i));
 	}
 	return o;
 }

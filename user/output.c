@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 #include "collector.h"
+#include "jsonw.h"
 #include "output.h"
 #include "procfs.h"
 #include "rate.h"
@@ -111,98 +112,63 @@ void output_models_free(struct frame_models *m)
 	m->n = 0;
 }
 
-/* Frame-level JSON: each json_object_new_* result checked, as model_json's. */
-static bool frame_oom;
-
-static struct json_object *chk(struct json_object *o)
+/* Frame-level JSON: each json_object_new_* result checked (jsonw.h). */
+static struct json_object *drops_json(struct jw *w, const struct frame *fr)
 {
-	if (!o)
-		frame_oom = true;
-	return o;
-}
-
-static void put(struct json_object *o, const char *key, struct json_object *v)
-{
-	if (!o || json_object_object_add(o, key, v)) {
-		json_object_put(v);
-		frame_oom = true;
-	}
-}
-
-static struct json_object *ju64(uint64_t v)
-{
-	return chk(json_object_new_uint64(v));
-}
-
-static struct json_object *jdouble(double v, const char *fmt)
-{
-	char buf[64];
-
-	if (!isfinite(v))
-		return NULL;
-	snprintf(buf, sizeof(buf), fmt, v);
-	return chk(json_object_new_double_s(v, buf));
-}
-
-static struct json_object *drops_json(const struct frame *fr)
-{
-	struct json_object *d = chk(json_object_new_object());
+	struct json_object *d = jw_obj(w);
 	const struct table *t = fr->table;
 
 	for (int i = 0; i < PMT_DROP_NR; i++)
-		put(d, collector_drop_name(i), ju64(fr->drops[i]));
-	put(d, "proc_read_failed", ju64(t->read_failures));
-	put(d, "gc_attach_failed", ju64(t->attach_failures));
-	put(d, "heap_attach_failed", ju64(t->heap_attach_failures));
-	put(d, "out_of_memory", ju64(t->out_of_memory));
+		jw_put(w, d, collector_drop_name(i), jw_u64(w, fr->drops[i]));
+	jw_put(w, d, "proc_read_failed", jw_u64(w, t->read_failures));
+	jw_put(w, d, "gc_attach_failed", jw_u64(w, t->attach_failures));
+	jw_put(w, d, "heap_attach_failed", jw_u64(w, t->heap_attach_failures));
+	jw_put(w, d, "out_of_memory", jw_u64(w, t->out_of_memory));
 	return d;
 }
 
 /* pymemtop's own snapshot work, cumulative since start. */
-static struct json_object *snapshots_json(const struct table *t)
+static struct json_object *snapshots_json(struct jw *w, const struct table *t)
 {
 	const struct pyheap_stats *s = &t->heap_stats;
-	struct json_object *o = chk(json_object_new_object());
+	struct json_object *o = jw_obj(w);
 
-	put(o, "total", ju64(s->snapshots));
-	put(o, "dropped", ju64(s->dropped));
-	put(o, "retries", ju64(s->retries));
-	put(o, "deferred", ju64(s->deferred));
-	put(o, "mean_seconds",
-	    s->snapshots ? jdouble((double)s->read_ns / s->snapshots / NS_PER_S, "%.9f") : NULL);
+	jw_put(w, o, "total", jw_u64(w, s->snapshots));
+	jw_put(w, o, "dropped", jw_u64(w, s->dropped));
+	jw_put(w, o, "retries", jw_u64(w, s->retries));
+	jw_put(w, o, "deferred", jw_u64(w, s->deferred));
+	jw_put(w, o, "mean_seconds",
+	       s->snapshots ? jw_double(w, (double)s->read_ns / s->snapshots / NS_PER_S, "%.9f")
+			    : NULL);
 	return o;
 }
 
-static struct json_object *processes_json(const struct frame_models *m)
+static struct json_object *processes_json(struct jw *w, const struct frame_models *m)
 {
-	struct json_object *a = chk(json_object_new_array_ext(m->n ? m->n : 1));
+	struct json_object *a = jw_arr(w, m->n);
 
-	for (int i = 0; a && i < m->n; i++) {
-		struct json_object *o = model_json(&m->p[i]);
-
-		if (!o || json_object_array_add(a, o)) {
-			json_object_put(o);
-			frame_oom = true;
-		}
-	}
+	for (int i = 0; a && i < m->n; i++)
+		jw_append(w, a, jw_chk(w, model_json(&m->p[i])));
 	return a;
 }
 
-static struct json_object *frame_json(const struct frame *fr, const struct frame_models *m)
+static struct json_object *frame_json(struct jw *w, const struct frame *fr,
+				      const struct frame_models *m)
 {
-	struct json_object *root = chk(json_object_new_object()), *pc = NULL;
+	struct json_object *root = jw_obj(w), *pc = NULL;
 
-	put(root, "time", jdouble(fr->time, "%.6f"));
-	put(root, "interval_s", jdouble(fr->interval_s, "%.6f"));
-	put(root, "processes", processes_json(m));
-	put(root, "drops", drops_json(fr));
-	put(root, "heap_snapshots", snapshots_json(fr->table));
+	jw_put(w, root, "time", jw_double(w, fr->time, "%.6f"));
+	jw_put(w, root, "interval_s", jw_double(w, fr->interval_s, "%.6f"));
+	jw_put(w, root, "processes", processes_json(w, m));
+	jw_put(w, root, "drops", drops_json(w, fr));
+	jw_put(w, root, "heap_snapshots", snapshots_json(w, fr->table));
 	if (fr->table->precise_cost_ok) {
-		pc = chk(json_object_new_object());
-		put(pc, "alloc_call_seconds", jdouble(fr->table->precise_alloc_s, "%.9f"));
-		put(pc, "free_call_seconds", jdouble(fr->table->precise_free_s, "%.9f"));
+		pc = jw_obj(w);
+		jw_put(w, pc, "alloc_call_seconds",
+		       jw_double(w, fr->table->precise_alloc_s, "%.9f"));
+		jw_put(w, pc, "free_call_seconds", jw_double(w, fr->table->precise_free_s, "%.9f"));
 	}
-	put(root, "precise_cost", pc);
+	jw_put(w, root, "precise_cost", pc);
 	return root;
 }
 
@@ -219,12 +185,11 @@ int output_json(FILE *f, const struct frame *fr)
 {
 	struct frame_models own = { 0 };
 	const struct frame_models *m = models_of(fr, &own);
-	struct json_object *root;
+	struct jw w = { false };
+	struct json_object *root = m->p ? frame_json(&w, fr, m) : NULL;
 	int err = 0;
 
-	frame_oom = false;
-	root = m->p ? frame_json(fr, m) : NULL;
-	if (frame_oom || !root)
+	if (w.oom || !root)
 		err = -ENOMEM;
 	else if (fputs(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
 								    JSON_C_TO_STRING_NOSLASHESCAPE),
