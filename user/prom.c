@@ -7,6 +7,7 @@
 #include <string.h>
 #include "output.h"
 #include "prom.h"
+#include "table.h"
 
 /* Per-process values, summed per group: counters first. */
 enum val {
@@ -172,6 +173,15 @@ void prom_group(const char *command, char *out, size_t outlen)
 	out[bn] = '\0';
 }
 
+/* A label value from the process (its command line, its files): valid
+ * UTF-8, as the exposition formats require, into buf ("" for none). */
+static const char *label(const struct pm_proc *o, enum pm_id id, char *buf, size_t len)
+{
+	const char *s = pm_str(o, id);
+
+	return output_clean_string(s ? s : "", false, buf, len);
+}
+
 static int find_group(struct prom *p, const char *name, const char *full_container)
 {
 	char container[PROM_CONTAINER_LEN];
@@ -313,8 +323,8 @@ static void pick_top(struct prom *p, const struct pm_proc *procs, int n)
 /* Fold one process's values into its group and its own state. */
 static void fold_proc(struct prom *p, const struct pm_proc *o, double now)
 {
-	char name[PROM_GROUP_LEN];
-	const char *container = pm_str(o, PM_CONTAINER);
+	char name[PROM_GROUP_LEN], cmd[3 * TABLE_CMDLINE_LEN], cont[PROM_CONTAINER_LEN * 3];
+	const char *container = label(o, PM_CONTAINER, cont, sizeof(cont));
 	bool exited = pm_bool(o, PM_EXITED);
 	double start = pm_ok(o, PM_START_TIME) ? pm_get(o, PM_START_TIME)->d : 0;
 	struct num v;
@@ -322,8 +332,8 @@ static void fold_proc(struct prom *p, const struct pm_proc *o, double now)
 	struct group *g;
 	int gi;
 
-	prom_group(pm_str(o, PM_COMMAND), name, sizeof(name));
-	gi = find_group(p, name, container ? container : "");
+	prom_group(label(o, PM_COMMAND, cmd, sizeof(cmd)), name, sizeof(name));
+	gi = find_group(p, name, container);
 	if (gi < 0)
 		return;
 	g = &p->g[gi];
@@ -625,22 +635,21 @@ static void render_pid_info(FILE *f, const struct prom *p, bool om)
 	       "heap allocator");
 	for (int i = 0; i < p->ntop; i++) {
 		const struct pm_proc *o = &p->top[i];
-		char group[PROM_GROUP_LEN];
-		const char *s;
+		char group[PROM_GROUP_LEN], buf[3 * TABLE_CMDLINE_LEN];
 
-		prom_group(pm_str(o, PM_COMMAND), group, sizeof(group));
+		prom_group(label(o, PM_COMMAND, buf, sizeof(buf)), group, sizeof(group));
 		fputs("pymemtop_process_info", f);
 		pid_labels(f, o);
 		fputs(",group=\"", f);
 		put_escaped(f, group);
 		fputs("\",container=\"", f);
-		put_escaped(f, (s = pm_str(o, PM_CONTAINER)) ? s : "");
+		put_escaped(f, label(o, PM_CONTAINER, buf, sizeof(buf)));
 		fputs("\",python_version=\"", f);
-		put_escaped(f, (s = pm_str(o, PM_PYTHON_VERSION)) ? s : "");
+		put_escaped(f, label(o, PM_PYTHON_VERSION, buf, sizeof(buf)));
 		fputs("\",user=\"", f);
-		put_escaped(f, (s = pm_str(o, PM_USER)) ? s : "");
+		put_escaped(f, label(o, PM_USER, buf, sizeof(buf)));
 		fputs("\",allocator=\"", f);
-		put_escaped(f, (s = pm_str(o, PM_HEAP_ALLOCATOR)) ? s : "");
+		put_escaped(f, label(o, PM_HEAP_ALLOCATOR, buf, sizeof(buf)));
 		fputs("\"} 1\n", f);
 	}
 }

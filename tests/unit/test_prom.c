@@ -1536,6 +1536,33 @@ static void test_openmetrics_parser(void **state)
 	prom_free(p);
 }
 
+/* The model holds what the process has, bytes as they are: every label
+ * from it (group, user, version, container) is made valid UTF-8 (U+FFFD)
+ * in the exposition. */
+static void test_labels_from_invalid_utf8(void **state)
+{
+	struct prom *p = new_prom(1);
+	struct pm_proc m;
+	char *t;
+
+	(void)state;
+	assert_non_null(p);
+	fixture_model("{\"pid\": 5, \"start_time\": 1700000000, \"exited\": false,"
+		      " \"rss_bytes\": 1, \"container\": \"\"}",
+		      &m);
+	pm_set_str(&m, PM_COMMAND, "bad\xff\xfe.py");
+	pm_set_str(&m, PM_USER, "u\xc3");
+	pm_set_str(&m, PM_PYTHON_VERSION, "3.11\x80");
+	prom_update(p, &m, 1, T0);
+	model_free(&m);
+	t = render(p, NULL, false);
+	assert_true(valid_utf8(t));
+	assert_non_null(strstr(t, "group=\"bad\xef\xbf\xbd\xef\xbf\xbd.py\""));
+	assert_non_null(strstr(t, "user=\"u\xef\xbf\xbd\""));
+	free(t);
+	prom_free(p);
+}
+
 /* docs/prometheus.md names the field each summed family comes from, as
  * the model has it. */
 static void test_families_documented(void **state)
@@ -1574,6 +1601,7 @@ int main(void)
 		cmocka_unit_test(test_counters_across_exit),
 		cmocka_unit_test(test_counters_beyond_2_53),
 		cmocka_unit_test(test_families_documented),
+		cmocka_unit_test(test_labels_from_invalid_utf8),
 		cmocka_unit_test(test_counters_missing_and_null),
 		cmocka_unit_test(test_pid_reuse),
 		cmocka_unit_test(test_group_expiry),
