@@ -141,6 +141,29 @@ const struct pm_field pm_fields[PM_NFIELDS] = {
 	[PM_SITES_RECENT_SECONDS] = F("sites_recent_seconds", PROC, F64, SECONDS, 0, 0, "%.1f",
 				      PM_SITES_SOURCE, PM_SITES_REASON, NULL),
 
+	[PM_HEAP_TYPES] = { .key = "heap_types",
+			    .group = PM_G_PROC,
+			    .type = PM_T_TYPES,
+			    .child = PM_G_NR,
+			    .source = PM_PROBES_HEAP_TYPES,
+			    .reason = PM_PROBES_HEAP_TYPES_REASON,
+			    .why = "no heap snapshot yet" },
+	[PM_HEAP_TYPES_SAMPLED_POOLS] =
+		F("heap_types_sampled_pools", PROC, U64, COUNT, 0, 0, NULL, PM_PROBES_HEAP_TYPES,
+		  PM_PROBES_HEAP_TYPES_REASON, "no heap snapshot yet"),
+	[PM_HEAP_TYPES_SAMPLED_BLOCKS] =
+		F("heap_types_sampled_blocks", PROC, U64, COUNT, 0, 0, NULL, PM_PROBES_HEAP_TYPES,
+		  PM_PROBES_HEAP_TYPES_REASON, "no heap snapshot yet"),
+	[PM_HEAP_TYPES_BUFFER_BYTES] =
+		F("heap_types_buffer_bytes", PROC, U64, BYTES, ACC, 0, NULL, PM_PROBES_HEAP_TYPES,
+		  PM_PROBES_HEAP_TYPES_REASON, "no heap snapshot yet"),
+	[PM_HEAP_TYPES_OTHER_BYTES] =
+		F("heap_types_other_bytes", PROC, U64, BYTES, ACC, 0, NULL, PM_PROBES_HEAP_TYPES,
+		  PM_PROBES_HEAP_TYPES_REASON, "no heap snapshot yet"),
+	[PM_HEAP_TYPES_UNSAMPLED_BYTES] =
+		F("heap_types_unsampled_bytes", PROC, U64, BYTES, 0, 0, NULL, PM_PROBES_HEAP_TYPES,
+		  PM_PROBES_HEAP_TYPES_REASON, "no heap snapshot yet"),
+
 	[PM_BUILD_LIBPYTHON] = F("libpython", BUILD, STR, NONE, 0, 0, NULL, NO, NO, NULL),
 	[PM_BUILD_PATH] = F("path", BUILD, STR, NONE, CLEAN, 0, NULL, NO, NO, NULL),
 	[PM_BUILD_SYMTAB] = F("symtab", BUILD, BOOL, NONE, 0, 0, NULL, NO, NO, NULL),
@@ -199,6 +222,10 @@ const struct pm_field pm_fields[PM_NFIELDS] = {
 		F("alloc_reason", PROBES, STR, NONE, OMIT, 0, NULL, NO, NO, NULL),
 	[PM_PROBES_PRECISE_REASON] =
 		F("precise_reason", PROBES, STR, NONE, OMIT, 0, NULL, NO, NO, NULL),
+
+	[PM_PROBES_HEAP_TYPES] = F("heap_types", PROBES, STR, NONE, OMIT, 0, NULL, NO, NO, NULL),
+	[PM_PROBES_HEAP_TYPES_REASON] =
+		F("heap_types_reason", PROBES, STR, NONE, OMIT, 0, NULL, NO, NO, NULL),
 
 	[PM_SITES_TOTAL_BYTES] = F("estimated_bytes", SITES_TOTAL, U64, BYTES, 0, 0, NULL,
 				   PM_SITES_SOURCE, PM_SITES_REASON, NULL),
@@ -362,6 +389,8 @@ const char *pm_reason(const struct pm_proc *p, enum pm_id id)
 
 	if (p->v[id].ok)
 		return NULL;
+	if (p->v[id].why_own && f->why)
+		return f->why;
 	if (parent != PM_NONE && !p->v[parent].ok)
 		return pm_reason(p, parent); /* the whole object is missing */
 	if (f->reason != PM_NONE && (r = pm_str(p, f->reason)))
@@ -427,6 +456,11 @@ void pm_set_str(struct pm_proc *p, enum pm_id id, const char *s)
 void pm_set_obj(struct pm_proc *p, enum pm_id id, bool present)
 {
 	slot(p, id)->ok = present;
+}
+
+void pm_set_na_own(struct pm_proc *p, enum pm_id id)
+{
+	slot(p, id)->why_own = true;
 }
 
 bool pm_set_vec(struct pm_proc *p, enum pm_id id, const void *src, int n, int nnull)
@@ -629,6 +663,25 @@ static struct json_object *jsites(struct jw *w, const struct pm_proc *p)
 	return a;
 }
 
+static struct json_object *jtypes(struct jw *w, const struct pm_proc *p)
+{
+	struct json_object *a = jw_arr(w, p->ntypes);
+	const char *acc = pm_acc_name(p, PM_HEAP_TYPES);
+
+	for (int i = 0; a && i < p->ntypes; i++) {
+		const struct ht_entry *t = &p->types[i];
+		struct json_object *o = jw_obj(w);
+
+		jw_put(w, o, "type", jw_str(w, t->name));
+		jw_put(w, o, "objects", jw_u64(w, t->objects));
+		jw_put(w, o, "bytes", jw_u64(w, t->bytes));
+		jw_put(w, o, "objects_error", jw_u64(w, t->objects_error));
+		jw_put(w, o, "accuracy", jw_str(w, acc));
+		jw_append(w, a, o);
+	}
+	return a;
+}
+
 static struct json_object *jaccuracy(struct jw *w, const struct pm_proc *p)
 {
 	struct json_object *o = jw_obj(w);
@@ -666,6 +719,8 @@ static struct json_object *jfield(struct jw *w, const struct pm_proc *p, enum pm
 		return jgroup(w, p, f->child);
 	case PM_T_SITES:
 		return jsites(w, p);
+	case PM_T_TYPES:
+		return jtypes(w, p);
 	default:
 		return jvec(w, p, id);
 	}

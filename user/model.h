@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
+#include "heaptypes.h"
 #include "pymemtop.h"
 
 struct proc_entry;
@@ -52,6 +53,7 @@ enum pm_type {
 	PM_T_OBJ, /* a nested object (pm_field.child), or null */
 	PM_T_ACC, /* the "accuracy" object: one key per PMF_ACC field */
 	PM_T_SITES, /* the "sites" array */
+	PM_T_TYPES, /* the "heap_types" array */
 };
 
 enum pm_unit {
@@ -132,6 +134,12 @@ enum pm_id {
 	PM_SITES_REASON,
 	PM_SITES_TOTAL,
 	PM_SITES_RECENT_SECONDS,
+	PM_HEAP_TYPES,
+	PM_HEAP_TYPES_SAMPLED_POOLS,
+	PM_HEAP_TYPES_SAMPLED_BLOCKS,
+	PM_HEAP_TYPES_BUFFER_BYTES,
+	PM_HEAP_TYPES_OTHER_BYTES,
+	PM_HEAP_TYPES_UNSAMPLED_BYTES,
 	/* python_build */
 	PM_BUILD_LIBPYTHON,
 	PM_BUILD_PATH,
@@ -172,6 +180,8 @@ enum pm_id {
 	PM_PROBES_ALLOC,
 	PM_PROBES_ALLOC_REASON,
 	PM_PROBES_PRECISE_REASON,
+	PM_PROBES_HEAP_TYPES,
+	PM_PROBES_HEAP_TYPES_REASON,
 	/* sites_total */
 	PM_SITES_TOTAL_BYTES,
 	PM_SITES_TOTAL_SAMPLES,
@@ -214,6 +224,7 @@ struct pm_val {
 	uint8_t acc; /* enum pm_acc */
 	uint8_t n; /* vectors: entries */
 	uint8_t nnull; /* vectors: the last nnull entries are unknown */
+	bool why_own; /* unavailable for the table's own why, not its reason field's */
 	uint16_t voff; /* vectors: first entry in pm_proc.vec */
 	union {
 		int64_t i;
@@ -247,6 +258,8 @@ struct pm_proc {
 	int nvec;
 	struct pm_site *sites; /* PM_SITES, largest first (sites_top_free) */
 	int nsites;
+	struct ht_entry types[HT_TOP]; /* PM_HEAP_TYPES, most bytes first */
+	int ntypes;
 	char user[64], alloc_reason[400];
 	void **owned; /* strings freed with the model */
 	int nowned, capowned;
@@ -298,6 +311,9 @@ void pm_set_f64(struct pm_proc *p, enum pm_id id, double v); /* NAN, inf: unavai
 void pm_set_bool(struct pm_proc *p, enum pm_id id, bool v);
 void pm_set_str(struct pm_proc *p, enum pm_id id, const char *s); /* NULL: unavailable */
 void pm_set_obj(struct pm_proc *p, enum pm_id id, bool present);
+/* Unavailable for the field's own reason (pm_field.why: a rate on a
+ * process's first frame), whatever its source's reason says. */
+void pm_set_na_own(struct pm_proc *p, enum pm_id id);
 /* Vectors: n entries of v (n - nnull of them known); false when they do
  * not fit PM_VEC_MAX. */
 bool pm_set_vec(struct pm_proc *p, enum pm_id id, const void *v, int n, int nnull);

@@ -82,7 +82,8 @@ static uint64_t sum3(const uint64_t *v)
 	return v[0] + v[1] + v[2];
 }
 
-/* Rate of a counter over the last interval (unavailable on a first frame). */
+/* Rate of a counter over the last interval: unavailable on a first
+ * frame (or when the counter went back), for that reason. */
 static void set_rate(struct pm_proc *p, enum pm_id id, const struct proc_entry *e, bool ok,
 		     uint64_t cur, uint64_t prev)
 {
@@ -91,7 +92,7 @@ static void set_rate(struct pm_proc *p, enum pm_id id, const struct proc_entry *
 	if (ok && e->has_prev && rate_per_s(cur, prev, e->cur.t - e->prev.t, &r))
 		pm_set_f64(p, id, r);
 	else
-		pm_set_obj(p, id, false);
+		pm_set_na_own(p, id);
 }
 
 static uint64_t mm_calls(const struct pmt_mm_stats *mm)
@@ -549,6 +550,35 @@ static int build_sites(struct pm_proc *p, const struct proc_entry *e, int top)
 	return 0;
 }
 
+/* The live heap by type (heaptypes.c), of the last consistent snapshot. */
+static void build_types(struct pm_proc *p, const struct proc_entry *e)
+{
+	const struct heap_types *t = &e->types;
+	enum pm_acc a = t->exact ? PM_EXACT : PM_ESTIMATED;
+
+	if (!pm_ok(p, PM_HEAP_ARENA_BYTES)) { /* the heap's own reason */
+		pm_set_str(p, PM_PROBES_HEAP_TYPES_REASON, pm_reason(p, PM_HEAP_ARENA_BYTES));
+		return;
+	}
+	if (!t->ok) {
+		pm_set_str(p, PM_PROBES_HEAP_TYPES_REASON,
+			   t->reason[0] ? t->reason : "no heap snapshot yet");
+		return;
+	}
+	pm_set_str(p, PM_PROBES_HEAP_TYPES, "process_vm_readv:sampled_pools");
+	memcpy(p->types, t->top, sizeof(p->types));
+	p->ntypes = t->n;
+	pm_set_obj(p, PM_HEAP_TYPES, true);
+	pm_set_acc(p, PM_HEAP_TYPES, a);
+	pm_set_u64(p, PM_HEAP_TYPES_SAMPLED_POOLS, t->sampled_pools);
+	pm_set_u64(p, PM_HEAP_TYPES_SAMPLED_BLOCKS, t->sampled_blocks);
+	pm_set_u64(p, PM_HEAP_TYPES_BUFFER_BYTES, t->buffer_bytes);
+	pm_set_acc(p, PM_HEAP_TYPES_BUFFER_BYTES, a);
+	pm_set_u64(p, PM_HEAP_TYPES_OTHER_BYTES, t->other_bytes);
+	pm_set_acc(p, PM_HEAP_TYPES_OTHER_BYTES, a);
+	pm_set_u64(p, PM_HEAP_TYPES_UNSAMPLED_BYTES, t->unsampled_bytes);
+}
+
 int model_build(const struct proc_entry *e, int sites_top, struct pm_proc *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -562,5 +592,6 @@ int model_build(const struct proc_entry *e, int sites_top, struct pm_proc *p)
 	pm_set_obj(p, PM_PROBES, true);
 	build_growth(p, &e->heap_growth, e->cur.t, PM_GROWTH_HEAP, PM_GROWTH_HEAP_WINDOW);
 	build_growth(p, &e->rss_growth, e->cur.t, PM_GROWTH_RSS, PM_GROWTH_RSS_WINDOW);
+	build_types(p, e);
 	return build_sites(p, e, sites_top);
 }

@@ -647,6 +647,7 @@ void pyheap_layout_find(const struct elf_file *ef, const struct py_info *pi,
 		return;
 	}
 	out->heap_ok = true;
+	out->type_type = sym_addr(ef, "PyType_Type");
 	find_refill(ef, pi, out);
 	find_precise(ef, out, devirt);
 }
@@ -1118,13 +1119,150 @@ static int read_obstate(int pid, uint64_t bias, const struct pyheap_layout *l, s
 #undef PIECE
 	return readv_all(pid, lo, re, n);
 }
-/* Pool headers waiting to be read, up to IOV_BATCH per process_vm_readv. */
+/* Pool headers waiting to be read, up to IOV_BATCH per process_vm_readv;
+ * the pools in use kept at random per size class. */
 struct pool_batch {
 	int n;
 	uint32_t arena[IOV_BATCH]; /* the arena each header must name */
-	uint8_t hdr[IOV_BATCH][40]; /* up to and including szidx */
+	/* the header (48 B) and the first block's first bytes */
+	uint8_t hdr[IOV_BATCH][48 + PYHEAP_FIRST_BYTES];
+	struct pyheap_census *census; /* NULL: not asked for */
+	const struct reg_layout *reg;
 	struct iovec lo[IOV_BATCH], re[IOV_BATCH];
+	struct pyheap_pool_ref res[PYHEAP_NCLASSES][PYHEAP_SAMPLE_RESERVOIR];
+	uint64_t rng;
 };
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+int pyheap_header_offsets(const struct reg_layout *r, uint32_t bs, uint32_t off[3])
+{
+	int n = 0;
+
+	if (r->preheader_size && r->gc_head_size + r->preheader_size + 16 <= bs)
+		off[n++] = r->gc_head_size + r->preheader_size;
+	if (r->gc_head_size + 16 <= bs)
+		off[n++] = r->gc_head_size;
+	off[n++] = 0;
+	return n;
+}
+
+bool pyheap_refcnt_plausible(uint64_t w)
+{
+	return w && w >> 32 < 0x100;
+}
+
+void pyheap_block_label(const struct reg_layout *r, const uint8_t *blk, uint32_t bs,
+			uint64_t type[3])
+{
+	uint32_t off[3];
+	int n = pyheap_header_offsets(r, bs, off);
+
+	type[0] = type[1] = type[2] = 0;
+	for (int k = 0; k < n; k++) {
+		uint64_t w, t;
+
+		if (off[k] + 16 > PYHEAP_FIRST_BYTES)
+			continue;
+		memcpy(&w, blk + off[k] + r->ob_refcnt, 8);
+		memcpy(&t, blk + off[k] + r->ob_type, 8);
+		type[k] = pyheap_refcnt_plausible(w) && !(t & 7) ? t : 0;
+	}
+}
+
+static unsigned int label_hash(const struct pyheap_label *x)
+{
+	uint64_t h = x->szidx * 0x9e3779b97f4a7c15ull;
+
+	for (int k = 0; k < 3; k++)
+		h = (h ^ x->type[k]) * 0xff51afd7ed558ccdull;
+	return (unsigned int)(h >> 40) % (2 * PYHEAP_CENSUS_MAX);
+}
+
+/* Count a pool in use under its first block's label. */
+static void census_add(struct pyheap_census *c, const struct reg_layout *r, const uint8_t *hdr,
+		       uint32_t szidx, uint32_t count)
+{
+	struct pyheap_label x = { .szidx = szidx };
+	unsigned int h;
+
+	pyheap_block_label(r, hdr + 48, (szidx + 1) * 16, x.type);
+	for (h = label_hash(&x); c->index[h] >= 0; h = (h + 1) % (2 * PYHEAP_CENSUS_MAX)) {
+		struct pyheap_label *v = &c->v[c->index[h]];
+
+		if (v->szidx == szidx && !memcmp(v->type, x.type, sizeof(x.type))) {
+			v->blocks += count;
+			v->pools++;
+			return;
+		}
+	}
+	if (c->n == PYHEAP_CENSUS_MAX) {
+		c->lost_blocks += count;
+		return;
+	}
+	x.blocks = count;
+	x.pools = 1;
+	c->index[h] = (int16_t)c->n;
+	c->v[c->n++] = x;
+}
+
+static void census_reset(struct pyheap_census *c)
+{
+	c->n = 0;
+	c->lost_blocks = 0;
+	memset(c->index, 0xff, sizeof(c->index));
+}
+
+/* Reservoir sampling (Vitter's algorithm R) of one class's pools in use. */
+static void keep_pool(struct pool_batch *b, struct pyheap_snapshot *out, uint64_t addr,
+		      uint32_t szidx, uint32_t count)
+{
+	uint64_t seen = ++out->class_pools[szidx], j;
+	struct pyheap_pool_ref r = { addr, szidx, count };
+
+	if (seen <= PYHEAP_SAMPLE_RESERVOIR)
+		b->res[szidx][seen - 1] = r;
+	else if ((j = xorshift(&b->rng) % seen) < PYHEAP_SAMPLE_RESERVOIR)
+		b->res[szidx][j] = r;
+}
+
+/* The snapshot's sample: one pool of each class in use (most live bytes
+ * first) while the budget lasts, then the class whose bytes per chosen
+ * pool are highest, again and again. */
+static void choose_pools(const struct pool_batch *b, struct pyheap_snapshot *out)
+{
+	int take[PYHEAP_NCLASSES] = { 0 }, left = PYHEAP_SAMPLE_POOLS;
+
+	out->nsample = 0;
+	while (left > 0) {
+		int best = -1;
+		double bw = 0;
+
+		for (int c = 0; c < PYHEAP_NCLASSES; c++) {
+			uint64_t have = out->class_pools[c] < PYHEAP_SAMPLE_RESERVOIR
+						? out->class_pools[c]
+						: PYHEAP_SAMPLE_RESERVOIR;
+			/* the first pool of a class outweighs any second one */
+			double w = (double)out->classes[c] * (c + 1) / (take[c] + 1) +
+				   (take[c] ? 0 : 1e18);
+
+			if ((uint64_t)take[c] < have && w > bw) {
+				bw = w;
+				best = c;
+			}
+		}
+		if (best < 0)
+			break;
+		out->sample[out->nsample++] = b->res[best][take[best]++];
+		left--;
+	}
+}
 
 /* Read the batched headers, validate them and add them up. */
 static int flush_pools(int pid, const struct pyheap_layout *l, struct pool_batch *b,
@@ -1143,6 +1281,9 @@ static int flush_pools(int pid, const struct pyheap_layout *l, struct pool_batch
 		out->pools++;
 		if (!count)
 			continue;
+		keep_pool(b, out, (uint64_t)(uintptr_t)b->re[i].iov_base, szidx, count);
+		if (b->census)
+			census_add(b->census, b->reg, b->hdr[i], szidx, count);
 		out->classes[szidx] += count;
 		out->live_blocks += count;
 		out->live_bytes += (uint64_t)count * (szidx + 1) * 16;
@@ -1179,7 +1320,7 @@ static int maxarenas_plausible(int pid, const struct obstate *st)
 }
 
 static int walk(int pid, const struct pyheap_layout *l, const struct obstate *st,
-		struct pyheap_snapshot *out)
+		struct pyheap_snapshot *out, struct pyheap_census *census)
 {
 	size_t arenas_len = (size_t)st->maxarenas * ARENA_OBJ_SIZE;
 	struct pool_batch *b = NULL;
@@ -1190,8 +1331,17 @@ static int walk(int pid, const struct pyheap_layout *l, const struct obstate *st
 	if (err)
 		return err;
 	memset(out->classes, 0, sizeof(out->classes));
+	memset(out->class_pools, 0, sizeof(out->class_pools));
 	out->live_blocks = out->live_bytes = out->pools = 0;
+	out->nsample = 0;
 	b = calloc(1, sizeof(*b));
+	if (b) {
+		b->rng = now_ns() ^ ((uint64_t)pid << 32) ^ 0x9e3779b97f4a7c15ull;
+		b->census = census;
+		b->reg = &l->reg;
+		if (census)
+			census_reset(census);
+	}
 	arenas = malloc(arenas_len ? arenas_len : 1);
 	if (!b || !arenas) {
 		err = -ENOMEM;
@@ -1230,6 +1380,8 @@ static int walk(int pid, const struct pyheap_layout *l, const struct obstate *st
 	out->narenas = narenas;
 	out->arena_size = st->arena_size;
 	out->arena_bytes = narenas * st->arena_size;
+	if (!err)
+		choose_pools(b, out);
 out:
 	free(arenas);
 	free(b);
@@ -1273,6 +1425,13 @@ bool pyheap_peek_accept(const struct pyheap_peek *pk, uint64_t *count, uint64_t 
 int pyheap_snapshot(int pid, uint64_t bias, const struct pyheap_layout *l,
 		    struct pyheap_snapshot *out, struct pyheap_stats *stats)
 {
+	return pyheap_snapshot_census(pid, bias, l, out, stats, NULL);
+}
+
+int pyheap_snapshot_census(int pid, uint64_t bias, const struct pyheap_layout *l,
+			   struct pyheap_snapshot *out, struct pyheap_stats *stats,
+			   struct pyheap_census *census)
+{
 	uint64_t t0 = now_ns();
 	struct obstate before, after;
 	int err = -EAGAIN;
@@ -1306,7 +1465,7 @@ int pyheap_snapshot(int pid, uint64_t bias, const struct pyheap_layout *l,
 			err = -EAGAIN;
 			continue;
 		}
-		err = walk(pid, l, &before, out);
+		err = walk(pid, l, &before, out, census);
 		if (err == -ESRCH || err == -ENOMEM)
 			goto done;
 		if (err)

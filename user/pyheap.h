@@ -74,6 +74,7 @@ struct pyheap_layout {
 	uint64_t pymalloc_fn; /* _PyObject_Malloc */
 	uint64_t mimalloc_fn; /* _PyObject_MiMalloc (3.13+), 0 if unknown */
 	struct pyheap_ref gc; /* struct _gc_runtime_state */
+	uint64_t type_type; /* &PyType_Type (heaptypes.c validates types by it); 0 unknown */
 	/* pool refill (allocate_from_new_pool): probe address, 0 if none */
 	uint64_t refill_fn, refill_probe;
 	uint64_t refill_offset; /* refill_probe as a file offset (for the uprobe) */
@@ -127,6 +128,39 @@ struct pyheap_gc {
 	double duration_s[3];
 };
 
+/* Pools in use chosen at random during a snapshot's walk, for what reads
+ * their blocks (heaptypes.c): at most PYHEAP_SAMPLE_POOLS, at least one
+ * of every size class in use while they last, the rest in proportion to
+ * each class's live bytes; uniform within a class (reservoir sampling
+ * over the class's pools in use, PYHEAP_SAMPLE_RESERVOIR kept). */
+#define PYHEAP_SAMPLE_POOLS	48
+#define PYHEAP_SAMPLE_RESERVOIR 16
+struct pyheap_pool_ref {
+	uint64_t addr;
+	uint32_t szidx, count; /* as its header said during the walk */
+};
+
+/* Every pool in use labelled by its first block, read with its header:
+ * for each place the block's object header can be (pyheap_header_offsets),
+ * the word at ob_type when the word at ob_refcnt is a plausible count,
+ * else 0. Pools are mostly of one kind (objects made together), so the
+ * labels and their pools' counts tell, over every pool, where each kind
+ * lives; heaptypes.c resolves the words to types. */
+#define PYHEAP_FIRST_BYTES 48
+#define PYHEAP_CENSUS_MAX  1024
+struct pyheap_label {
+	uint32_t szidx;
+	uint64_t type[3];
+	uint64_t blocks; /* Σ the pools' allocated blocks */
+	uint32_t pools;
+};
+struct pyheap_census {
+	int n;
+	uint64_t lost_blocks; /* in pools whose label did not fit */
+	struct pyheap_label v[PYHEAP_CENSUS_MAX];
+	int16_t index[2 * PYHEAP_CENSUS_MAX]; /* hash of v (-1: empty) */
+};
+
 struct pyheap_snapshot {
 	enum pyheap_allocator allocator;
 	bool heap_ok; /* the fields below up to raw_ok are valid */
@@ -136,6 +170,9 @@ struct pyheap_snapshot {
 	uint64_t live_blocks, live_bytes;
 	__u64 classes[PYHEAP_NCLASSES]; /* blocks in use per size class */
 	uint64_t pools; /* carved pools walked */
+	uint64_t class_pools[PYHEAP_NCLASSES]; /* pools in use per size class */
+	struct pyheap_pool_ref sample[PYHEAP_SAMPLE_POOLS];
+	int nsample;
 	bool raw_ok;
 	int64_t raw_blocks;
 	bool arenas_allocated_ok; /* CPython's arena counter was read */
@@ -159,6 +196,18 @@ struct pyheap_peek {
 	bool narenas_ok, arenas_allocated_ok;
 };
 int pyheap_peek(int pid, uint64_t bias, const struct pyheap_layout *l, struct pyheap_peek *out);
+
+/* Where an object's header can be in a block of bs bytes (largest offset
+ * first): after the PyGC_Head and the managed dict/weakref pointers,
+ * after the PyGC_Head, at 0 (the layout registry's pre-header). */
+int pyheap_header_offsets(const struct reg_layout *r, uint32_t bs, uint32_t off[3]);
+/* Can w be a live object's ob_refcnt? Not 0, and not a pointer (a free
+ * block's first word): its high half is at most a few flag bits (3.14's
+ * ob_overflow/ob_flags). */
+bool pyheap_refcnt_plausible(uint64_t w);
+/* The label of the block at blk (PYHEAP_FIRST_BYTES read). */
+void pyheap_block_label(const struct reg_layout *r, const uint8_t *blk, uint32_t bs,
+			uint64_t type[3]);
 
 /* Whether a peeked count of arenas ever allocated may replace *count,
  * the last one taken (from a validated snapshot, or an earlier peek),
@@ -189,6 +238,10 @@ int pyheap_gc_at(int pid, uint64_t bias, const struct pyheap_layout *l, uint64_t
  * snapshot is dropped; gc parts may still be set); -EPERM. */
 int pyheap_snapshot(int pid, uint64_t bias, const struct pyheap_layout *l,
 		    struct pyheap_snapshot *out, struct pyheap_stats *stats);
+/* The same, labelling every pool in use into census (pyheap_census). */
+int pyheap_snapshot_census(int pid, uint64_t bias, const struct pyheap_layout *l,
+			   struct pyheap_snapshot *out, struct pyheap_stats *stats,
+			   struct pyheap_census *census);
 
 const char *pyheap_allocator_name(enum pyheap_allocator a);
 /* "_PyObject_Malloc" ... for precise_probe[i]. */

@@ -151,12 +151,24 @@ static const struct reg_dbg_map dbg_315 = {
 	.gc_generation0 = 96, .gc_gen_threshold = 16, .gc_gen_count = 20, .gc_gen_size = 24,       \
 	.gc_stats_at = REG_GCSTATS_ARRAY, .gc_stats = 128, .gc_stats_stride = 24
 
+/* Objects: PyObject {ob_refcnt, ob_type}, PyTypeObject's tp_name,
+ * tp_basicsize, tp_itemsize, tp_flags (the same from 3.8 to 3.15 in
+ * release builds), the 16-byte PyGC_Head; the pre-header's extra two
+ * pointers from 3.11 (Py_TPFLAGS_MANAGED_DICT 1 << 4) and 3.12
+ * (| Py_TPFLAGS_MANAGED_WEAKREF 1 << 3). */
+#define OBJ_38                                                                                     \
+	.ob_refcnt = 0, .ob_type = 8, .ty_name = 24, .ty_basicsize = 32, .ty_itemsize = 40,        \
+	.ty_flags = 168, .gc_head_size = 16
+#define OBJ_311 OBJ_38, .preheader_flags = 1u << 4, .preheader_size = 16
+#define OBJ_312 OBJ_38, .preheader_flags = (1u << 4) | (1u << 3), .preheader_size = 16
+
 /* struct _obmalloc_state, 3.12-3.15 */
 #define OBM_312 .obm_arenas = 512, .obm_maxarenas = 520, .obm_nfp2lasta = 544
 
 static const struct reg_layout rows[] = {
 	{
 		.row = "3.8",
+		OBJ_38,
 		.minor = 8,
 		.micro_lo = 0,
 		.micro_hi = 99,
@@ -190,6 +202,7 @@ static const struct reg_layout rows[] = {
 	},
 	{
 		.row = "3.9",
+		OBJ_38,
 		.minor = 9,
 		.micro_lo = 0,
 		.micro_hi = 99,
@@ -222,6 +235,7 @@ static const struct reg_layout rows[] = {
 	},
 	{
 		.row = "3.10",
+		OBJ_38,
 		.minor = 10,
 		.micro_lo = 0,
 		.micro_hi = 99,
@@ -254,6 +268,7 @@ static const struct reg_layout rows[] = {
 	},
 	{
 		.row = "3.11",
+		OBJ_311,
 		.minor = 11,
 		.micro_lo = 0,
 		.micro_hi = 99,
@@ -300,6 +315,7 @@ static const struct reg_layout rows[] = {
 	},
 	{
 		.row = "3.12",
+		OBJ_312,
 		.minor = 12,
 		.micro_lo = 0,
 		.micro_hi = 99,
@@ -349,6 +365,7 @@ static const struct reg_layout rows[] = {
 		/* Debian's builds put generations[] at 20 (their DWARF and live
 		 * memory agree; generation0 points there), pyenv's at 24. */
 		.row = "3.13",
+		OBJ_312,
 		.minor = 13,
 		.micro_lo = 0,
 		.micro_hi = 99,
@@ -406,6 +423,7 @@ static const struct reg_layout rows[] = {
 		 * build was available here: pyheap.c validates the state it
 		 * points to and otherwise finds it by its invariants. */
 		.row = "3.14.0-3.14.4",
+		OBJ_312,
 		.minor = 14,
 		.micro_lo = 0,
 		.micro_hi = 4,
@@ -468,6 +486,7 @@ static const struct reg_layout rows[] = {
 		/* 3.14.5 went back to the generational collector; its GC state
 		 * keeps the incremental one's offsets with dummy members. */
 		.row = "3.14.5+",
+		OBJ_312,
 		.minor = 14,
 		.micro_lo = 5,
 		.micro_hi = 99,
@@ -530,6 +549,7 @@ static const struct reg_layout rows[] = {
 		/* generation_stats is a pointer to ring buffers (gc_stats);
 		 * --with-pymalloc-hugepages builds have 2 MiB arenas. */
 		.row = "3.15",
+		OBJ_312,
 		.minor = 15,
 		.micro_lo = 0,
 		.micro_hi = 99,
@@ -950,6 +970,15 @@ static const struct reg_field fields[] = {
 	U32(ring.size),
 	INT(gc_gen_arg),
 	F(gc_clones, REG_F_BOOL),
+	U32(ob_refcnt),
+	U32(ob_type),
+	U32(ty_name),
+	U32(ty_basicsize),
+	U32(ty_itemsize),
+	U32(ty_flags),
+	U32(gc_head_size),
+	U64(preheader_flags),
+	U32(preheader_size),
 	U32(ts_thread_id),
 	U32(ts_top_frame),
 	I32(cf_current_frame),

@@ -151,6 +151,18 @@ struct reg_layout {
 
 	/* ---- code objects and str (pycode.c) ---- */
 	struct pycode_layout code;
+
+	/* ---- objects in pymalloc blocks (heaptypes.c; Include/object.h,
+	 * Include/cpython/object.h, Include/internal/pycore_object.h) ----
+	 * A GC object's block starts with its pre-header: PyGC_Head, and
+	 * before it two more pointers when its type has one of
+	 * preheader_flags (3.11: Py_TPFLAGS_MANAGED_DICT; 3.12+: it or
+	 * Py_TPFLAGS_MANAGED_WEAKREF; _PyType_PreHeaderSize()). */
+	uint32_t ob_refcnt, ob_type; /* in PyObject */
+	uint32_t ty_name, ty_basicsize, ty_itemsize, ty_flags; /* in PyTypeObject */
+	uint32_t gc_head_size; /* sizeof(PyGC_Head) */
+	uint64_t preheader_flags;
+	uint32_t preheader_size;
 };
 
 /* What one interpreter file resolved to. */

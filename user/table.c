@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <time.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,25 @@ static bool defer_heap(struct table *t, struct proc_entry *e, double now, struct
 	return true;
 }
 
+/* The live heap by type from the snapshot's sampled pools; its time is
+ * the snapshot's (the duty cycle bounds both together). */
+static void sample_types(struct table *t, struct proc_entry *e, struct pyheap_snapshot *snap)
+{
+	struct timespec a, b;
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	err = heaptypes_sample(e->pid, e->bias, &e->interp->heap, snap, t->census, &e->types_cache,
+			       &e->types);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	snap->read_ns += (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000LL + b.tv_nsec - a.tv_nsec);
+	if (err == -ENOMEM)
+		t->out_of_memory++;
+	if (err)
+		snprintf(e->types.reason, sizeof(e->types.reason), "%s",
+			 err == -ENOMEM ? "out of memory" : "the process went away");
+}
+
 /* A snapshot that does not validate is dropped (counted): the last
  * consistent one stands, flagged by its age in the output. The GC state
  * is read every frame, with the snapshot or on its own. */
@@ -282,7 +302,12 @@ static void sample_heap(struct table *t, struct proc_entry *e, double now)
 		return;
 	}
 	e->heap_defer_since = 0;
-	err = pyheap_snapshot(e->pid, e->bias, &e->interp->heap, &snap, &t->heap_stats);
+	if (!t->census && !(t->census = malloc(sizeof(*t->census))))
+		t->out_of_memory++; /* types from the sampled pools alone */
+	err = pyheap_snapshot_census(e->pid, e->bias, &e->interp->heap, &snap, &t->heap_stats,
+				     t->census);
+	if (!err && snap.heap_ok)
+		sample_types(t, e, &snap);
 	e->heap_next = now + snap.read_ns / 1e9 * HEAP_DUTY_INV;
 	e->cur.gcs = snap.gc;
 	if (!err && e->sites && snap.heap_ok && snap.arena_size &&
@@ -448,6 +473,7 @@ void table_reap(struct table *t)
 			*pp = e->next;
 			t->count--;
 			sites_proc_free(e->sites);
+			ht_cache_free(&e->types_cache);
 			free(e);
 		} else {
 			pp = &e->next;
@@ -457,10 +483,13 @@ void table_reap(struct table *t)
 
 void table_free(struct table *t)
 {
+	free(t->census);
+	t->census = NULL;
 	while (t->head) {
 		struct proc_entry *next = t->head->next;
 
 		sites_proc_free(t->head->sites);
+		ht_cache_free(&t->head->types_cache);
 		free(t->head);
 		t->head = next;
 	}

@@ -15,6 +15,7 @@
 #include "collector.h"
 #include "discover.h"
 #include "growth.h"
+#include "heaptypes.h"
 #include "pymemtop.h"
 
 #define TABLE_CMDLINE_LEN 4096
@@ -87,6 +88,9 @@ struct proc_entry {
 	struct pmt_heap_flow final_flow;
 	struct pmt_precise_stats final_precise;
 	struct sites_proc *sites; /* allocation sites, NULL when not sampled */
+	/* the live heap by type, from the last snapshot's sampled pools */
+	struct heap_types types;
+	struct ht_cache types_cache;
 	struct pmt_sites_cfg sites_cfg; /* what its BPF entry says (when sites) */
 	char sites_reason[224]; /* why sites is NULL */
 	struct proc_entry *next;
@@ -102,6 +106,7 @@ struct table {
 	uint64_t heap_attach_failures; /* processes whose refill/--precise probes failed */
 	uint64_t out_of_memory; /* processes not taken, or data not kept, for want of memory */
 	struct pyheap_stats heap_stats; /* out-of-process heap snapshots */
+	struct pyheap_census *census; /* scratch: one snapshot's pool labels (heaptypes.c) */
 	struct collector *col; /* for per-process reads; NULL in tests */
 	/* --precise: measured cost of one probed allocator call, seconds */
 	bool precise_cost_ok;

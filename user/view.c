@@ -590,7 +590,8 @@ static int items(const struct ctx *c, const struct item *it, int n, struct view_
 				o += snprintf(names + o, o < sizeof(names) ? sizeof(names) - o : 0,
 					      "%s%s", o ? ", " : "", it[k].name);
 			}
-		view_lines_add(out, VA_DIM, "  - %s: unavailable", names);
+		snprintf(names + o, o < sizeof(names) ? sizeof(names) - o : 0, ": unavailable");
+		wrapped(out, VA_DIM, "  -", 4, names, c->width);
 		wrapped(out, VA_DIM, "", 4, why, c->width);
 	}
 	return shown;
@@ -641,6 +642,38 @@ static bool sec_heap(const struct ctx *c, struct view_lines *out, const char **w
 		 pm_num(c->p, PM_HEAP_SNAPSHOT_AGE_SECONDS));
 	heading(out, title, src);
 	items(c, it, N(it), out);
+	return true;
+}
+
+/* What holds the heap: the top types, estimated from sampled pools. */
+static bool sec_types(const struct ctx *c, struct view_lines *out, const char **why)
+{
+	const struct pm_proc *p = c->p;
+	char src[160], b[32], o[32], e[32], name[HT_NAME_LEN + 8];
+	int shown = p->ntypes < 8 ? p->ntypes : 8;
+
+	if (!pm_ok(p, PM_HEAP_TYPES) || !p->ntypes) {
+		*why = pm_ok(p, PM_HEAP_TYPES) ? "no object in the sampled pools"
+					       : pm_reason(p, PM_HEAP_TYPES);
+		return false;
+	}
+	snprintf(src, sizeof(src), "%s from %.0f blocks in %.0f pools",
+		 pm_acc_name(p, PM_HEAP_TYPES) ? pm_acc_name(p, PM_HEAP_TYPES) : "-",
+		 pm_num(p, PM_HEAP_TYPES_SAMPLED_BLOCKS), pm_num(p, PM_HEAP_TYPES_SAMPLED_POOLS));
+	heading(out, "Live heap by type", src);
+	view_lines_add(out, VA_DIM, "  %-32s %10s %12s %10s", "type", "bytes", "objects", "+-");
+	for (int i = 0; i < shown; i++) {
+		const struct ht_entry *t = &p->types[i];
+
+		view_bytes((struct view_val){ true, (double)t->bytes }, c->u, b, sizeof(b));
+		snprintf(o, sizeof(o), "%llu", (unsigned long long)t->objects);
+		snprintf(e, sizeof(e), "%llu", (unsigned long long)t->objects_error);
+		output_clean_string(t->name, true, name, sizeof(name));
+		view_lines_add(out, VA_NORMAL, "  %-32.32s %10s %12s %10s", name, b, o, e);
+	}
+	fmt_num(num(p, PM_HEAP_TYPES_BUFFER_BYTES), F_BYTES, c->u, b, sizeof(b));
+	fmt_num(num(p, PM_HEAP_TYPES_OTHER_BYTES), F_BYTES, c->u, o, sizeof(o));
+	view_lines_add(out, VA_DIM, "  buffers (no object) %s, other types %s", b, o);
 	return true;
 }
 
@@ -985,11 +1018,12 @@ static const struct section {
 	const char *title;
 	bool (*fn)(const struct ctx *c, struct view_lines *out, const char **why);
 } sections[] = {
-	{ "Memory", sec_memory },	   { "Python heap", sec_heap },
-	{ "Garbage collector", sec_gc },   { "Allocation flow", sec_alloc },
-	{ "Allocation sites", sec_sites }, { "Growth", sec_growth },
-	{ "Memory system calls", sec_mm }, { "History", sec_history },
-	{ "Size classes", sec_classes },   { "Process", sec_process },
+	{ "Memory", sec_memory },	  { "Python heap", sec_heap },
+	{ "Garbage collector", sec_gc },  { "Live heap by type", sec_types },
+	{ "Allocation flow", sec_alloc }, { "Allocation sites", sec_sites },
+	{ "Growth", sec_growth },	  { "Memory system calls", sec_mm },
+	{ "History", sec_history },	  { "Size classes", sec_classes },
+	{ "Process", sec_process },
 };
 
 static void detail_title(const struct pm_proc *p, struct view_lines *out)

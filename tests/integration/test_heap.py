@@ -70,6 +70,48 @@ def test_heap_accuracy(python):
         pm.stop()
 
 
+TYPES_N = 100000
+
+
+def test_heap_types(python):
+    """heap_types against the workload's own census: Rec objects (a class
+    with a __dict__: 3.11+ put a managed-dict pre-header before it), Pt
+    (__slots__) and floats (no GC header), counted by gc.get_objects() and
+    its own lists, each within 10% (and its stated error + 2%); every type
+    named, byte counts those of whole blocks, the pools read counted."""
+    wl = Workload(python, "types", TYPES_N)
+    pm = Pymemtop("-d", "0.3", "-p", str(wl.pid))
+    try:
+        open(os.path.join(wl.ctl, "go"), "w").close()
+        truth = wl._wait_json("done.json")["sites"]
+        t_done = os.path.getmtime(os.path.join(wl.ctl, "done.json"))
+        frame = pm.wait(lambda f: pm.proc_in(f, wl.pid) is not None
+                        and pm.proc_in(f, wl.pid)["heap_types"] is not None
+                        and f["time"] - pm.proc_in(f, wl.pid)["heap_snapshot_age_seconds"]
+                        > t_done + 0.05, what=f"heap_types of pid {wl.pid} after the objects")
+        p = pm.proc_in(frame, wl.pid)
+        types = {t["type"]: t for t in p["heap_types"]}
+        for name in ("Rec", "Pt", "float"):
+            check(name in types, f"{name} not in heap_types: {p['heap_types'][:6]}")
+            t, want = types[name], truth[name]
+            err = abs(t["objects"] - want)
+            check(err <= 0.1 * want, f"{name}: {t['objects']} estimated, {want} in the census")
+            check(err <= t["objects_error"] + 0.02 * want,
+                  f"{name}: off by {err}, stated error {t['objects_error']}")
+            check(t["bytes"] % t["objects"] == 0 or t["accuracy"] == "estimated",
+                  f"{name}: bytes {t['bytes']}")
+            check(t["bytes"] >= 16 * t["objects"], f"{name}: {t['bytes']} bytes")
+        check(p["heap_types_sampled_pools"] > 0 and p["heap_types_sampled_blocks"] > 0,
+              f"pools {p['heap_types_sampled_pools']}, blocks {p['heap_types_sampled_blocks']}")
+        check(p["probes"]["heap_types"] == "process_vm_readv:sampled_pools", f"{p['probes']}")
+        print(f"  {python.name}: " + ", ".join(
+            f"{n} {types[n]['objects']}±{types[n]['objects_error']} (census {truth[n]})"
+            for n in ("Rec", "Pt", "float")))
+    finally:
+        wl.finish()
+        pm.stop()
+
+
 def step_allocs(pm, wl, i):
     """Step the allocs workload; the first frame sampled after it is done."""
     open(os.path.join(wl.ctl, f"go{i}"), "w").close()

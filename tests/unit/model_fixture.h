@@ -127,6 +127,25 @@ static void fx_sites(struct pm_proc *p, struct json_object *a)
 	pm_set_obj(p, PM_SITES, true);
 }
 
+static void fx_types(struct pm_proc *p, struct json_object *a)
+{
+	assert_true(json_object_is_type(a, json_type_array));
+	p->ntypes = (int)json_object_array_length(a);
+	assert_true(p->ntypes <= HT_TOP);
+	for (int i = 0; i < p->ntypes; i++) {
+		struct json_object *o = json_object_array_get_idx(a, i), *v;
+		struct ht_entry *t = &p->types[i];
+
+		if (json_object_object_get_ex(o, "type", &v))
+			snprintf(t->name, sizeof(t->name), "%s", json_object_get_string(v));
+		t->objects = fx_u64(o, "objects");
+		t->bytes = fx_u64(o, "bytes");
+		t->objects_error = fx_u64(o, "objects_error");
+	}
+	pm_set_obj(p, PM_HEAP_TYPES, true);
+	pm_set_acc(p, PM_HEAP_TYPES, PM_ESTIMATED);
+}
+
 static void fx_value(struct pm_proc *p, enum pm_id id, struct json_object *v)
 {
 	const struct pm_field *f = &pm_fields[id];
@@ -163,6 +182,9 @@ static void fx_value(struct pm_proc *p, enum pm_id id, struct json_object *v)
 		break;
 	case PM_T_SITES:
 		fx_sites(p, v);
+		break;
+	case PM_T_TYPES:
+		fx_types(p, v);
 		break;
 	case PM_T_ACC:
 		break; /* after the values: fx_accuracy */

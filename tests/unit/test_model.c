@@ -103,6 +103,7 @@ static void check_type(const char *path, const struct pm_field *f, const char *t
 		ok = strstr(type, "object") != NULL;
 		break;
 	case PM_T_SITES:
+	case PM_T_TYPES:
 		ok = strstr(type, "array") != NULL;
 		break;
 	default:
@@ -301,6 +302,23 @@ static void test_json_keys_are_fields(void **state)
 	free(in);
 }
 
+/* A rate missing on a first frame says so, though its source has a
+ * reason of its own for what it cannot count. */
+static void test_rate_reason(void **state)
+{
+	struct pm_proc p = { 0 };
+
+	(void)state;
+	pm_set_str(&p, PM_PROBES_ALLOC, "process_vm_readv:ntimes_arena_allocated");
+	pm_set_str(&p, PM_PROBES_ALLOC_REASON, "counted in whole arenas");
+	pm_set_u64(&p, PM_ALLOC_BYTES_TOTAL, 1 << 20);
+	pm_set_obj(&p, PM_RATES, true);
+	pm_set_na_own(&p, PM_RATE_ALLOC_BYTES);
+	assert_string_equal(pm_reason(&p, PM_RATE_ALLOC_BYTES), "needs two samples");
+	assert_string_equal(pm_reason(&p, PM_RATE_ALLOCS), "counted in whole arenas");
+	assert_string_equal(pm_reason(&p, PM_ALLOCS_TOTAL), "counted in whole arenas");
+}
+
 /* Vectors share one bounded store; one that does not fit is refused. */
 static void test_vector_bounds(void **state)
 {
@@ -331,6 +349,7 @@ int main(void)
 		cmocka_unit_test(test_copy_outlives_entry),
 		cmocka_unit_test(test_json_keys_are_fields),
 		cmocka_unit_test(test_vector_bounds),
+		cmocka_unit_test(test_rate_reason),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

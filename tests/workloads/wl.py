@@ -22,6 +22,10 @@ ACTION:
                 size class 25) and N/2 of 450 bytes (class 30), writes
                 done0.json with those counts; at go1 frees them all and
                 writes done1.json
+  types N       after go: keeps N Rec objects (a class with a __dict__),
+                N/2 Pt objects (__slots__) and N floats in lists; done.json
+                has the counts of each type, from gc.get_objects() for the
+                tracked ones and the lists for the floats
   leak S        after go: keeps 1456 more bytes(100) objects (~200 KiB of
                 144-byte blocks) every 0.1 s for S seconds, then writes
                 done.json and idles
@@ -261,6 +265,31 @@ def sites_mmaps(ctl, n, keep):
             "seconds": time.time() - t0}
 
 
+class Rec:
+    def __init__(self, i):
+        self.i = i
+        self.tag = "rec"
+
+
+class Pt:
+    __slots__ = ("x", "y")
+
+    def __init__(self, x):
+        self.x = x
+        self.y = x
+
+
+def types(n):
+    return ([Rec(i) for i in range(n)], [Pt(i) for i in range(n // 2)],
+            [float(i) + 0.5 for i in range(n)])
+
+
+def type_census(keep):
+    objs = gc.get_objects()
+    return {"Rec": sum(type(o) is Rec for o in objs), "Pt": sum(type(o) is Pt for o in objs),
+            "float": sum(type(x) is float for x in keep[2])}
+
+
 def main():
     ctl, action = sys.argv[1], sys.argv[2]
     arg = int(sys.argv[3]) if len(sys.argv) > 3 else 0
@@ -320,6 +349,9 @@ def main():
         keep = bytearray(arg << 20)
         for i in range(0, len(keep), 4096):
             keep[i] = 1
+    elif action == "types":
+        keep = types(arg)
+        truth = type_census(keep)
     elif action == "leak":
         keep = []
         end = time.time() + arg
