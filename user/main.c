@@ -390,6 +390,8 @@ static int start_exports(struct app *a)
 	if (!a->env.prom_file && !a->env.listen)
 		return 0;
 	a->prom = prom_new(a->env.prom_pids, a->env.prom_sites);
+	if (a->prom)
+		prom_set_types(a->prom, a->env.prom_types);
 	if (!a->prom)
 		return -ENOMEM;
 	if (a->env.prom_file) {

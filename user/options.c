@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "heaptypes.h"
 #include "options.h"
 #include "pymemtop.h"
 
@@ -33,6 +34,7 @@ enum {
 	OPT_SITES_TOP,
 	OPT_SITES_MAX_RATE,
 	OPT_PROM_SITES,
+	OPT_PROM_TYPES,
 	OPT_FOLDED,
 	OPT_INSPECT,
 };
@@ -67,6 +69,7 @@ static const struct option long_opts[] = {
 	{ "sites-top", required_argument, NULL, OPT_SITES_TOP },
 	{ "sites-max-rate", required_argument, NULL, OPT_SITES_MAX_RATE },
 	{ "prom-sites", required_argument, NULL, OPT_PROM_SITES },
+	{ "prom-types", required_argument, NULL, OPT_PROM_TYPES },
 	{ "folded", required_argument, NULL, OPT_FOLDED },
 	{ "inspect", required_argument, NULL, OPT_INSPECT },
 	{},
@@ -77,7 +80,8 @@ void options_usage(FILE *out)
 	fputs("Usage: pymemtop [-b] [--json] [-n N] [-d SECS] [-p PID[,PID...] [--precise]]\n"
 	      "                [--once] [--pool-refills] [--no-color] [-v] [--max-procs N]\n"
 	      "                [--max-threads N] [--prom-file PATH] [--listen [ADDR:]PORT]\n"
-	      "                [--prom-pids N] [--quiet] [--no-sites | [--sites]\n"
+	      "                [--prom-pids N] [--prom-types N] [--quiet]\n"
+	      "                [--no-sites | [--sites]\n"
 	      "                [--sites-depth N] [--sites-max-stacks N] [--sites-top N]\n"
 	      "                [--sites-max-rate N] [--folded PATH] [--prom-sites N]]\n"
 	      "                [--help] [--version] [--inspect FILE]\n"
@@ -115,6 +119,8 @@ void options_usage(FILE *out)
 	      "      --prom-pids N    also per-PID series for the N largest processes\n"
 	      "      --prom-sites N   with --prom-pids: also each one's N heaviest allocation\n"
 	      "                       sites, 1-100 (not more than --sites-top)\n"
+	      "      --prom-types N   per group, the N types whose live objects hold the most\n"
+	      "                       bytes (estimated from the heap), 1-20\n"
 	      "      --quiet          no frames on stdout (implied by --prom-file/--listen\n"
 	      "                       unless -b or --json is given)\n"
 	      "      --no-sites       no allocation sites. By default the allocating thread's\n"
@@ -244,6 +250,7 @@ static const struct sites_knob {
 	{ OPT_SITES_TOP, "--sites-top", 1, OPT_SITES_TOP_MAX },
 	{ OPT_SITES_MAX_RATE, "--sites-max-rate", 0, OPT_SITES_RATE_MAX },
 	{ OPT_PROM_SITES, "--prom-sites", 1, OPT_PROM_SITES_MAX },
+	{ OPT_PROM_TYPES, "--prom-types", 1, HT_TOP },
 };
 
 static const struct sites_knob *sites_knob(int c)
@@ -271,6 +278,8 @@ static int apply_sites_knob(struct env *env, const struct sites_knob *k, const c
 		env->sites_max_rate = v;
 	else if (k->opt == OPT_PROM_SITES)
 		env->prom_sites = (int)v;
+	else if (k->opt == OPT_PROM_TYPES)
+		env->prom_types = (int)v;
 	else
 		env->sites_top = (int)v;
 	return 0;
@@ -376,6 +385,7 @@ static int apply_option(struct env *env, int c, const char *arg, FILE *err)
 	case OPT_SITES_TOP:
 	case OPT_SITES_MAX_RATE:
 	case OPT_PROM_SITES:
+	case OPT_PROM_TYPES:
 		return apply_sites_knob(env, sites_knob(c), arg, err);
 	case OPT_MAX_PROCS:
 	case OPT_MAX_THREADS:
@@ -469,6 +479,10 @@ int options_parse(int argc, char **argv, struct env *env, FILE *err)
 		return -EINVAL;
 	if (env->prom_pids && !env->prom_file && !env->listen) {
 		fprintf(err, "pymemtop: --prom-pids needs --prom-file or --listen\n");
+		return -EINVAL;
+	}
+	if (env->prom_types && !env->prom_file && !env->listen) {
+		fprintf(err, "pymemtop: --prom-types needs --prom-file or --listen\n");
 		return -EINVAL;
 	}
 	if (env->prom_sites && !env->prom_pids) {

@@ -82,8 +82,17 @@ struct pstate {
 	bool seen;
 };
 
+/* One type's bytes in one group this frame (--prom-types). */
+struct gtype {
+	int group;
+	char name[HT_NAME_LEN];
+	uint64_t bytes;
+};
+
 struct prom {
-	int max_pids, max_sites;
+	int max_pids, max_sites, max_types;
+	struct gtype *tys;
+	int ntys, captys;
 	struct group *g;
 	int ng;
 	struct pstate *ps;
@@ -112,10 +121,16 @@ static void release_top(struct prom *p)
 	p->ntop = 0;
 }
 
+void prom_set_types(struct prom *p, int n)
+{
+	p->max_types = n > 0 ? n : 0;
+}
+
 void prom_free(struct prom *p)
 {
 	if (!p)
 		return;
+	free(p->tys);
 	release_top(p);
 	free(p->top);
 	free(p->g);
@@ -389,6 +404,58 @@ static void counters_out(struct prom *p)
 	}
 }
 
+static int cmp_gtype(const void *a, const void *b)
+{
+	const struct gtype *x = a, *y = b;
+
+	if (x->group != y->group)
+		return x->group - y->group;
+	return x->bytes > y->bytes ? -1 : x->bytes < y->bytes;
+}
+
+/* --prom-types: the bytes of each type over each group's running
+ * processes (heap_types), for the groups as they stand after the frame. */
+static void add_type(struct prom *p, int group, const struct ht_entry *t)
+{
+	struct gtype *g;
+
+	for (int i = 0; i < p->ntys; i++)
+		if (p->tys[i].group == group && !strcmp(p->tys[i].name, t->name)) {
+			p->tys[i].bytes += t->bytes;
+			return;
+		}
+	if (p->ntys == p->captys) {
+		int cap = p->captys ? 2 * p->captys : 64;
+
+		if (!(g = realloc(p->tys, cap * sizeof(*g))))
+			return; /* out of memory: this type's series misses a frame */
+		p->tys = g;
+		p->captys = cap;
+	}
+	g = &p->tys[p->ntys++];
+	g->group = group;
+	g->bytes = t->bytes;
+	output_clean_string(t->name, false, g->name, sizeof(g->name));
+}
+
+static void fold_types(struct prom *p, const struct pm_proc *procs, int n)
+{
+	p->ntys = 0;
+	for (int i = 0; p->max_types && i < n; i++) {
+		const struct pm_proc *o = &procs[i];
+		char name[PROM_GROUP_LEN], cmd[3 * TABLE_CMDLINE_LEN], cont[PROM_CONTAINER_LEN * 3];
+		int gi;
+
+		if (pm_bool(o, PM_EXITED) || !pm_ok(o, PM_HEAP_TYPES))
+			continue;
+		prom_group(label(o, PM_COMMAND, cmd, sizeof(cmd)), name, sizeof(name));
+		gi = find_group(p, name, label(o, PM_CONTAINER, cont, sizeof(cont)));
+		for (int k = 0; gi >= 0 && k < o->ntypes; k++)
+			add_type(p, gi, &o->types[k]);
+	}
+	qsort(p->tys, p->ntys, sizeof(*p->tys), cmp_gtype); /* per group, largest first */
+}
+
 void prom_update(struct prom *p, const struct pm_proc *procs, int n, double now)
 {
 	int kept = 0;
@@ -426,6 +493,7 @@ void prom_update(struct prom *p, const struct pm_proc *procs, int n, double now)
 		}
 	}
 	p->ng = kept;
+	fold_types(p, procs, n);
 }
 
 /* ---- rendering ------------------------------------------------------------ */
@@ -576,6 +644,26 @@ static void render_groups(FILE *f, const struct group *const *gs, int ng, bool o
 				put_val(f, &v, is_float(&srcs[fm->val + gen]));
 				fputc('\n', f);
 			}
+	}
+}
+
+/* pymemtop_heap_type_bytes: per group its --prom-types N types holding
+ * the most bytes. */
+static void render_types(FILE *f, const struct prom *p, bool om)
+{
+	if (!p->max_types || !p->ntys)
+		return;
+	family(f, om, "pymemtop_heap_type_bytes", "gauge",
+	       "Estimated bytes of live objects of one type in the pymalloc heaps of the group "
+	       "(--prom-types: its largest types)");
+	for (int i = 0, rank = 0; i < p->ntys; i++) {
+		rank = i && p->tys[i].group == p->tys[i - 1].group ? rank + 1 : 0;
+		if (rank >= p->max_types)
+			continue;
+		sample_start(f, "pymemtop_heap_type_bytes", false, &p->g[p->tys[i].group]);
+		fputs(",type=\"", f);
+		put_escaped(f, p->tys[i].name);
+		fprintf(f, "\"} %llu\n", (unsigned long long)p->tys[i].bytes);
 	}
 }
 
@@ -851,6 +939,7 @@ int prom_render(const struct prom *p, const struct prom_self *self, bool openmet
 		return -ENOMEM;
 	}
 	render_groups(f, gs, p->ng, openmetrics);
+	render_types(f, p, openmetrics);
 	free(gs);
 	render_pids(f, p, openmetrics);
 	render_sites(f, p, openmetrics);

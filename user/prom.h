@@ -31,6 +31,9 @@ struct prom;
  * heaviest allocation sites, at most this many (--prom-sites; 0: none).
  * NULL on ENOMEM. */
 struct prom *prom_new(int max_pids, int max_sites);
+/* --prom-types N: per group, the N types holding the most bytes
+ * (pymemtop_heap_type_bytes); 0, the default: none. */
+void prom_set_types(struct prom *p, int n);
 void prom_free(struct prom *p);
 
 /* The group of a process from its command label (JSON `command`): the

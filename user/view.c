@@ -1018,12 +1018,20 @@ static const struct section {
 	const char *title;
 	bool (*fn)(const struct ctx *c, struct view_lines *out, const char **why);
 } sections[] = {
-	{ "Memory", sec_memory },	  { "Python heap", sec_heap },
-	{ "Garbage collector", sec_gc },  { "Live heap by type", sec_types },
-	{ "Allocation flow", sec_alloc }, { "Allocation sites", sec_sites },
-	{ "Growth", sec_growth },	  { "Memory system calls", sec_mm },
-	{ "History", sec_history },	  { "Size classes", sec_classes },
+	/* one a line, in the order shown */
+	// clang-format off
+	{ "Memory", sec_memory },
+	{ "Python heap", sec_heap },
+	{ "Garbage collector", sec_gc },
+	{ "Allocation flow", sec_alloc },
+	{ "Live heap by type", sec_types },
+	{ "Allocation sites", sec_sites },
+	{ "Growth", sec_growth },
+	{ "Memory system calls", sec_mm },
+	{ "History", sec_history },
+	{ "Size classes", sec_classes },
 	{ "Process", sec_process },
+	// clang-format on
 };
 
 static void detail_title(const struct pm_proc *p, struct view_lines *out)

@@ -1563,6 +1563,42 @@ static void test_labels_from_invalid_utf8(void **state)
 	prom_free(p);
 }
 
+/* --prom-types N: per group the N types with the most bytes, summed over
+ * its running processes; none without the option. */
+static void test_heap_types_family(void **state)
+{
+	static const char *const types =
+		"\"heap_types\": [{\"type\": \"dict\", \"objects\": 10, \"bytes\": 1000},"
+		" {\"type\": \"Rec\", \"objects\": 20, \"bytes\": 900},"
+		" {\"type\": \"str\", \"objects\": 5, \"bytes\": 100}]";
+	struct prom *p = new_prom(0);
+	char *t, more[512];
+
+	(void)state;
+	snprintf(more, sizeof(more), "\"rss_bytes\": 1, %s", types);
+	FRAME(p, T0, proc(1, T0, "app.py", "", false, more), proc(2, T0, "app.py", "", false, more),
+	      proc(3, T0, "other.py", "", false, more));
+	t = render(p, NULL, false);
+	assert_null(strstr(t, "pymemtop_heap_type_bytes"));
+	free(t);
+	prom_set_types(p, 2);
+	FRAME(p, T0 + 1, proc(1, T0, "app.py", "", false, more),
+	      proc(2, T0, "app.py", "", false, more), proc(3, T0, "other.py", "", false, more),
+	      proc(4, T0, "app.py", "", true, more)); /* exited: not summed */
+	t = render(p, NULL, false);
+	assert_has_line(t, "# TYPE pymemtop_heap_type_bytes gauge");
+	assert_has_line(
+		t, "pymemtop_heap_type_bytes{group=\"app.py\",container=\"\",type=\"dict\"} 2000");
+	assert_has_line(
+		t, "pymemtop_heap_type_bytes{group=\"app.py\",container=\"\",type=\"Rec\"} 1800");
+	assert_has_line(
+		t,
+		"pymemtop_heap_type_bytes{group=\"other.py\",container=\"\",type=\"dict\"} 1000");
+	assert_null(strstr(t, "type=\"str\"")); /* the third: over N */
+	free(t);
+	prom_free(p);
+}
+
 /* docs/prometheus.md names the field each summed family comes from, as
  * the model has it. */
 static void test_families_documented(void **state)
@@ -1602,6 +1638,7 @@ int main(void)
 		cmocka_unit_test(test_counters_beyond_2_53),
 		cmocka_unit_test(test_families_documented),
 		cmocka_unit_test(test_labels_from_invalid_utf8),
+		cmocka_unit_test(test_heap_types_family),
 		cmocka_unit_test(test_counters_missing_and_null),
 		cmocka_unit_test(test_pid_reuse),
 		cmocka_unit_test(test_group_expiry),
