@@ -50,7 +50,7 @@ int BPF_KPROBE(heap_refill, long arg1, long arg2)
 		__sync_fetch_and_add(&f->refills[cls], 1);
 	sc = bpf_map_lookup_elem(&sites_cfg, &tgid);
 	if (sc)
-		site_sample(tgid, sc, PMT_SITE_POOL, cls, pool_capacity(sc, cls));
+		site_sample(tgid, sc, PMT_SITE_POOL, cls, pool_capacity(sc, cls), 0);
 	return 0;
 }
 

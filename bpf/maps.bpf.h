@@ -120,6 +120,14 @@ PMT_SHARED struct {
 	__type(value, struct pmt_site_stack);
 } site_scratch SEC(".maps");
 
+/* Site samples to userspace (struct pmt_site_sample), for their
+ * objects' liveness. Full: PMT_DROP_SAMPLES_FULL (the sample still
+ * counts in site_counts; its liveness is not followed). */
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PMT_SITE_SAMPLES_RB_BYTES);
+} site_samples SEC(".maps");
+
 /* Process lifecycle events to userspace. Full: PMT_DROP_RINGBUF_FULL. */
 PMT_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -56,7 +56,7 @@ static __always_inline struct pt_regs *syscall_regs(void)
  * sampled: a pymalloc arena (exactly arena_size; not when a refill probe
  * samples the pools already), or a large malloc (not a thread stack, not a
  * PROT_NONE reservation, not shared memory such as mmap.mmap(-1, n)). */
-static __always_inline void mmap_site(const struct pt_regs *regs, __u64 len)
+static __always_inline void mmap_site(const struct pt_regs *regs, __u64 len, __u64 addr)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct pmt_sites_cfg *sc;
@@ -76,9 +76,9 @@ static __always_inline void mmap_site(const struct pt_regs *regs, __u64 len)
 		return;
 	if (len == sc->arena_size) {
 		if (!(sc->flags & PMT_SITES_F_REFILL))
-			site_event(tgid, sc, PMT_SITE_ARENA, len);
+			site_event(tgid, sc, PMT_SITE_ARENA, len, addr);
 	} else if (len >= sc->malloc_min) {
-		site_event(tgid, sc, PMT_SITE_MALLOC, len);
+		site_event(tgid, sc, PMT_SITE_MALLOC, len, addr);
 	}
 }
 
@@ -96,20 +96,43 @@ int mmap_exit(struct trace_event_raw_sys_exit *ctx)
 	len = PAGE_ALIGN(regs->si);
 	__sync_fetch_and_add(&mm->mmap_calls, 1);
 	__sync_fetch_and_add(&mm->mmap_bytes, len);
-	mmap_site(regs, len);
+	mmap_site(regs, len, ctx->ret);
 	return 0;
+}
+
+/* An arena or large mapping of a process whose sites are sampled went:
+ * its samples' objects are gone (the next mapping at that address is
+ * another's). */
+static __always_inline void munmap_site(__u64 addr, __u64 len)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pmt_sites_cfg *sc;
+	struct pmt_site_key key = { .tgid = tgid, .kind = PMT_SITE_UNMAP };
+
+	if (len < PMT_SITES_MMAP_MIN)
+		return;
+	sc = bpf_map_lookup_elem(&sites_cfg, &tgid);
+	if (!sc || (len != sc->arena_size && len < sc->malloc_min))
+		return;
+	key.image = sc->image;
+	site_record(&key, addr, len);
 }
 
 SEC("tp/syscalls/sys_exit_munmap")
 int munmap_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pmt_mm_stats *mm = mm_if_ok(ctx->ret);
+	struct pt_regs *regs;
+	__u64 len;
 
 	if (!mm)
 		return 0;
 	/* munmap(addr, len) */
+	regs = syscall_regs();
+	len = PAGE_ALIGN(regs->si);
 	__sync_fetch_and_add(&mm->munmap_calls, 1);
-	__sync_fetch_and_add(&mm->munmap_bytes, PAGE_ALIGN(syscall_regs()->si));
+	__sync_fetch_and_add(&mm->munmap_bytes, len);
+	munmap_site(regs->di, len);
 	return 0;
 }
 
@@ -141,7 +164,7 @@ static __always_inline void brk_site(__u64 grown)
 	struct pmt_sites_cfg *sc = bpf_map_lookup_elem(&sites_cfg, &tgid);
 
 	if (sc)
-		site_event(tgid, sc, PMT_SITE_MALLOC, grown);
+		site_event(tgid, sc, PMT_SITE_MALLOC, grown, 0); /* somewhere in the heap */
 }
 
 /* The heap size is read from the mm after the call. brk() returns the

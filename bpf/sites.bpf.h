@@ -158,10 +158,26 @@ static __always_inline void site_count(const struct pmt_site_key *key,
 		__sync_fetch_and_add(&c->class_samples[cls], 1);
 }
 
+/* A sample's mapping goes to userspace, which follows its object. */
+static __always_inline void site_record(const struct pmt_site_key *key, __u64 addr, __u64 bytes)
+{
+	struct pmt_site_sample *r = bpf_ringbuf_reserve(&site_samples, sizeof(*r), 0);
+
+	if (!r) {
+		drop(PMT_DROP_SAMPLES_FULL);
+		return;
+	}
+	r->key = *key;
+	r->addr = addr;
+	r->bytes = bytes;
+	bpf_ringbuf_submit(r, 0);
+}
+
 /* One sample of weight bytes for process tgid: the thread's stack is
- * walked and counted (cls as for site_count). */
+ * walked and counted (cls as for site_count); addr: the new mapping
+ * (arena, malloc chunk) whose object userspace follows, 0 none. */
 static __always_inline void site_sample(__u32 tgid, const struct pmt_sites_cfg *cfg, __u32 kind,
-					__u32 cls, __u64 bytes)
+					__u32 cls, __u64 bytes, __u64 addr)
 {
 	struct pmt_site_key key = { .tgid = tgid, .image = cfg->image, .kind = kind };
 	struct pmt_site_stack *st;
@@ -172,6 +188,8 @@ static __always_inline void site_sample(__u32 tgid, const struct pmt_sites_cfg *
 		return;
 	key.depth = walk(cfg, st, &key.hash);
 	site_count(&key, st, cls, bytes);
+	if (addr)
+		site_record(&key, addr, bytes);
 }
 
 /* Whether an arena or malloc-growth event may be walked under the
@@ -196,7 +214,7 @@ static __always_inline bool site_rate_ok(struct pmt_sites_cfg *cfg)
 /* An arena or malloc-growth event: sampled, or counted under the
  * process's rate-limited key when over the limit. */
 static __always_inline void site_event(__u32 tgid, struct pmt_sites_cfg *cfg, __u32 kind,
-				       __u64 bytes)
+				       __u64 bytes, __u64 addr)
 {
 	struct pmt_site_key key = { .tgid = tgid,
 				     .image = cfg->image,
@@ -206,7 +224,7 @@ static __always_inline void site_event(__u32 tgid, struct pmt_sites_cfg *cfg, __
 	__u32 zero = 0;
 
 	if (site_rate_ok(cfg)) {
-		site_sample(tgid, cfg, kind, PMT_NCLASSES, bytes);
+		site_sample(tgid, cfg, kind, PMT_NCLASSES, bytes, addr);
 		return;
 	}
 	st = bpf_map_lookup_elem(&site_scratch, &zero); /* stored as the key's (empty) frames */

@@ -132,6 +132,7 @@ enum pmt_site_kind {
 	PMT_SITE_POOL = 1, /* pymalloc pool refill: a pool's capacity, bytes */
 	PMT_SITE_ARENA = 2, /* new pymalloc arena (mmap): arena_size bytes */
 	PMT_SITE_MALLOC = 3, /* malloc heap growth: brk growth or anonymous mmap length */
+	PMT_SITE_UNMAP = 4, /* site_samples only: [addr, addr + bytes) was unmapped */
 };
 
 #define PMT_SITES_F_REFILL 1 /* a refill probe samples pools: arena mmaps are not sampled */
@@ -194,6 +195,20 @@ struct pmt_site_counts {
 	__u64 bytes; /* their weight, bytes */
 	__u32 class_samples[PMT_NCLASSES]; /* PMT_SITE_POOL events per size class */
 };
+
+/* site_samples ring buffer: one record per walked arena or large-malloc
+ * mapping event of a sampled process, so that userspace can follow the
+ * sample's object (the first block of the arena's first pool; the
+ * malloc'd mapping itself) and tell whether it is still alive; and one
+ * (kind PMT_SITE_UNMAP) per munmap of such a size, so that a sample whose
+ * mapping went is not taken for the one mapped at its address next. */
+struct pmt_site_sample {
+	struct pmt_site_key key;
+	__u64 addr; /* the new mapping (mmap's return value) */
+	__u64 bytes; /* the sample's weight */
+};
+
+#define PMT_SITE_SAMPLES_RB_BYTES (256 * 1024)
 
 /* Innermost frame first; written once when the key is new. */
 struct pmt_site_stack {
@@ -296,6 +311,7 @@ enum pmt_drop {
 	PMT_DROP_BAD_CLASS, /* pool refill with a size class out of range */
 	PMT_DROP_SITES_FULL, /* allocation-site sample lost: raise --sites-max-stacks */
 	PMT_DROP_SITES_WALK, /* a frame could not be read: the stack was cut there */
+	PMT_DROP_SAMPLES_FULL, /* a site sample's record lost: site_samples ring full */
 	PMT_DROP_NR,
 };
 

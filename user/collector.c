@@ -35,6 +35,8 @@ struct collector {
 	struct ring_buffer *rb;
 	collector_event_cb cb;
 	void *cb_ctx;
+	collector_sample_cb scb; /* site samples (collector_on_sample) */
+	void *scb_ctx;
 	int handled;
 	int stats_fd; /* BPF_ENABLE_STATS: run-time stats on while held; -1 */
 	struct pmt_event_flow flows[FLOWS_WAITING];
@@ -53,6 +55,7 @@ static const char *const drop_names[PMT_DROP_NR] = {
 	[PMT_DROP_BAD_CLASS] = "refill_bad_class",
 	[PMT_DROP_SITES_FULL] = "sites_map_full",
 	[PMT_DROP_SITES_WALK] = "sites_walk_failed",
+	[PMT_DROP_SAMPLES_FULL] = "site_samples_lost",
 };
 
 static const char *const drop_hints[PMT_DROP_NR] = {
@@ -164,6 +167,21 @@ static void keep_flow(struct collector *c, const struct pmt_event_flow *f)
 }
 
 /* One ring record: a short or unknown one is ignored. */
+static int samples_cb(void *ctx, void *data, size_t len)
+{
+	struct collector *c = ctx;
+
+	if (len >= sizeof(struct pmt_site_sample) && c->scb)
+		c->scb(data, c->scb_ctx);
+	return 0;
+}
+
+void collector_on_sample(struct collector *c, collector_sample_cb cb, void *ctx)
+{
+	c->scb = cb;
+	c->scb_ctx = ctx;
+}
+
 static int ringbuf_cb(void *ctx, void *data, size_t len)
 {
 	const struct pmt_event_final *fin = data;
@@ -252,7 +270,8 @@ int collector_open(const struct env *env, struct collector **out)
 	if (err)
 		goto cleanup;
 	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), ringbuf_cb, c, NULL);
-	if (!c->rb) {
+	if (!c->rb ||
+	    ring_buffer__add(c->rb, bpf_map__fd(c->skel->maps.site_samples), samples_cb, c)) {
 		err = -errno;
 		log_error("ring buffer: %s", strerror(errno));
 		goto cleanup;

@@ -92,6 +92,11 @@ typedef void (*collector_event_cb)(const struct proc_event *ev, void *ctx);
  * number handled, or -EINTR when a signal arrived. */
 int collector_poll(struct collector *c, int timeout_ms, collector_event_cb cb, void *ctx);
 
+/* Site samples (struct pmt_site_sample), delivered by collector_poll to
+ * cb as they come. */
+typedef void (*collector_sample_cb)(const struct pmt_site_sample *s, void *ctx);
+void collector_on_sample(struct collector *c, collector_sample_cb cb, void *ctx);
+
 /* The fd to poll(2) for events (then collector_poll with timeout 0). */
 int collector_fd(struct collector *c);
 

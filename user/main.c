@@ -223,7 +223,8 @@ static void write_folded(struct app *a)
 		for (char *p = root; *p; p++)
 			if (*p == ';' || *p == '\n' || (unsigned char)*p < 0x20)
 				*p = ' ';
-		sites_proc_folded(e->sites, root, f);
+		sites_proc_folded(e->sites, root,
+				  a->env.sites_by_flow ? SITES_BY_FLOW : SITES_BY_LIVE, f);
 	}
 	if (fclose(f)) {
 		free(text);
@@ -496,6 +497,8 @@ int main(int argc, char **argv)
 	a.table.sites_depth = a.env.sites_depth;
 	a.table.sites_max_rate = a.env.sites_max_rate;
 	output_sites_top(a.env.sites_top);
+	model_sites_order(a.env.sites_by_flow ? SITES_BY_FLOW : SITES_BY_LIVE);
+	collector_on_sample(a.col, table_site_sample, &a.table);
 	err = start_exports(&a);
 	if (err) {
 		collector_close(a.col);

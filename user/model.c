@@ -233,6 +233,12 @@ const struct pm_field pm_fields[PM_NFIELDS] = {
 				     PM_SITES_SOURCE, PM_SITES_REASON, NULL),
 	[PM_SITES_TOTAL_RECENT_BYTES] = F("recent_bytes", SITES_TOTAL, U64, BYTES, 0, 0, NULL,
 					  PM_SITES_SOURCE, PM_SITES_REASON, NULL),
+	[PM_SITES_TOTAL_LIVE_BYTES] =
+		F("live_bytes", SITES_TOTAL, U64, BYTES, 0, 0, NULL, PM_SITES_SOURCE,
+		  PM_SITES_REASON, "no sample's object followed yet"),
+	[PM_SITES_TOTAL_LIVE_SAMPLES] =
+		F("live_samples", SITES_TOTAL, U64, COUNT, 0, 0, NULL, PM_SITES_SOURCE,
+		  PM_SITES_REASON, "no sample's object followed yet"),
 	[PM_SITES_TOTAL_RECENT_SAMPLES] = F("recent_samples", SITES_TOTAL, U64, COUNT, 0, 0, NULL,
 					    PM_SITES_SOURCE, PM_SITES_REASON, NULL),
 };
@@ -642,6 +648,8 @@ static struct json_object *jsite(struct jw *w, const struct pm_site *s)
 	jw_put(w, o, "samples", jw_i64(w, s->samples));
 	jw_put(w, o, "recent_bytes", jw_i64(w, s->recent_bytes));
 	jw_put(w, o, "recent_samples", jw_i64(w, s->recent_samples));
+	jw_put(w, o, "live_bytes", s->live_ok ? jw_u64(w, s->live_bytes) : NULL);
+	jw_put(w, o, "live_samples", s->live_ok ? jw_u64(w, s->live_samples) : NULL);
 	a = NULL;
 	if (s->has_classes && (a = jw_arr(w, PMT_NCLASSES)))
 		for (int c = 0; c < PMT_NCLASSES; c++)

@@ -187,6 +187,8 @@ enum pm_id {
 	PM_SITES_TOTAL_SAMPLES,
 	PM_SITES_TOTAL_RECENT_BYTES,
 	PM_SITES_TOTAL_RECENT_SAMPLES,
+	PM_SITES_TOTAL_LIVE_BYTES,
+	PM_SITES_TOTAL_LIVE_SAMPLES,
 	PM_NFIELDS,
 	PM_NONE = PM_NFIELDS,
 };
@@ -242,10 +244,16 @@ struct pm_frame {
 	int line; /* -1: unknown */
 };
 
+/* How sites are ranked: by the bytes their samples still hold (the
+ * default), or by the bytes they put into service (flow). */
+enum sites_order { SITES_BY_LIVE, SITES_BY_FLOW };
+
 struct pm_site {
 	struct pm_frame where;
 	const char *source; /* "pool_refill", "arena", "malloc" */
 	uint64_t bytes, samples, recent_bytes, recent_samples;
+	bool live_ok; /* some of its samples' objects are followed */
+	uint64_t live_bytes, live_samples; /* of those, still alive */
 	bool has_classes; /* pool_refill sites */
 	uint64_t class_bytes[PMT_NCLASSES];
 	int nframes;
@@ -274,6 +282,9 @@ void model_free(struct pm_proc *p);
  * the table): for what outlives the frame. 0 or -ENOMEM (d is freeable
  * either way). */
 int model_copy(struct pm_proc *d, const struct pm_proc *s);
+
+/* Sites largest first by live bytes (default) or by flow (--sites-by). */
+void model_sites_order(enum sites_order o);
 
 /* The process object of docs/metrics.md; NULL when out of memory. */
 struct json_object *model_json(const struct pm_proc *p);

@@ -520,6 +520,13 @@ static void build_growth(struct pm_proc *p, const struct growth *g, double now, 
 	pm_set_bool(p, window + 2, v.steady); /* PM_GROWTH_*_STEADY */
 }
 
+static enum sites_order sites_order = SITES_BY_LIVE;
+
+void model_sites_order(enum sites_order o)
+{
+	sites_order = o;
+}
+
 static int build_sites(struct pm_proc *p, const struct proc_entry *e, int top)
 {
 	uint64_t bytes, samples, rbytes, rsamples;
@@ -539,7 +546,12 @@ static int build_sites(struct pm_proc *p, const struct proc_entry *e, int top)
 	pm_set_u64(p, PM_SITES_TOTAL_RECENT_BYTES, rbytes);
 	pm_set_u64(p, PM_SITES_TOTAL_RECENT_SAMPLES, rsamples);
 	pm_set_f64(p, PM_SITES_RECENT_SECONDS, sites_proc_recent_seconds(e->sites, e->cur.t));
-	n = sites_proc_top(e->sites, top, &s);
+	if (sites_proc_live_totals(e->sites, &bytes, &samples)) {
+		pm_set_u64(p, PM_SITES_TOTAL_LIVE_BYTES, bytes);
+		pm_set_acc(p, PM_SITES_TOTAL_LIVE_BYTES, PM_ESTIMATED);
+		pm_set_u64(p, PM_SITES_TOTAL_LIVE_SAMPLES, samples);
+	}
+	n = sites_proc_top(e->sites, top, sites_order, &s);
 	if (n < 0) {
 		pm_set_str(p, PM_SITES_REASON, "out of memory");
 		return n;

@@ -35,6 +35,7 @@ enum {
 	OPT_SITES_MAX_RATE,
 	OPT_PROM_SITES,
 	OPT_PROM_TYPES,
+	OPT_SITES_BY,
 	OPT_FOLDED,
 	OPT_INSPECT,
 };
@@ -70,6 +71,7 @@ static const struct option long_opts[] = {
 	{ "sites-max-rate", required_argument, NULL, OPT_SITES_MAX_RATE },
 	{ "prom-sites", required_argument, NULL, OPT_PROM_SITES },
 	{ "prom-types", required_argument, NULL, OPT_PROM_TYPES },
+	{ "sites-by", required_argument, NULL, OPT_SITES_BY },
 	{ "folded", required_argument, NULL, OPT_FOLDED },
 	{ "inspect", required_argument, NULL, OPT_INSPECT },
 	{},
@@ -83,7 +85,8 @@ void options_usage(FILE *out)
 	      "                [--prom-pids N] [--prom-types N] [--quiet]\n"
 	      "                [--no-sites | [--sites]\n"
 	      "                [--sites-depth N] [--sites-max-stacks N] [--sites-top N]\n"
-	      "                [--sites-max-rate N] [--folded PATH] [--prom-sites N]]\n"
+	      "                [--sites-max-rate N] [--sites-by live|flow] [--folded PATH]\n"
+	      "                [--prom-sites N]]\n"
 	      "                [--help] [--version] [--inspect FILE]\n"
 	      "\n"
 	      "Memory and garbage-collector activity of every CPython process on the host,\n"
@@ -136,6 +139,9 @@ void options_usage(FILE *out)
 	      "                       (default 8192)\n"
 	      "      --sites-top N    sites per process in --json, --sites and the detail\n"
 	      "                       view, 1-1000 (default 10)\n"
+	      "      --sites-by live|flow  rank sites (and weigh --folded stacks) by the\n"
+	      "                       bytes their samples still hold (live, the default)\n"
+	      "                       or by the bytes they put into service (flow)\n"
 	      "      --sites-max-rate N  stack walks per second per process at new arenas\n"
 	      "                       and malloc growth, 0-1000000, 0: no limit (default\n"
 	      "                       1000, ~0.3% of a core); events over it are counted,\n"
@@ -379,6 +385,13 @@ static int apply_option(struct env *env, int c, const char *arg, FILE *err)
 			return -EINVAL;
 		}
 		env->folded = arg;
+		break;
+	case OPT_SITES_BY:
+		if (strcmp(arg, "live") && strcmp(arg, "flow")) {
+			fprintf(err, "pymemtop: --sites-by: '%s' is neither live nor flow\n", arg);
+			return -EINVAL;
+		}
+		env->sites_by_flow = !strcmp(arg, "flow");
 		break;
 	case OPT_SITES_DEPTH:
 	case OPT_SITES_MAX_STACKS:

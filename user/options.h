@@ -45,6 +45,7 @@ struct env {
 	int sites_top; /* --sites-top: sites per process in JSON, report, detail view */
 	int prom_sites; /* --prom-sites: per-PID series of this many sites each (0: none) */
 	int prom_types; /* --prom-types: per group, series of this many types (0: none) */
+	bool sites_by_flow; /* --sites-by flow: rank sites by flow, not live bytes */
 	unsigned int sites_max_rate; /* --sites-max-rate: walks/s per process at arenas and malloc
 				      * growth; 0: no limit */
 	const char *folded; /* --folded: collapsed stacks file, rewritten every interval */

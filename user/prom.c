@@ -780,6 +780,8 @@ static void render_pids(FILE *f, const struct prom *p, bool om)
 struct site_labels {
 	char function[256], file[512], line[16], source[16];
 	uint64_t bytes;
+	bool live_ok;
+	uint64_t live;
 };
 
 static void site_labels(const struct pm_site *s, struct site_labels *l)
@@ -792,6 +794,8 @@ static void site_labels(const struct pm_site *s, struct site_labels *l)
 	if (s->where.line >= 0)
 		snprintf(l->line, sizeof(l->line), "%d", s->where.line);
 	l->bytes = s->bytes;
+	l->live_ok = s->live_ok;
+	l->live = s->live_bytes;
 }
 
 static bool same_labels(const struct site_labels *a, const struct site_labels *b)
@@ -803,53 +807,85 @@ static bool same_labels(const struct site_labels *a, const struct site_labels *b
 /* The heaviest sites of each per-PID process (--prom-sites). Sites that
  * read alike (two code objects of one function, e.g. the same source
  * exec'd twice) are one series, summed: a label set appears once. */
+/* One process's sites as labels, those that read alike summed. */
+static int site_rows(const struct prom *p, const struct pm_proc *o, struct site_labels *ls)
+{
+	int n = 0;
+
+	for (int k = 0; k < o->nsites && n < p->max_sites; k++) {
+		int j;
+
+		site_labels(&o->sites[k], &ls[n]);
+		for (j = 0; j < n && !same_labels(&ls[j], &ls[n]); j++)
+			;
+		if (j < n) {
+			ls[j].bytes += ls[n].bytes;
+			ls[j].live += ls[n].live;
+			ls[j].live_ok |= ls[n].live_ok;
+		} else {
+			n++;
+		}
+	}
+	return n;
+}
+
+static void site_sample_line(FILE *f, const char *name, const struct pm_proc *o,
+			     const struct site_labels *l, uint64_t v)
+{
+	fputs(name, f);
+	pid_labels(f, o);
+	fputs(",function=\"", f);
+	put_escaped(f, l->function);
+	fputs("\",file=\"", f);
+	put_escaped(f, l->file);
+	fprintf(f, "\",line=\"%s\",source=\"", l->line);
+	put_escaped(f, l->source);
+	fprintf(f, "\"} %llu\n", (unsigned long long)v);
+}
+
+/* The heaviest sites of each per-PID process (--prom-sites, ranked as
+ * --sites-by says): their flow as a counter, and the bytes their samples
+ * still hold as a gauge where those are followed. Sites that read alike
+ * (two code objects of one function, e.g. the same source exec'd twice)
+ * are one series, summed: a label set appears once. */
 static void render_sites(FILE *f, const struct prom *p, bool om)
 {
 	struct site_labels *ls;
-	bool any = false;
+	int *n, any = 0, live = 0;
 
-	if (!p->max_sites)
+	if (!p->max_sites || !p->ntop)
 		return;
-	ls = malloc(p->max_sites * sizeof(*ls));
-	if (!ls)
-		return;
-	for (int i = 0; i < p->ntop; i++) {
-		const struct pm_proc *o = &p->top[i];
-		int n = 0;
-
-		for (int k = 0; k < o->nsites && n < p->max_sites; k++) {
-			int j;
-
-			site_labels(&o->sites[k], &ls[n]);
-			for (j = 0; j < n && !same_labels(&ls[j], &ls[n]); j++)
-				;
-			if (j < n)
-				ls[j].bytes += ls[n].bytes;
-			else
-				n++;
-		}
-		if (n && !any) {
-			family(f, om, "pymemtop_process_site_allocated_bytes", "counter",
-			       "Estimated bytes of heap growth sampled at one allocation site of "
-			       "one "
-			       "process since observed (--prom-sites)");
-			any = true;
-		}
-		for (int j = 0; j < n; j++) {
-			fputs("pymemtop_process_site_allocated_bytes_total", f);
-			pid_labels(f, o);
-			fputs(",function=\"", f);
-			put_escaped(f, ls[j].function);
-			fputs("\",file=\"", f);
-			put_escaped(f, ls[j].file);
-			fprintf(f, "\",line=\"%s\",source=\"", ls[j].line);
-			put_escaped(f, ls[j].source);
-			fputs("\"} ", f);
-			fprintf(f, "%llu", (unsigned long long)ls[j].bytes);
-			fputc('\n', f);
-		}
+	ls = malloc((size_t)p->ntop * p->max_sites * sizeof(*ls));
+	n = calloc(p->ntop, sizeof(*n));
+	for (int i = 0; ls && n && i < p->ntop; i++) {
+		n[i] = site_rows(p, &p->top[i], ls + (size_t)i * p->max_sites);
+		any += n[i];
+		for (int j = 0; j < n[i]; j++)
+			live += ls[(size_t)i * p->max_sites + j].live_ok;
 	}
+	if (any)
+		family(f, om, "pymemtop_process_site_allocated_bytes", "counter",
+		       "Estimated bytes of heap growth sampled at one allocation site of one "
+		       "process since observed (--prom-sites)");
+	for (int i = 0; any && i < p->ntop; i++)
+		for (int j = 0; j < n[i]; j++)
+			site_sample_line(f, "pymemtop_process_site_allocated_bytes_total",
+					 &p->top[i], &ls[(size_t)i * p->max_sites + j],
+					 ls[(size_t)i * p->max_sites + j].bytes);
+	if (live)
+		family(f, om, "pymemtop_process_site_live_bytes", "gauge",
+		       "Estimated bytes still held by the objects sampled at one allocation site "
+		       "of one process (--prom-sites)");
+	for (int i = 0; live && i < p->ntop; i++)
+		for (int j = 0; j < n[i]; j++) {
+			const struct site_labels *l = &ls[(size_t)i * p->max_sites + j];
+
+			if (l->live_ok)
+				site_sample_line(f, "pymemtop_process_site_live_bytes", &p->top[i],
+						 l, l->live);
+		}
 	free(ls);
+	free(n);
 }
 
 /* ---- pymemtop's own health -------------------------------------------------- */

@@ -93,6 +93,9 @@ struct site_frame {
 struct site_rec {
 	struct pmt_site_key key;
 	uint64_t samples, bytes;
+	uint64_t live_bytes, live_samples; /* of its followed samples, at the last check */
+	uint64_t followed; /* samples whose object is followed (arena, mmap'd malloc) */
+	uint64_t followed_dead; /* of those, seen gone (no longer in the list) */
 	uint32_t class_samples[PMT_NCLASSES];
 	uint64_t hist_bytes[HIST], hist_samples[HIST];
 	int nframes;
@@ -100,8 +103,23 @@ struct site_rec {
 	struct site_rec *next;
 };
 
+/* A sample whose object is followed: the first block of its arena's
+ * first pool, or its malloc'd mapping. */
+enum { LS_NEW, LS_ALIVE, LS_DEAD };
+struct live_sample {
+	struct pmt_site_key key;
+	uint64_t addr, bytes;
+	uint64_t label[3]; /* the object's header words when first seen */
+	uint8_t state, looks; /* looks: checks while LS_NEW */
+};
+
 struct sites_proc {
 	int pid;
+	struct live_sample *live;
+	size_t nlive, caplive;
+	uint64_t live_lost; /* samples not followed: more than SITES_LIVE_MAX */
+	uint64_t live_dead; /* samples whose object was seen gone */
+	bool live_checked; /* a check ran: live figures mean something */
 	const struct sites_layout *l;
 	const struct pycode_layout *pl;
 	struct pycode_types types; /* in this process (0: unknown) */
@@ -185,6 +203,7 @@ void sites_proc_free(struct sites_proc *sp)
 {
 	if (!sp)
 		return;
+	free(sp->live);
 	for (int b = 0; b < CODE_BUCKETS; b++)
 		while (sp->codes[b]) {
 			struct code_ent *next = sp->codes[b]->next;
@@ -317,9 +336,187 @@ void sites_proc_totals(const struct sites_proc *sp, uint64_t *bytes, uint64_t *s
 		}
 }
 
+bool sites_proc_live_totals(const struct sites_proc *sp, uint64_t *bytes, uint64_t *samples)
+{
+	uint64_t followed = 0;
+
+	*bytes = *samples = 0;
+	for (int b = 0; b < REC_BUCKETS; b++)
+		for (struct site_rec *r = sp->recs[b]; r; r = r->next) {
+			*bytes += r->live_bytes;
+			*samples += r->live_samples;
+			followed += r->followed;
+		}
+	return sp->live_checked && followed;
+}
+
 const char *sites_proc_source(const struct sites_proc *sp)
 {
 	return sp->refill ? "pool_refill+malloc" : "arena+malloc";
+}
+
+/* ---- what stays alive --------------------------------------------------------- */
+
+int sites_proc_add_sample(struct sites_proc *sp, const struct pmt_site_sample *smp)
+{
+	struct live_sample *ls;
+
+	if (smp->key.kind == PMT_SITE_UNMAP) { /* their mappings went: so did they */
+		for (size_t i = 0; i < sp->nlive; i++)
+			if (sp->live[i].addr >= smp->addr && sp->live[i].addr < smp->addr + smp->bytes)
+				sp->live[i].state = LS_DEAD;
+		return 0;
+	}
+	if (smp->key.kind != PMT_SITE_ARENA && smp->key.kind != PMT_SITE_MALLOC)
+		return 0;
+	if (sp->nlive == SITES_LIVE_MAX) {
+		sp->live_lost++;
+		return 0;
+	}
+	if (sp->nlive == sp->caplive) {
+		size_t cap = sp->caplive ? 2 * sp->caplive : 256;
+
+		ls = realloc(sp->live, cap * sizeof(*ls));
+		if (!ls) {
+			sp->live_lost++;
+			return -ENOMEM;
+		}
+		sp->live = ls;
+		sp->caplive = cap;
+	}
+	ls = &sp->live[sp->nlive++];
+	memset(ls, 0, sizeof(*ls));
+	ls->key = smp->key;
+	ls->addr = smp->addr;
+	ls->bytes = smp->bytes;
+	return 0;
+}
+
+/* Where a sample's object is read: an arena's first pool (CPython aligns
+ * the arena's pool_address up to a pool, new_arena() in
+ * Objects/obmalloc.c), whose first block is the allocation that asked
+ * for the arena; a malloc'd mapping's first bytes. */
+static uint64_t sample_pool(const struct live_sample *ls, uint32_t pool_size)
+{
+	return (ls->addr + pool_size - 1) & ~((uint64_t)pool_size - 1);
+}
+
+/* One sample's state from what was read: the pool header (48 bytes) and
+ * the first block's first PYHEAP_FIRST_BYTES; or, for malloc, whether its
+ * mapping could be read. */
+static void judge(struct live_sample *ls, const struct reg_layout *r, const uint8_t *hdr,
+		  bool read_ok)
+{
+	uint32_t count, szidx, next;
+	uint64_t label[3];
+
+	if (ls->key.kind == PMT_SITE_MALLOC) {
+		ls->state = read_ok ? LS_ALIVE : LS_DEAD;
+		return;
+	}
+	memcpy(&count, hdr, 4);
+	memcpy(&szidx, hdr + 36, 4);
+	memcpy(&next, hdr + 40, 4);
+	if (!read_ok || szidx >= PMT_NCLASSES || !count || next <= 48) {
+		/* not carved yet right after the mmap; else gone */
+		ls->state = ls->state == LS_NEW && read_ok && ++ls->looks < 3 ? LS_NEW : LS_DEAD;
+		return;
+	}
+	pyheap_block_label(r, hdr + 48, (szidx + 1) * 16, label);
+	if (!label[0] && !label[1] && !label[2]) {
+		ls->state = ls->state == LS_NEW && ++ls->looks < 3 ? LS_NEW : LS_DEAD;
+		return;
+	}
+	if (ls->state == LS_NEW) {
+		memcpy(ls->label, label, sizeof(label));
+		ls->state = LS_ALIVE;
+	} else if (memcmp(ls->label, label, sizeof(label))) {
+		ls->state = LS_DEAD; /* another object in its block: the sample's is gone */
+	}
+}
+
+/* Read up to SITES_LIVE_CHECK samples' objects at once; -ESRCH. */
+static int read_samples(int pid, uint32_t pool_size, struct live_sample *v, size_t n,
+			uint8_t (*buf)[48 + PYHEAP_FIRST_BYTES], bool *ok)
+{
+	struct iovec lo, re;
+
+	for (size_t i = 0; i < n; i++) {
+		ssize_t got;
+
+		/* one read each: a mapping that is gone must not hide the rest */
+		lo = (struct iovec){ buf[i],
+				     v[i].key.kind == PMT_SITE_MALLOC ? 16 : sizeof(buf[i]) };
+		re = (struct iovec){ (void *)(uintptr_t)(v[i].key.kind == PMT_SITE_MALLOC
+								 ? v[i].addr
+								 : sample_pool(&v[i], pool_size)),
+				     lo.iov_len };
+		got = process_vm_readv(pid, &lo, 1, &re, 1, 0);
+		if (got < 0 && errno == ESRCH)
+			return -ESRCH;
+		ok[i] = got == (ssize_t)lo.iov_len;
+	}
+	return 0;
+}
+
+/* Sum the live samples into their records. */
+static void live_totals(struct sites_proc *sp)
+{
+	for (int b = 0; b < REC_BUCKETS; b++)
+		for (struct site_rec *r = sp->recs[b]; r; r = r->next) {
+			r->live_bytes = r->live_samples = 0;
+			r->followed = r->followed_dead;
+		}
+	for (size_t i = 0; i < sp->nlive; i++) {
+		struct site_rec *r = rec_find(sp, &sp->live[i].key);
+
+		if (!r)
+			continue;
+		r->followed++;
+		if (sp->live[i].state != LS_DEAD) { /* a new one counts until seen gone */
+			r->live_bytes += sp->live[i].bytes;
+			r->live_samples++;
+		}
+	}
+}
+
+int sites_proc_check_live(struct sites_proc *sp, const struct reg_layout *r, uint32_t pool_size)
+{
+	size_t n = sp->nlive < SITES_LIVE_CHECK ? sp->nlive : SITES_LIVE_CHECK, k = 0;
+	uint8_t(*buf)[48 + PYHEAP_FIRST_BYTES] = calloc(n ? n : 1, sizeof(*buf));
+	bool *ok = calloc(n ? n : 1, sizeof(*ok));
+	int err = !buf || !ok ? -ENOMEM : 0;
+
+	/* the newest first: they are the ones that change */
+	if (!err)
+		err = read_samples(sp->pid, pool_size, sp->live + sp->nlive - n, n, buf, ok);
+	for (size_t i = 0; !err && i < n; i++)
+		judge(&sp->live[sp->nlive - n + i], r, buf[i], ok[i]);
+	/* the dead go (their bytes are no longer live), the rest keep their order */
+	for (size_t i = 0; !err && i < sp->nlive; i++)
+		if (sp->live[i].state != LS_DEAD) {
+			sp->live[k++] = sp->live[i];
+		} else {
+			struct site_rec *rec = rec_find(sp, &sp->live[i].key);
+
+			sp->live_dead++;
+			if (rec)
+				rec->followed_dead++; /* its site shows 0 live, not unknown */
+		}
+	if (!err)
+		sp->nlive = k;
+	free(buf);
+	free(ok);
+	if (!err) {
+		sp->live_checked = true;
+		live_totals(sp);
+	}
+	return err;
+}
+
+bool sites_proc_live_known(const struct sites_proc *sp)
+{
+	return sp->live_checked;
 }
 
 /* ---- output --------------------------------------------------------------- */
@@ -354,6 +551,7 @@ struct group {
 	const char *frameless;
 	int line, kind;
 	uint64_t bytes, samples, recent_bytes, recent_samples;
+	uint64_t live_bytes, live_samples, followed;
 	uint64_t class_bytes[PMT_NCLASSES];
 	const struct site_rec *heaviest;
 };
@@ -379,6 +577,8 @@ static int cmp_key(const void *pa, const void *pb)
 	return a->line - b->line;
 }
 
+static int cmp_live(const void *pa, const void *pb);
+
 static int cmp_bytes(const void *pa, const void *pb)
 {
 	const struct group *a = pa, *b = pb;
@@ -390,8 +590,18 @@ static int cmp_bytes(const void *pa, const void *pb)
 	return cmp_key(pa, pb);
 }
 
-/* Sites (grouped, largest first) into *out; returns how many. */
-static size_t grouped(const struct sites_proc *sp, struct group **out)
+/* Most live bytes first, then most flow. */
+static int cmp_live(const void *pa, const void *pb)
+{
+	const struct group *a = pa, *b = pb;
+
+	if (a->live_bytes != b->live_bytes)
+		return a->live_bytes > b->live_bytes ? -1 : 1;
+	return cmp_bytes(pa, pb);
+}
+
+/* Sites (grouped, largest first by order) into *out; returns how many. */
+static size_t grouped(const struct sites_proc *sp, enum sites_order order, struct group **out)
 {
 	struct group *g = sp->nrecs ? calloc(sp->nrecs, sizeof(*g)) : NULL;
 	size_t n = 0, m = 0;
@@ -408,6 +618,9 @@ static size_t grouped(const struct sites_proc *sp, struct group **out)
 			x->samples = r->samples;
 			x->recent_bytes = recent(sp, r->hist_bytes, r->bytes);
 			x->recent_samples = recent(sp, r->hist_samples, r->samples);
+			x->live_bytes = r->live_bytes;
+			x->live_samples = r->live_samples;
+			x->followed = r->followed;
 			for (int c = 0; c < PMT_NCLASSES; c++)
 				x->class_bytes[c] = (uint64_t)r->class_samples[c] *
 						    pyheap_pool_capacity(c, sp->pool_size) *
@@ -425,13 +638,16 @@ static size_t grouped(const struct sites_proc *sp, struct group **out)
 			d->samples += g[i].samples;
 			d->recent_bytes += g[i].recent_bytes;
 			d->recent_samples += g[i].recent_samples;
+			d->live_bytes += g[i].live_bytes;
+			d->live_samples += g[i].live_samples;
+			d->followed += g[i].followed;
 			for (int c = 0; c < PMT_NCLASSES; c++)
 				d->class_bytes[c] += g[i].class_bytes[c];
 		} else {
 			g[m++] = g[i];
 		}
 	}
-	qsort(g, m, sizeof(*g), cmp_bytes);
+	qsort(g, m, sizeof(*g), order == SITES_BY_LIVE && sp->live_checked ? cmp_live : cmp_bytes);
 	*out = g;
 	return m;
 }
@@ -458,6 +674,9 @@ static int site_of(const struct group *g, struct pm_site *s)
 	s->samples = g->samples;
 	s->recent_bytes = g->recent_bytes;
 	s->recent_samples = g->recent_samples;
+	s->live_ok = g->followed > 0;
+	s->live_bytes = g->live_bytes;
+	s->live_samples = g->live_samples;
 	s->has_classes = g->kind == PMT_SITE_POOL;
 	if (s->has_classes)
 		memcpy(s->class_bytes, g->class_bytes, sizeof(s->class_bytes));
@@ -471,10 +690,11 @@ static int site_of(const struct group *g, struct pm_site *s)
 	return 0;
 }
 
-int sites_proc_top(const struct sites_proc *sp, int top, struct pm_site **out)
+int sites_proc_top(const struct sites_proc *sp, int top, enum sites_order order,
+		   struct pm_site **out)
 {
 	struct group *g;
-	size_t n = grouped(sp, &g);
+	size_t n = grouped(sp, order, &g);
 	struct pm_site *s;
 	int k = 0;
 
@@ -560,7 +780,8 @@ static char *folded_stack(const struct site_rec *r, const char *root)
 /* Stacks that read alike (another instruction of the same line, another
  * event kind, a code object of the same name) are one line, summed:
  * flame graph tools expect each stack once. Sorted by text. */
-void sites_proc_folded(const struct sites_proc *sp, const char *root, FILE *out)
+void sites_proc_folded(const struct sites_proc *sp, const char *root, enum sites_order order,
+		       FILE *out)
 {
 	struct folded_line *l = sp->nrecs ? calloc(sp->nrecs, sizeof(*l)) : NULL;
 	size_t n = 0;
@@ -569,10 +790,12 @@ void sites_proc_folded(const struct sites_proc *sp, const char *root, FILE *out)
 		return;
 	for (int b = 0; b < REC_BUCKETS; b++)
 		for (const struct site_rec *r = sp->recs[b]; r && n < sp->nrecs; r = r->next) {
-			if (!r->bytes)
+			uint64_t w = order == SITES_BY_LIVE ? r->live_bytes : r->bytes;
+
+			if (!w)
 				continue;
 			l[n].stack = folded_stack(r, root);
-			l[n].bytes = r->bytes;
+			l[n].bytes = w;
 			if (l[n].stack)
 				n++;
 		}

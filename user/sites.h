@@ -24,7 +24,9 @@
 #include "pymemtop.h"
 #include "python.h"
 
-#define SITES_RECENT_S 60.0 /* the recent window */
+#define SITES_RECENT_S	 60.0 /* the recent window */
+#define SITES_LIVE_MAX	 65536 /* samples followed per process */
+#define SITES_LIVE_CHECK 4096 /* samples checked per heap snapshot, newest first */
 
 /* Per interpreter file: where the walker finds a thread's frames. */
 struct sites_layout {
@@ -61,22 +63,40 @@ void sites_proc_update(struct sites_proc *sp, const struct pmt_site_key *k,
 /* Every BPF key sp has counts of (to free them). */
 void sites_proc_foreach_key(const struct sites_proc *sp,
 			    void (*cb)(const struct pmt_site_key *k, void *ctx), void *ctx);
+/* A sample's record (site_samples ring): its object is followed from now
+ * on (arena and malloc-mapping samples; others are not followable). 0,
+ * -ENOMEM (not followed, counted). */
+int sites_proc_add_sample(struct sites_proc *sp, const struct pmt_site_sample *smp);
+/* Whether the followed samples' objects still live (at a heap snapshot:
+ * r is the process's layout row, pool_size its pools'): an arena
+ * sample's object is the first block of the arena's first pool, alive
+ * while that block holds what it held when first seen; a malloc sample's
+ * while its mapping can be read. 0, -ESRCH, -ENOMEM. */
+int sites_proc_check_live(struct sites_proc *sp, const struct reg_layout *r, uint32_t pool_size);
+bool sites_proc_live_known(const struct sites_proc *sp);
+
 /* Advance the recent window (call once per interval). */
 void sites_proc_tick(struct sites_proc *sp, double now);
 
 /* The top sites by estimated bytes into *out (names point into sp's code
  * cache: valid until sp is next updated or freed); the count, or -ENOMEM
  * (nothing kept). Freed with sites_top_free(). */
-int sites_proc_top(const struct sites_proc *sp, int top, struct pm_site **out);
+int sites_proc_top(const struct sites_proc *sp, int top, enum sites_order order,
+		   struct pm_site **out);
 void sites_top_free(struct pm_site *s, int n);
 void sites_proc_totals(const struct sites_proc *sp, uint64_t *bytes, uint64_t *samples,
 		       uint64_t *recent_bytes, uint64_t *recent_samples);
 double sites_proc_recent_seconds(const struct sites_proc *sp, double now);
+/* The live bytes and samples over all sites; false when nothing is
+ * followed yet (no check ran, or no followable sample). */
+bool sites_proc_live_totals(const struct sites_proc *sp, uint64_t *bytes, uint64_t *samples);
 /* "pool_refill+malloc" or "arena+malloc". */
 const char *sites_proc_source(const struct sites_proc *sp);
 
 /* Collapsed stacks ("root;outer (file:line);...;inner (file:line) bytes"),
- * one line per distinct stack text (sorted), for flame graph tools. */
-void sites_proc_folded(const struct sites_proc *sp, const char *root, FILE *out);
+ * one line per distinct stack text (sorted), for flame graph tools; the
+ * bytes still live in the stack's samples (SITES_BY_LIVE), or the flow. */
+void sites_proc_folded(const struct sites_proc *sp, const char *root, enum sites_order order,
+		       FILE *out);
 
 #endif

@@ -16,8 +16,8 @@
 #define FILE_RAW_MAX  400 /* bytes of a file name looked at: its tail */
 #define REPORT_COLS   160 /* "function (file:line)" in the report, characters */
 /* "  EST.BYTES  LAST 60s  SAMPLES  SOURCE       ": callers go 2 further */
-#define REPORT_FMT    "  %9s  %8s  %7s  %-11s  %s\n"
-#define CALLER_INDENT (2 + 9 + 2 + 8 + 2 + 7 + 2 + 11 + 2 + 2)
+#define REPORT_FMT    "  %9s  %9s  %8s  %7s  %-11s  %s\n"
+#define CALLER_INDENT (2 + 9 + 2 + 9 + 2 + 8 + 2 + 7 + 2 + 11 + 2 + 2)
 
 /* ---- characters ---------------------------------------------------------- */
 
@@ -188,13 +188,14 @@ static void report_totals(FILE *out, const struct pm_proc *proc, const char *nam
 
 static void report_site(FILE *out, const struct pm_site *site)
 {
-	char est[32], rec[32], n[32], s[16], text[1024];
+	char live[32], est[32], rec[32], n[32], s[16], text[1024];
 
+	cell_bytes(site->live_ok, site->live_bytes, live, sizeof(live));
 	cell_bytes(true, site->bytes, est, sizeof(est));
 	cell_bytes(true, site->recent_bytes, rec, sizeof(rec));
 	cell_count(true, site->samples, n, sizeof(n));
 	output_clean_string(site->source ? site->source : "-", true, s, sizeof(s));
-	fprintf(out, REPORT_FMT, est, rec, n, s,
+	fprintf(out, REPORT_FMT, live, est, rec, n, s,
 		sites_frame_text(&site->where, REPORT_COLS, text, sizeof(text)));
 	/* stack[0] is the site itself */
 	for (int i = 1; i <= SITES_CALLERS && i < site->nframes; i++)
@@ -220,7 +221,7 @@ int sites_report(FILE *out, const struct pm_proc *proc, int top)
 		report_totals(out, proc, name);
 		if (secs >= 0 && secs < 1e6)
 			snprintf(col, sizeof(col), "LAST %.0fs", secs);
-		fprintf(out, REPORT_FMT, "EST.BYTES", col, "SAMPLES", "SOURCE", "SITE");
+		fprintf(out, REPORT_FMT, "LIVE", "EST.BYTES", col, "SAMPLES", "SOURCE", "SITE");
 		for (int i = 0; i < proc->nsites && i < top; i++)
 			report_site(out, &proc->sites[i]);
 		fputc('\n', out);

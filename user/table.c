@@ -308,6 +308,10 @@ static void sample_heap(struct table *t, struct proc_entry *e, double now)
 				     t->census);
 	if (!err && snap.heap_ok)
 		sample_types(t, e, &snap);
+	if (!err && snap.heap_ok && e->sites &&
+	    sites_proc_check_live(e->sites, &e->interp->heap.reg, e->interp->heap.pool_size) ==
+		    -ENOMEM)
+		t->out_of_memory++;
 	e->heap_next = now + snap.read_ns / 1e9 * HEAP_DUTY_INV;
 	e->cur.gcs = snap.gc;
 	if (!err && e->sites && snap.heap_ok && snap.arena_size &&
@@ -460,6 +464,17 @@ void table_refresh(struct table *t, struct collector *c, double now)
 	for (struct proc_entry *e = t->head; e; e = e->next)
 		if (e->sites)
 			sites_proc_tick(e->sites, now);
+}
+
+void table_site_sample(const struct pmt_site_sample *s, void *ctx)
+{
+	struct table *t = ctx;
+	struct proc_entry *e = table_find(t, (int)s->key.tgid);
+
+	/* a sample of the image the entry took (not of an older one) */
+	if (e && !e->exited && e->sites && e->image == s->key.image &&
+	    sites_proc_add_sample(e->sites, s) == -ENOMEM)
+		t->out_of_memory++;
 }
 
 void table_reap(struct table *t)

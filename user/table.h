@@ -127,6 +127,9 @@ int table_add(struct table *t, int pid, struct interp *in, struct proc_entry **o
 void table_refresh(struct table *t, struct collector *c, double now);
 /* Free released entries, after they were reported in a frame. */
 void table_reap(struct table *t);
+/* collector_on_sample's callback (ctx: the table): a site sample whose
+ * object its process's sites follow. */
+void table_site_sample(const struct pmt_site_sample *s, void *ctx);
 void table_free(struct table *t);
 
 /* brk heap size: BPF's value once it saw a brk(2), else /proc's. */

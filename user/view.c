@@ -905,8 +905,8 @@ static bool sec_classes(const struct ctx *c, struct view_lines *out, const char 
 /* "  bytes recent samples source site": the site text starts at
  * SITE_INDENT, callers ("<- ") 2 further; when that leaves a caller less
  * than SITE_TEXT_MIN columns, the site goes on a line of its own, 4 in. */
-#define SITE_FMT      "  %8s %8s %7s %-6s %s"
-#define SITE_INDENT   (2 + 8 + 1 + 8 + 1 + 7 + 1 + 6 + 1)
+#define SITE_FMT      "  %8s %8s %8s %7s %-6s %s"
+#define SITE_INDENT   (2 + 8 + 1 + 8 + 1 + 8 + 1 + 7 + 1 + 6 + 1)
 #define SITE_TEXT_MIN 24
 #define SITE_TEXT_MAX 900 /* bytes: the line's prefix and this fit a view_line */
 
@@ -926,19 +926,22 @@ static void detail_site(const struct pm_site *site, int width, enum view_units u
 {
 	bool own_line = width - SITE_INDENT - 5 < SITE_TEXT_MIN;
 	int indent = own_line ? 4 : SITE_INDENT;
-	char est[32], rec[32], cnt[32], text[SITE_TEXT_MAX];
+	char live[32], est[32], rec[32], cnt[32], text[SITE_TEXT_MAX];
 
+	view_bytes((struct view_val){ site->live_ok, (double)site->live_bytes }, u, live,
+		   sizeof(live));
 	view_bytes((struct view_val){ true, (double)site->bytes }, u, est, sizeof(est));
 	view_bytes((struct view_val){ true, (double)site->recent_bytes }, u, rec, sizeof(rec));
 	snprintf(cnt, sizeof(cnt), "%llu", (unsigned long long)site->samples);
 	sites_frame_text(&site->where, width - indent, text, sizeof(text));
 	if (own_line) {
-		view_lines_add(out, VA_NORMAL, SITE_FMT, est, rec, cnt, site_source(site->source),
-			       "");
+		/* narrow: the numbers without the margin, the site below */
+		view_lines_add(out, VA_NORMAL, "%7s %7s %7s %6s %s", live, est, rec, cnt,
+			       site_source(site->source));
 		view_lines_add(out, VA_NORMAL, "%*s%s", indent, "", text);
 	} else {
-		view_lines_add(out, VA_NORMAL, SITE_FMT, est, rec, cnt, site_source(site->source),
-			       text);
+		view_lines_add(out, VA_NORMAL, SITE_FMT, live, est, rec, cnt,
+			       site_source(site->source), text);
 	}
 	/* stack[0] is the site itself */
 	for (int i = 1; i <= SITES_CALLERS && i < site->nframes; i++) {
@@ -977,7 +980,12 @@ static bool sec_sites(const struct ctx *c, struct view_lines *out, const char **
 			       pm_num(p, PM_SITES_TOTAL_SAMPLES), window ? "; recent: " : "",
 			       window ? recent : "");
 	}
-	view_lines_add(out, VA_DIM, SITE_FMT, "bytes", recent, "samples", "source", "site");
+	if (pm_ok(p, PM_SITES_TOTAL_LIVE_BYTES)) {
+		fmt_num(num(p, PM_SITES_TOTAL_LIVE_BYTES), F_BYTES, c->u, buf, sizeof(buf));
+		view_lines_add(out, VA_NORMAL, "  %s still live in %.0f samples' objects", buf,
+			       pm_num(p, PM_SITES_TOTAL_LIVE_SAMPLES));
+	}
+	view_lines_add(out, VA_DIM, SITE_FMT, "live", "bytes", recent, "samples", "source", "site");
 	for (int i = 0; i < p->nsites; i++)
 		detail_site(&p->sites[i], c->width, c->u, out);
 	return true;

@@ -87,6 +87,55 @@ def test_sites_accuracy(python):
                 pm.stop()
 
 
+def site_of(p, truth, key="live_bytes"):
+    """key of the arena samples of the workload's SITE line (None: none)."""
+    vals = [s[key] for s in p["sites"] or [] if s["file"] == truth["file"]
+            and s["line"] == truth["line"] and s["source"] == "arena"]
+    return None if not vals or all(v is None for v in vals) else sum(v or 0 for v in vals)
+
+
+def test_sites_live(python):
+    """What stays alive, not the flow: big_alloc makes nine times what
+    small_alloc makes but frees it all before small_alloc runs, small_alloc
+    keeps everything. Default mode (arena samples, no rate limit): by flow
+    big_alloc is first; by live bytes (the default order) small_alloc is,
+    its live bytes within 0.5-2x of what it keeps, big_alloc's near 0; with
+    --sites-by flow the order turns."""
+    for order in ("live", "flow"):
+        wl = Workload(python, "sites_live", 12)
+        pm = Pymemtop("-d", "0.3", "-p", str(wl.pid), "--sites-max-rate", "0",
+                      "--sites-by", order)
+        try:
+            pm.wait_proc(wl.pid, lambda p: p["sites"] is not None, what="sites sampled")
+            done, t_done = wl.step()
+            truth = done["sites"]
+            p = pm.wait_proc(wl.pid, lambda p: p["sites"] and site_of(p, truth["small"]) and
+                             p["heap_snapshot_age_seconds"] is not None, after=t_done + 0.5,
+                             timeout=20, what="small_alloc's samples followed")
+            big_flow = site_of(p, truth["big"], "estimated_bytes") or 0
+            small_flow = site_of(p, truth["small"], "estimated_bytes") or 0
+            big_live = site_of(p, truth["big"]) or 0
+            small_live = site_of(p, truth["small"]) or 0
+            print(f"  {python.name} --sites-by {order}: flow big {big_flow} small {small_flow},"
+                  f" live big {big_live} small {small_live} (kept {truth['small']['bytes']})")
+            check(big_flow > small_flow, f"flow: big {big_flow} <= small {small_flow}")
+            check(small_live > big_live, f"live: small {small_live} <= big {big_live}")
+            check(0.5 * truth["small"]["bytes"] <= small_live <= 2 * truth["small"]["bytes"],
+                  f"small_alloc live {small_live}, keeps {truth['small']['bytes']}")
+            check(big_live <= 0.1 * big_flow, f"big_alloc live {big_live} of flow {big_flow}")
+            names = [s["function"] for s in p["sites"] if s["source"] == "arena"]
+            first, second = ("small_alloc", "big_alloc") if order == "live" else \
+                ("big_alloc", "small_alloc")
+            check(first in names and second in names and
+                  names.index(first) < names.index(second),
+                  f"--sites-by {order}: ranking {names}")
+            check(p["sites_total"]["live_bytes"] is not None and
+                  p["sites_total"]["live_bytes"] >= small_live, f"{p['sites_total']}")
+        finally:
+            wl.finish()
+            pm.stop()
+
+
 def test_sites_default_mode():
     """Default mode (no per-process probe): the same workload sampled at new
     arenas (1 MiB; 256 KiB before 3.10) and malloc heap growth: the heavy

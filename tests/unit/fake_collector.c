@@ -256,6 +256,13 @@ int collector_poll(struct collector *c, int timeout_ms, collector_event_cb cb, v
 	return 0;
 }
 
+void collector_on_sample(struct collector *c, collector_sample_cb cb, void *ctx)
+{
+	(void)c;
+	(void)cb;
+	(void)ctx;
+}
+
 int collector_fd(struct collector *c)
 {
 	(void)c;

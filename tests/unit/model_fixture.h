@@ -78,6 +78,7 @@ static void fx_frame(struct pm_proc *p, struct json_object *o, struct pm_frame *
 			 strcmp(key, "source") && strcmp(key, "estimated_bytes") &&
 			 strcmp(key, "samples") && strcmp(key, "recent_bytes") &&
 			 strcmp(key, "recent_samples") && strcmp(key, "size_class_bytes") &&
+			 strcmp(key, "live_bytes") && strcmp(key, "live_samples") &&
 			 strcmp(key, "stack"))
 			fail_msg("test JSON: \"%s\" is no key of a site", key);
 	}
@@ -102,6 +103,11 @@ static void fx_site(struct pm_proc *p, struct json_object *o, struct pm_site *s)
 	s->samples = fx_u64(o, "samples");
 	s->recent_bytes = fx_u64(o, "recent_bytes");
 	s->recent_samples = fx_u64(o, "recent_samples");
+	if (json_object_object_get_ex(o, "live_bytes", &v) && v) {
+		s->live_ok = true;
+		s->live_bytes = json_object_get_uint64(v);
+		s->live_samples = fx_u64(o, "live_samples");
+	}
 	if (json_object_object_get_ex(o, "size_class_bytes", &v) && v) {
 		s->has_classes = true;
 		for (int c = 0; c < PMT_NCLASSES && c < (int)json_object_array_length(v); c++)

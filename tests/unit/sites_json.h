@@ -18,6 +18,7 @@
 	"{\"function\": \"make_nodes\", \"file\": \"/srv/app/cache.py\", \"line\": 12,"            \
 	" \"source\": \"pool_refill\", \"estimated_bytes\": 9437184, \"samples\": 512,"            \
 	" \"recent_bytes\": 1048576, \"recent_samples\": 64,"                                      \
+	" \"live_bytes\": 8388608, \"live_samples\": 448,"                                         \
 	" \"size_class_bytes\": [0, 0, 0, 9437184, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,"            \
 	"  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], \"stack\": " STACK_CACHE "}"
 

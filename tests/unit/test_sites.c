@@ -65,7 +65,7 @@ static char *folded(const struct sites_proc *sp)
 	FILE *f = open_memstream(&text, &len);
 
 	assert_non_null(f);
-	sites_proc_folded(sp, "app.py [42]", f);
+	sites_proc_folded(sp, "app.py [42]", SITES_BY_FLOW, f);
 	assert_int_equal(fclose(f), 0);
 	return text;
 }
@@ -123,7 +123,7 @@ static void test_top_groups(void **state)
 	struct pm_proc p = { 0 };
 	struct json_object *o, *a, *j;
 	struct pm_site *s;
-	int n = sites_proc_top(sp, 10, &s);
+	int n = sites_proc_top(sp, 10, SITES_BY_FLOW, &s);
 
 	(void)state;
 	/* grouped by innermost frame and kind; the frameless ones by name */
@@ -169,7 +169,7 @@ static void test_top_groups(void **state)
 	json_object_put(o);
 	model_free(&p);
 	/* --sites-top */
-	n = sites_proc_top(sp, 2, &s);
+	n = sites_proc_top(sp, 2, SITES_BY_FLOW, &s);
 	assert_int_equal(n, 2);
 	sites_top_free(s, n);
 	sites_proc_free(sp);
@@ -199,11 +199,87 @@ static void test_totals_and_stale(void **state)
 	sites_proc_free(sp);
 }
 
+/* What stays alive: an arena sample is alive while the first block of
+ * its arena's first pool holds the object first seen there; it dies when
+ * the block holds another, or when its mapping is reported unmapped; a
+ * site whose samples all died shows 0 live, not unknown. */
+static void test_live_samples(void **state)
+{
+	struct sites_proc *sp = new_proc();
+	uint8_t *arena = aligned_alloc(16384, 2 * 16384);
+	struct reg_layout r = { .ob_type = 8, .gc_head_size = 16 };
+	struct pmt_site_sample smp = {
+		.key = { .tgid = (uint32_t)getpid(),
+			 .kind = PMT_SITE_ARENA,
+			 .depth = 0,
+			 .hash = 0 },
+		.addr = (uint64_t)(uintptr_t)arena + 100, /* the pool is aligned up from it */
+		.bytes = 1 << 20,
+	};
+	uint8_t *pool = arena + 16384, *blk = pool + 48;
+	uint32_t count = 1, szidx = 1, next = 48 + 32;
+	uint64_t one = 1, type = 0x5550000, other = 0x5551000, bytes, samples;
+	struct pm_site *top;
+	int n;
+
+	(void)state;
+	assert_non_null(arena);
+	memset(arena, 0, 2 * 16384);
+	feed(sp, PMT_SITE_ARENA, 0, 0, NULL, 1, 1 << 20);
+	assert_int_equal(sites_proc_add_sample(sp, &smp), 0);
+	/* not carved yet: new, counted live until seen otherwise */
+	assert_int_equal(sites_proc_check_live(sp, &r, 16384), 0);
+	assert_true(sites_proc_live_totals(sp, &bytes, &samples));
+	assert_int_equal(bytes, 1 << 20);
+	/* the object appears: alive */
+	memcpy(pool, &count, 4);
+	memcpy(pool + 36, &szidx, 4);
+	memcpy(pool + 40, &next, 4);
+	memcpy(blk, &one, 8);
+	memcpy(blk + 8, &type, 8);
+	assert_int_equal(sites_proc_check_live(sp, &r, 16384), 0);
+	assert_true(sites_proc_live_totals(sp, &bytes, &samples));
+	assert_int_equal(samples, 1);
+	n = sites_proc_top(sp, 10, SITES_BY_LIVE, &top);
+	assert_int_equal(n, 1);
+	assert_true(top[0].live_ok);
+	assert_int_equal(top[0].live_bytes, 1 << 20);
+	sites_top_free(top, n);
+	/* another object in its block: gone */
+	memcpy(blk + 8, &other, 8);
+	assert_int_equal(sites_proc_check_live(sp, &r, 16384), 0);
+	assert_true(sites_proc_live_totals(sp, &bytes, &samples));
+	assert_int_equal(bytes, 0);
+	n = sites_proc_top(sp, 10, SITES_BY_LIVE, &top);
+	assert_true(top[0].live_ok); /* followed, none alive: 0, not null */
+	assert_int_equal(top[0].live_bytes, 0);
+	sites_top_free(top, n);
+	/* an unmapped arena's sample is dead though its block looks alive */
+	memcpy(blk + 8, &type, 8);
+	assert_int_equal(sites_proc_add_sample(sp, &smp), 0);
+	assert_int_equal(sites_proc_check_live(sp, &r, 16384), 0);
+	assert_true(sites_proc_live_totals(sp, &bytes, &samples));
+	assert_int_equal(bytes, 1 << 20);
+	smp.key.kind = PMT_SITE_UNMAP;
+	smp.addr = (uint64_t)(uintptr_t)arena;
+	smp.bytes = 2 * 16384;
+	assert_int_equal(sites_proc_add_sample(sp, &smp), 0);
+	assert_int_equal(sites_proc_check_live(sp, &r, 16384), 0);
+	assert_true(sites_proc_live_totals(sp, &bytes, &samples));
+	assert_int_equal(bytes, 0);
+	/* a pool sample cannot be followed */
+	smp.key.kind = PMT_SITE_POOL;
+	assert_int_equal(sites_proc_add_sample(sp, &smp), 0);
+	sites_proc_free(sp);
+	free(arena);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_folded_merged_sorted),
 		cmocka_unit_test(test_top_groups),
+		cmocka_unit_test(test_live_samples),
 		cmocka_unit_test(test_totals_and_stale),
 	};
 

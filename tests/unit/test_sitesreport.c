@@ -193,13 +193,15 @@ static void test_frame_buffer_boundary(void **state)
 
 static const char FULL_TEXT[] =
 	"SITES 1234 app.py (Python 3.12.1): 12M sampled in 577 samples (pool_refill+malloc)\n"
-	"  EST.BYTES  LAST 60s  SAMPLES  SOURCE       SITE\n"
-	"       9.0M      1.0M      512  pool_refill  make_nodes (/srv/app/cache.py:12)\n"
-	"                                               <- leaf_alloc (/srv/app/cache.py:20)\n"
-	"                                               <- fill (/srv/app/cache.py:31)\n"
-	"       2.0M        0B       60  malloc       [no Python frames]\n"
-	"       1.0M      256K        5  arena        [unknown code]\n"
-	"                                               <- run (/srv/app/main.py:7)\n"
+	"       LIVE  EST.BYTES  LAST 60s  SAMPLES  SOURCE       SITE\n"
+	"       8.0M       9.0M      1.0M      512  pool_refill  make_nodes "
+	"(/srv/app/cache.py:12)\n"
+	"                                                          <- leaf_alloc "
+	"(/srv/app/cache.py:20)\n"
+	"                                                          <- fill (/srv/app/cache.py:31)\n"
+	"          -       2.0M        0B       60  malloc       [no Python frames]\n"
+	"          -       1.0M      256K        5  arena        [unknown code]\n"
+	"                                                          <- run (/srv/app/main.py:7)\n"
 	"\n";
 
 static void test_report_full(void **state)
@@ -222,16 +224,17 @@ static void test_report_top(void **state)
 
 	(void)state;
 	t = report(FULL, 1);
-	assert_string_equal(t, "SITES 1234 app.py (Python 3.12.1): 12M sampled in 577 samples"
-			       " (pool_refill+malloc)\n"
-			       "  EST.BYTES  LAST 60s  SAMPLES  SOURCE       SITE\n"
-			       "       9.0M      1.0M      512  pool_refill  make_nodes"
-			       " (/srv/app/cache.py:12)\n"
-			       "                                               <- leaf_alloc"
-			       " (/srv/app/cache.py:20)\n"
-			       "                                               <- fill"
-			       " (/srv/app/cache.py:31)\n"
-			       "\n");
+	assert_string_equal(
+		t, "SITES 1234 app.py (Python 3.12.1): 12M sampled in 577 samples"
+		   " (pool_refill+malloc)\n"
+		   "       LIVE  EST.BYTES  LAST 60s  SAMPLES  SOURCE       SITE\n"
+		   "       8.0M       9.0M      1.0M      512  pool_refill  make_nodes"
+		   " (/srv/app/cache.py:12)\n"
+		   "                                                          <- leaf_alloc"
+		   " (/srv/app/cache.py:20)\n"
+		   "                                                          <- fill"
+		   " (/srv/app/cache.py:31)\n"
+		   "\n");
 	free(t);
 	t = report(FULL, 2);
 	assert_non_null(strstr(t, "[no Python frames]"));
@@ -250,20 +253,22 @@ static void test_report_recent(void **state)
 			" \"recent_bytes\": 1048576},"
 			" \"sites\": [" SITE_UNKNOWN "]"),
 		   10);
-	assert_string_equal(t, "SITES 1234 app.py (Python 3.12.1): 1.0M sampled in 1 samples"
-			       " (arena+malloc); last 12s: 1.0M\n"
-			       "  EST.BYTES  LAST 12s  SAMPLES  SOURCE       SITE\n"
-			       "       1.0M      256K        5  arena        [unknown code]\n"
-			       "                                               <- run"
-			       " (/srv/app/main.py:7)\n"
-			       "\n");
+	assert_string_equal(
+		t, "SITES 1234 app.py (Python 3.12.1): 1.0M sampled in 1 samples"
+		   " (arena+malloc); last 12s: 1.0M\n"
+		   "       LIVE  EST.BYTES  LAST 12s  SAMPLES  SOURCE       SITE\n"
+		   "          -       1.0M      256K        5  arena        [unknown code]\n"
+		   "                                                          <- run"
+		   " (/srv/app/main.py:7)\n"
+		   "\n");
 	free(t);
 	/* no window, no totals, no source: "-" and RECENT */
 	t = report(PROC("\"sites\": [" SITE_NOPY "]"), 10);
-	assert_string_equal(t, "SITES 1234 app.py (Python 3.12.1): - sampled in - samples\n"
-			       "  EST.BYTES    RECENT  SAMPLES  SOURCE       SITE\n"
-			       "       2.0M        0B       60  malloc       [no Python frames]\n"
-			       "\n");
+	assert_string_equal(
+		t, "SITES 1234 app.py (Python 3.12.1): - sampled in - samples\n"
+		   "       LIVE  EST.BYTES    RECENT  SAMPLES  SOURCE       SITE\n"
+		   "          -       2.0M        0B       60  malloc       [no Python frames]\n"
+		   "\n");
 	free(t);
 }
 
@@ -329,9 +334,10 @@ static void test_report_hostile_strings(void **state)
 	assert_string_equal(
 		t, "SITES 66 evil?[2J?x (Python 3.12?): 1.0K sampled in 1 samples"
 		   " (arena+malloc?)\n"
-		   "  EST.BYTES    RECENT  SAMPLES  SOURCE       SITE\n"
-		   "       1.0K        0B        1  arena?       f?31m? (/a?b\xef\xbf\xbd.py:3)\n"
-		   "                                               <- g? (?]0;pwned?)\n"
+		   "       LIVE  EST.BYTES    RECENT  SAMPLES  SOURCE       SITE\n"
+		   "          -       1.0K        0B        1  arena?       f?31m? "
+		   "(/a?b\xef\xbf\xbd.py:3)\n"
+		   "                                                          <- g? (?]0;pwned?)\n"
 		   "\n");
 	free(t);
 	t = report(PROC("\"sites\": null, \"sites_reason\": \"no\\u001b[31m \\n\\u0085frames\""),

@@ -921,18 +921,19 @@ static void test_detail_sites(void **state)
 			       "|Allocation flow (process_vm_readv:ntimes_arena_allocated)"
 			       "|Allocation sites (pool_refill+malloc)|Growth"));
 	want(&l, VA_NORMAL, "12M estimated from 577 samples; recent: last 60s");
-	want(&l, VA_DIM, "bytes last 60s samples source site");
+	want(&l, VA_DIM, "live bytes last 60s samples source site");
 
-	i = want(&l, VA_NORMAL, "9.0M 1.0M 512 pool make_nodes (/srv/app/cache.py:12)");
-	assert_int_equal(strncmp(l.v[i].text + 35, "make_nodes (", 12), 0); /* the site column */
+	i = want(&l, VA_NORMAL, "8.0M 9.0M 1.0M 512 pool make_nodes (/srv/app/cache.py:12)");
+	assert_int_equal(strncmp(l.v[i].text + 44, "make_nodes (", 12), 0); /* the site column */
 	assert_int_equal(want(&l, VA_DIM, "<- leaf_alloc (/srv/app/cache.py:20)"), i + 1);
-	assert_int_equal(strncmp(l.v[i + 1].text, "                                     <- ", 40),
-			 0); /* two further in */
+	assert_int_equal(
+		strncmp(l.v[i + 1].text, "                                              <- ", 49),
+		0); /* two further in */
 	assert_int_equal(want(&l, VA_DIM, "<- fill (/srv/app/cache.py:31)"), i + 2);
 	assert_int_equal(find(&l, "<- main (/srv/app/main.py:40)"), -1); /* two callers only */
 	/* no callers for a stack without Python frames */
-	assert_int_equal(want(&l, VA_NORMAL, "2.0M 0B 60 malloc [no Python frames]"), i + 3);
-	assert_int_equal(want(&l, VA_NORMAL, "1.0M 256K 5 arena [unknown code]"), i + 4);
+	assert_int_equal(want(&l, VA_NORMAL, "- 2.0M 0B 60 malloc [no Python frames]"), i + 3);
+	assert_int_equal(want(&l, VA_NORMAL, "- 1.0M 256K 5 arena [unknown code]"), i + 4);
 	assert_int_equal(want(&l, VA_DIM, "<- run (/srv/app/main.py:7)"), i + 5);
 	view_lines_free(&l);
 }
@@ -945,16 +946,16 @@ static void test_detail_sites_units(void **state)
 	(void)state;
 	detail_of(full_with(SITES_FIELDS), 100, UNITS_KIB, &l);
 	want(&l, VA_NORMAL, "12595K estimated from 577 samples; recent: last 60s");
-	want(&l, VA_NORMAL, "9216K 1024K 512 pool make_nodes (/srv/app/cache.py:12)");
-	want(&l, VA_NORMAL, "2048K 0K 60 malloc [no Python frames]");
+	want(&l, VA_NORMAL, "8192K 9216K 1024K 512 pool make_nodes (/srv/app/cache.py:12)");
+	want(&l, VA_NORMAL, "- 2048K 0K 60 malloc [no Python frames]");
 	view_lines_free(&l);
 	detail_of(full_with(SITES_FIELDS), 100, UNITS_GIB, &l);
-	want(&l, VA_NORMAL, "0.01G 0.00G 512 pool make_nodes (/srv/app/cache.py:12)");
+	want(&l, VA_NORMAL, "0.01G 0.01G 0.00G 512 pool make_nodes (/srv/app/cache.py:12)");
 	view_lines_free(&l);
 }
 
 /* Every site and caller line fits the width; the file loses its head
- * first; narrower than 64 columns the site has a line of its own. */
+ * first; narrower than 73 columns the site has a line of its own. */
 static void test_detail_sites_narrow(void **state)
 {
 	static const int widths[] = { 200, 100, 80, 64, 63, 60, 50, 40 };
@@ -966,7 +967,7 @@ static void test_detail_sites_narrow(void **state)
 		int from;
 
 		detail_of(full_with(SITES_FIELDS), widths[w], UNITS_AUTO, &l);
-		from = want(&l, VA_DIM, "bytes last 60s samples source site");
+		from = want(&l, VA_DIM, "live bytes last 60s samples source site");
 		for (i = from + 1; i < l.n && l.v[i].attr != VA_HEADING; i++)
 			if (chars(l.v[i].text) > widths[w])
 				fail_msg("width %d: %d characters: '%s'", widths[w],
@@ -974,27 +975,27 @@ static void test_detail_sites_narrow(void **state)
 		view_lines_free(&l);
 	}
 
-	detail_of(full_with(SITES_FIELDS), 66, UNITS_AUTO,
+	detail_of(full_with(SITES_FIELDS), 75, UNITS_AUTO,
 		  &l); /* 31 for the site, 26 for callers */
-	i = want(&l, VA_NORMAL, "9.0M 1.0M 512 pool make_nodes (...app/cache.py:12)");
-	assert_int_equal(chars(l.v[i].text), 66);
+	i = want(&l, VA_NORMAL, "8.0M 9.0M 1.0M 512 pool make_nodes (...app/cache.py:12)");
+	assert_int_equal(chars(l.v[i].text), 75);
 	i = want(&l, VA_DIM, "<- leaf_a... (...cache.py:20)");
-	assert_int_equal(chars(l.v[i].text), 66);
+	assert_int_equal(chars(l.v[i].text), 75);
 	view_lines_free(&l);
 
-	detail_of(full_with(SITES_FIELDS), 64, UNITS_AUTO, &l); /* the narrowest in columns */
-	want(&l, VA_NORMAL, "9.0M 1.0M 512 pool make_nodes (...p/cache.py:12)");
+	detail_of(full_with(SITES_FIELDS), 73, UNITS_AUTO, &l); /* the narrowest in columns */
+	want(&l, VA_NORMAL, "8.0M 9.0M 1.0M 512 pool make_nodes (...p/cache.py:12)");
 	want(&l, VA_DIM, "<- leaf... (...cache.py:20)");
 	view_lines_free(&l);
 
 	detail_of(full_with(SITES_FIELDS), 40, UNITS_AUTO, &l);
-	i = want(&l, VA_NORMAL, "9.0M 1.0M 512 pool");
+	i = want(&l, VA_NORMAL, "8.0M 9.0M 1.0M 512 pool");
 	assert_int_equal(find_after(&l, i, "make_nodes (/srv/app/cache.py:12)"), i + 1);
 	assert_int_equal(strncmp(l.v[i + 1].text, "    make_nodes", 14), 0);
 	assert_int_equal(find_after(&l, i, "<- leaf_alloc (...app/cache.py:20)"), i + 2);
 	assert_int_equal(strncmp(l.v[i + 2].text, "      <- ", 9), 0);
 	assert_int_equal(find_after(&l, i, "<- fill (/srv/app/cache.py:31)"), i + 3);
-	i = want(&l, VA_NORMAL, "2.0M 0B 60 malloc");
+	i = want(&l, VA_NORMAL, "- 2.0M 0B 60 malloc");
 	assert_int_equal(find_after(&l, i, "[no Python frames]"), i + 1);
 	view_lines_free(&l);
 }
@@ -1034,7 +1035,7 @@ static void test_detail_sites_unavailable(void **state)
 			    " \"recent_bytes\": 0}"),
 		  100, UNITS_AUTO, &l);
 	want(&l, VA_NORMAL, "2.0M estimated from 60 samples; last 12s: 0B");
-	want(&l, VA_DIM, "bytes last 12s samples source site");
+	want(&l, VA_DIM, "live bytes last 12s samples source site");
 	view_lines_free(&l);
 }
 
@@ -1058,14 +1059,14 @@ static void test_detail_sites_hostile(void **state)
 		name);
 	detail_of(full_with(more), 100, UNITS_AUTO, &l);
 	want(&l, VA_HEADING, "Allocation sites (x?[2J)");
-	want(&l, VA_NORMAL, "1B 1B 1 ? f?[31m?? (a?\xef\xbf\xbd.py:1)");
+	want(&l, VA_NORMAL, "- 1B 1B 1 ? f?[31m?? (a?\xef\xbf\xbd.py:1)");
 	for (int i = 0; i < l.n; i++) {
 		const char *c = strstr(l.v[i].text, "<- ");
 
 		if (!c)
 			continue;
-		assert_int_equal(chars(c + 3), 100 - 35 - 5); /* cut to the width */
-		assert_int_equal(strlen(c + 3), 2 * (100 - 35 - 5)); /* whole characters */
+		assert_int_equal(chars(c + 3), 100 - 44 - 5); /* cut to the width */
+		assert_int_equal(strlen(c + 3), 2 * (100 - 44 - 5)); /* whole characters */
 	}
 	view_lines_free(&l);
 

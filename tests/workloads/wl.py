@@ -22,6 +22,9 @@ ACTION:
                 size class 25) and N/2 of 450 bytes (class 30), writes
                 done0.json with those counts; at go1 frees them all and
                 writes done1.json
+  sites_live MB after go: sites_big.big_alloc makes 9*MB MiB and frees it
+                all, then sites_small.small_alloc makes MB MiB and keeps it;
+                done.json as for sites
   types N       after go: keeps N Rec objects (a class with a __dict__),
                 N/2 Pt objects (__slots__) and N floats in lists; done.json
                 has the counts of each type, from gc.get_objects() for the
@@ -201,6 +204,23 @@ def sites(ctl, mib, keep):
             "small": site_truth(sites_small, "small", rounds * 100)}
 
 
+def sites_live(ctl, mib, keep):
+    """sites_big.big_alloc makes 9 * MIB MiB and drops it all (its arenas
+    go back to the system), then sites_small.small_alloc makes MIB MiB and
+    keeps it: by flow big is first, by what stays alive small."""
+    import sites_big
+    import sites_small
+    rounds = (mib << 20) // (BLOCK * 1000)
+    tmp = []
+    for _ in range(9 * rounds):
+        sites_big.big_alloc(tmp, 1000)
+    del tmp[:]
+    for _ in range(rounds):
+        sites_small.small_alloc(keep, 1000)
+    return {"big": site_truth(sites_big, "big", 9 * rounds * 1000),
+            "small": site_truth(sites_small, "small", rounds * 1000)}
+
+
 def sites_threads(ctl, mib, keep):
     import threading
     import sites_small
@@ -358,9 +378,10 @@ def main():
         while time.time() < end:
             keep.append([bytes(100) for _ in range(1456)])
             time.sleep(0.1)
-    elif action in ("sites", "sites_threads"):
+    elif action in ("sites", "sites_threads", "sites_live"):
         keep = []
-        truth = (sites if action == "sites" else sites_threads)(ctl, arg, keep)
+        truth = {"sites": sites, "sites_threads": sites_threads,
+                 "sites_live": sites_live}[action](ctl, arg, keep)
     elif action == "sites_mmaps":
         keep = []
         truth = sites_mmaps(ctl, arg, keep)
