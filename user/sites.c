@@ -363,7 +363,8 @@ int sites_proc_add_sample(struct sites_proc *sp, const struct pmt_site_sample *s
 
 	if (smp->key.kind == PMT_SITE_UNMAP) { /* their mappings went: so did they */
 		for (size_t i = 0; i < sp->nlive; i++)
-			if (sp->live[i].addr >= smp->addr && sp->live[i].addr < smp->addr + smp->bytes)
+			if (sp->live[i].addr >= smp->addr &&
+			    sp->live[i].addr < smp->addr + smp->bytes)
 				sp->live[i].state = LS_DEAD;
 		return 0;
 	}
