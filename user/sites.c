@@ -110,6 +110,7 @@ struct live_sample {
 	struct pmt_site_key key;
 	uint64_t addr, bytes;
 	uint64_t label[3]; /* the object's header words when first seen */
+	uint64_t fp; /* and a hash of its first fields (its identity, not only its type) */
 	uint8_t state, looks; /* looks: checks while LS_NEW */
 };
 
@@ -405,11 +406,39 @@ static uint64_t sample_pool(const struct live_sample *ls, uint32_t pool_size)
 /* One sample's state from what was read: the pool header (48 bytes) and
  * the first block's first PYHEAP_FIRST_BYTES; or, for malloc, whether its
  * mapping could be read. */
+#define LIVE_READ (48 + 96) /* a pool header, and its first block's first 96 bytes */
+
+/* What tells one object from another of its type in the same block: its
+ * type and first fields after the reference count (and after the
+ * PyGC_Head, whose links change as other objects come and go), up to 40
+ * bytes (FNV-1a). Two objects of one type made by one line of code in
+ * turn (a request's dicts) still differ in them (their keys, values,
+ * lengths), a kept object does not (unless it is changed in place). */
+static uint64_t fingerprint(const struct reg_layout *r, const uint8_t *blk, uint32_t bs,
+			    const uint64_t label[3])
+{
+	uint32_t off[3], from, to;
+	int n = pyheap_header_offsets(r, bs, off), k = 0;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (k < n && !label[k])
+		k++;
+	if (k == n)
+		return 0;
+	from = off[k] + r->ob_type;
+	to = from + 40 < bs ? from + 40 : bs;
+	if (to > LIVE_READ - 48)
+		to = LIVE_READ - 48;
+	for (uint32_t i = from; i < to; i++)
+		h = (h ^ blk[i]) * 0x100000001b3ull;
+	return h;
+}
+
 static void judge(struct live_sample *ls, const struct reg_layout *r, const uint8_t *hdr,
 		  bool read_ok)
 {
 	uint32_t count, szidx, next;
-	uint64_t label[3];
+	uint64_t label[3], fp;
 
 	if (ls->key.kind == PMT_SITE_MALLOC) {
 		ls->state = read_ok ? LS_ALIVE : LS_DEAD;
@@ -428,17 +457,19 @@ static void judge(struct live_sample *ls, const struct reg_layout *r, const uint
 		ls->state = ls->state == LS_NEW && ++ls->looks < 3 ? LS_NEW : LS_DEAD;
 		return;
 	}
+	fp = fingerprint(r, hdr + 48, (szidx + 1) * 16, label);
 	if (ls->state == LS_NEW) {
 		memcpy(ls->label, label, sizeof(label));
+		ls->fp = fp;
 		ls->state = LS_ALIVE;
-	} else if (memcmp(ls->label, label, sizeof(label))) {
+	} else if (memcmp(ls->label, label, sizeof(label)) || ls->fp != fp) {
 		ls->state = LS_DEAD; /* another object in its block: the sample's is gone */
 	}
 }
 
 /* Read up to SITES_LIVE_CHECK samples' objects at once; -ESRCH. */
 static int read_samples(int pid, uint32_t pool_size, struct live_sample *v, size_t n,
-			uint8_t (*buf)[48 + PYHEAP_FIRST_BYTES], bool *ok)
+			uint8_t (*buf)[LIVE_READ], bool *ok)
 {
 	struct iovec lo, re;
 
@@ -484,7 +515,7 @@ static void live_totals(struct sites_proc *sp)
 int sites_proc_check_live(struct sites_proc *sp, const struct reg_layout *r, uint32_t pool_size)
 {
 	size_t n = sp->nlive < SITES_LIVE_CHECK ? sp->nlive : SITES_LIVE_CHECK, k = 0;
-	uint8_t(*buf)[48 + PYHEAP_FIRST_BYTES] = calloc(n ? n : 1, sizeof(*buf));
+	uint8_t(*buf)[LIVE_READ] = calloc(n ? n : 1, sizeof(*buf));
 	bool *ok = calloc(n ? n : 1, sizeof(*ok));
 	int err = !buf || !ok ? -ENOMEM : 0;
 
@@ -512,6 +543,20 @@ int sites_proc_check_live(struct sites_proc *sp, const struct reg_layout *r, uin
 		sp->live_checked = true;
 		live_totals(sp);
 	}
+	return err;
+}
+
+int sites_proc_look_newest(struct sites_proc *sp, const struct reg_layout *r, uint32_t pool_size)
+{
+	uint8_t buf[1][LIVE_READ];
+	bool ok;
+	int err;
+
+	if (!sp->nlive || sp->live[sp->nlive - 1].state != LS_NEW)
+		return 0;
+	err = read_samples(sp->pid, pool_size, &sp->live[sp->nlive - 1], 1, buf, &ok);
+	if (!err)
+		judge(&sp->live[sp->nlive - 1], r, buf[0], ok);
 	return err;
 }
 
@@ -789,6 +834,11 @@ void sites_proc_folded(const struct sites_proc *sp, const char *root, enum sites
 
 	if (!l)
 		return;
+	uint64_t lb, ls;
+
+	/* nothing followed (pool-refill samples, brk growth): the flow */
+	if (order == SITES_BY_LIVE && !sites_proc_live_totals(sp, &lb, &ls))
+		order = SITES_BY_FLOW;
 	for (int b = 0; b < REC_BUCKETS; b++)
 		for (const struct site_rec *r = sp->recs[b]; r && n < sp->nrecs; r = r->next) {
 			uint64_t w = order == SITES_BY_LIVE ? r->live_bytes : r->bytes;

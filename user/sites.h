@@ -73,6 +73,10 @@ int sites_proc_add_sample(struct sites_proc *sp, const struct pmt_site_sample *s
  * while that block holds what it held when first seen; a malloc sample's
  * while its mapping can be read. 0, -ESRCH, -ENOMEM. */
 int sites_proc_check_live(struct sites_proc *sp, const struct reg_layout *r, uint32_t pool_size);
+/* Look at the newest sample's object now, while the allocation that
+ * asked for its arena is likely still alive (what is kept as its identity
+ * is what its block holds when first looked at). 0 or -ESRCH. */
+int sites_proc_look_newest(struct sites_proc *sp, const struct reg_layout *r, uint32_t pool_size);
 bool sites_proc_live_known(const struct sites_proc *sp);
 
 /* Advance the recent window (call once per interval). */
@@ -95,7 +99,8 @@ const char *sites_proc_source(const struct sites_proc *sp);
 
 /* Collapsed stacks ("root;outer (file:line);...;inner (file:line) bytes"),
  * one line per distinct stack text (sorted), for flame graph tools; the
- * bytes still live in the stack's samples (SITES_BY_LIVE), or the flow. */
+ * bytes still live in the stack's samples (SITES_BY_LIVE; the flow when
+ * none of the process's samples can be followed), or the flow. */
 void sites_proc_folded(const struct sites_proc *sp, const char *root, enum sites_order order,
 		       FILE *out);
 

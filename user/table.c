@@ -472,9 +472,12 @@ void table_site_sample(const struct pmt_site_sample *s, void *ctx)
 	struct proc_entry *e = table_find(t, (int)s->key.tgid);
 
 	/* a sample of the image the entry took (not of an older one) */
-	if (e && !e->exited && e->sites && e->image == s->key.image &&
-	    sites_proc_add_sample(e->sites, s) == -ENOMEM)
+	if (!e || e->exited || !e->sites || e->image != s->key.image)
+		return;
+	if (sites_proc_add_sample(e->sites, s) == -ENOMEM)
 		t->out_of_memory++;
+	else if (e->interp && e->interp->heap.pool_size)
+		sites_proc_look_newest(e->sites, &e->interp->heap.reg, e->interp->heap.pool_size);
 }
 
 void table_reap(struct table *t)

@@ -25,6 +25,10 @@ ACTION:
   sites_live MB after go: sites_big.big_alloc makes 9*MB MiB and frees it
                 all, then sites_small.small_alloc makes MB MiB and keeps it;
                 done.json as for sites
+  http_leak N   after go: N requests to a threaded http.server JSON service
+                (http_leak.py) that keeps one record a request behind heavier
+                per-request churn; done.json has the leak line and
+                tracemalloc's top line (on from the start)
   types N       after go: keeps N Rec objects (a class with a __dict__),
                 N/2 Pt objects (__slots__) and N floats in lists; done.json
                 has the counts of each type, from gc.get_objects() for the
@@ -221,6 +225,20 @@ def sites_live(ctl, mib, keep):
             "small": site_truth(sites_small, "small", rounds * 1000)}
 
 
+def http_leak(ctl, n, keep):
+    """n requests to a threaded http.server JSON service that leaks one
+    record each (http_leak.py); tracemalloc, on from the start, says which
+    line holds the most memory when they are done."""
+    import tracemalloc
+    import http_leak as hl
+    tracemalloc.start()
+    hl.serve_and_load(n)
+    top = tracemalloc.take_snapshot().statistics("lineno")[0]
+    frame = top.traceback[0]
+    return {"leak": {"file": hl.__file__, "line": site_line(hl, "leak")},
+            "tracemalloc": {"file": frame.filename, "line": frame.lineno, "bytes": top.size}}
+
+
 def sites_threads(ctl, mib, keep):
     import threading
     import sites_small
@@ -378,10 +396,10 @@ def main():
         while time.time() < end:
             keep.append([bytes(100) for _ in range(1456)])
             time.sleep(0.1)
-    elif action in ("sites", "sites_threads", "sites_live"):
+    elif action in ("sites", "sites_threads", "sites_live", "http_leak"):
         keep = []
         truth = {"sites": sites, "sites_threads": sites_threads,
-                 "sites_live": sites_live}[action](ctl, arg, keep)
+                 "sites_live": sites_live, "http_leak": http_leak}[action](ctl, arg, keep)
     elif action == "sites_mmaps":
         keep = []
         truth = sites_mmaps(ctl, arg, keep)
