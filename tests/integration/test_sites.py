@@ -136,36 +136,6 @@ def test_sites_live(python):
             pm.stop()
 
 
-def test_sites_http_leak(python):
-    """A threaded http.server JSON service leaking ~5 KB of small objects a
-    request behind ~15 KB of per-request churn (json encoding), 1000
-    requests (~5 MB kept), default options: the
-    top site by live bytes is the leaking line, the line tracemalloc (on in
-    the same process from the start) puts first."""
-    wl = Workload(python, "http_leak", 1000)
-    pm = Pymemtop("-d", "0.5", "-p", str(wl.pid))
-    try:
-        done, t_done = wl.step()
-        truth = done["sites"]
-        leak, tm = truth["leak"], truth["tracemalloc"]
-        check((tm["file"], tm["line"]) == (leak["file"], leak["line"]),
-              f"tracemalloc's top line {tm}, the leak is at {leak}")
-        p = pm.wait_proc(wl.pid, lambda p: p["sites"] and p["sites_total"]["live_bytes"],
-                         after=t_done + 1, timeout=20, what="sites with live bytes")
-        ranked = [s for s in p["sites"] if s["live_bytes"]]
-        top = ranked[0] if ranked else None
-        print(f"  {python.name}: tracemalloc {tm['file']}:{tm['line']} {tm['bytes']} B; "
-              f"pymemtop live top: " + ", ".join(
-                  f"{s['function']} {s['file']}:{s['line']} live {s['live_bytes']} "
-                  f"flow {s['estimated_bytes']}" for s in ranked[:3]))
-        check(top and (top["file"], top["line"]) == (leak["file"], leak["line"]),
-              f"top site by live bytes {top and (top['file'], top['line'])}, the leak at "
-              f"{leak['file']}:{leak['line']}")
-    finally:
-        wl.finish()
-        pm.stop()
-
-
 def test_sites_default_mode():
     """Default mode (no per-process probe): the same workload sampled at new
     arenas (1 MiB; 256 KiB before 3.10) and malloc heap growth: the heavy
