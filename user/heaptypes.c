@@ -303,6 +303,22 @@ static int learn_types(int pid, uint64_t bias, const struct pyheap_layout *l, ui
 	return 0;
 }
 
+bool heaptypes_growth(const struct heap_types *now, const struct heap_types *then, int i,
+		      int64_t *objects)
+{
+	if (!now->ok || !then->ok || i < 0 || i >= now->n)
+		return false;
+	for (int k = 0; k < then->n; k++)
+		if (!strcmp(then->top[k].name, now->top[i].name)) {
+			*objects = (int64_t)now->top[i].objects - (int64_t)then->top[k].objects;
+			return true;
+		}
+	if (then->n == HT_TOP)
+		return false;
+	*objects = (int64_t)now->top[i].objects;
+	return true;
+}
+
 /* ---- estimating ---------------------------------------------------------------- */
 
 #define LABEL_ANY (-3) /* no census: one stratum per class */

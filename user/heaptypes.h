@@ -52,6 +52,8 @@ struct ht_entry {
 	char name[HT_NAME_LEN];
 	uint64_t objects, bytes; /* estimated at the snapshot */
 	uint64_t objects_error; /* about two standard errors of objects (95%) */
+	bool growth_ok; /* growth holds the change since the window's start */
+	int64_t growth; /* objects more than then (heaptypes_growth) */
 };
 
 struct heap_types {
@@ -65,7 +67,16 @@ struct heap_types {
 	uint64_t other_bytes; /* estimated bytes of the types below the top */
 	uint64_t unsampled_bytes; /* live bytes of size classes no pool was read of */
 	int types_seen;
+	double growth_seconds; /* what top[].growth is over; 0: no growth yet */
 };
+
+/* Growth by type (objgraph.show_growth() from outside): entry i of now
+ * against then, an earlier result. false when then cannot say (the type
+ * was not among its top HT_TOP, and it had that many: it may have held
+ * up to the last one's count); a type then lacked with fewer types is
+ * new: all of its objects are growth. */
+bool heaptypes_growth(const struct heap_types *now, const struct heap_types *then, int i,
+		      int64_t *objects);
 
 /* The types of the snapshot s of process pid (census: its labels, or
  * NULL: each class one stratum). 0 (out->ok says whether there is a

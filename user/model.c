@@ -164,6 +164,10 @@ const struct pm_field pm_fields[PM_NFIELDS] = {
 		F("heap_types_unsampled_bytes", PROC, U64, BYTES, 0, 0, NULL, PM_PROBES_HEAP_TYPES,
 		  PM_PROBES_HEAP_TYPES_REASON, "no heap snapshot yet"),
 
+	[PM_HEAP_TYPES_GROWTH_SECONDS] = F(
+		"heap_types_growth_seconds", PROC, F64, SECONDS, 0, 0, "%.1f", PM_PROBES_HEAP_TYPES,
+		PM_PROBES_HEAP_TYPES_REASON, "fewer than 30 s of heap_types yet"),
+
 	[PM_BUILD_LIBPYTHON] = F("libpython", BUILD, STR, NONE, 0, 0, NULL, NO, NO, NULL),
 	[PM_BUILD_PATH] = F("path", BUILD, STR, NONE, CLEAN, 0, NULL, NO, NO, NULL),
 	[PM_BUILD_SYMTAB] = F("symtab", BUILD, BOOL, NONE, 0, 0, NULL, NO, NO, NULL),
@@ -684,6 +688,7 @@ static struct json_object *jtypes(struct jw *w, const struct pm_proc *p)
 		jw_put(w, o, "objects", jw_u64(w, t->objects));
 		jw_put(w, o, "bytes", jw_u64(w, t->bytes));
 		jw_put(w, o, "objects_error", jw_u64(w, t->objects_error));
+		jw_put(w, o, "objects_growth", t->growth_ok ? jw_i64(w, t->growth) : NULL);
 		jw_put(w, o, "accuracy", jw_str(w, acc));
 		jw_append(w, a, o);
 	}

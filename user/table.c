@@ -263,6 +263,53 @@ static bool defer_heap(struct table *t, struct proc_entry *e, double now, struct
 	return true;
 }
 
+/* Keep a copy of the types every TYPES_HIST_STEP_S, the last minute's. */
+static void keep_types(struct table *t, struct proc_entry *e, double now)
+{
+	struct heap_types *c;
+
+	while (e->types_nh && now - e->types_hist_t[0] > (TYPES_HIST_N - 1) * TYPES_HIST_STEP_S) {
+		free(e->types_hist[0]);
+		memmove(e->types_hist, e->types_hist + 1, --e->types_nh * sizeof(e->types_hist[0]));
+		memmove(e->types_hist_t, e->types_hist_t + 1, e->types_nh * sizeof(double));
+	}
+	if (!e->types.ok ||
+	    (e->types_nh && now - e->types_hist_t[e->types_nh - 1] < TYPES_HIST_STEP_S))
+		return;
+	if (e->types_nh == TYPES_HIST_N || !(c = malloc(sizeof(*c)))) {
+		if (e->types_nh < TYPES_HIST_N)
+			t->out_of_memory++;
+		return;
+	}
+	*c = e->types;
+	e->types_hist[e->types_nh] = c;
+	e->types_hist_t[e->types_nh++] = now;
+}
+
+/* Growth of each type since the oldest kept result at least
+ * TYPES_GROWTH_MIN_S old. */
+static void types_growth(struct proc_entry *e, double now)
+{
+	const struct heap_types *then = NULL;
+
+	e->types.growth_seconds = 0;
+	for (int i = 0; i < e->types_nh && !then; i++)
+		if (now - e->types_hist_t[i] >= TYPES_GROWTH_MIN_S) {
+			then = e->types_hist[i];
+			e->types.growth_seconds = now - e->types_hist_t[i];
+		}
+	for (int i = 0; i < e->types.n; i++)
+		e->types.top[i].growth_ok =
+			then && heaptypes_growth(&e->types, then, i, &e->types.top[i].growth);
+}
+
+static void free_types_hist(struct proc_entry *e)
+{
+	for (int i = 0; i < e->types_nh; i++)
+		free(e->types_hist[i]);
+	e->types_nh = 0;
+}
+
 /* The live heap by type from the snapshot's sampled pools; its time is
  * the snapshot's (the duty cycle bounds both together). */
 static void sample_types(struct table *t, struct proc_entry *e, struct pyheap_snapshot *snap)
@@ -280,6 +327,8 @@ static void sample_types(struct table *t, struct proc_entry *e, struct pyheap_sn
 	if (err)
 		snprintf(e->types.reason, sizeof(e->types.reason), "%s",
 			 err == -ENOMEM ? "out of memory" : "the process went away");
+	types_growth(e, e->cur.t);
+	keep_types(t, e, e->cur.t);
 }
 
 /* A snapshot that does not validate is dropped (counted): the last
@@ -492,6 +541,7 @@ void table_reap(struct table *t)
 			t->count--;
 			sites_proc_free(e->sites);
 			ht_cache_free(&e->types_cache);
+			free_types_hist(e);
 			free(e);
 		} else {
 			pp = &e->next;
@@ -508,6 +558,7 @@ void table_free(struct table *t)
 
 		sites_proc_free(t->head->sites);
 		ht_cache_free(&t->head->types_cache);
+		free_types_hist(t->head);
 		free(t->head);
 		t->head = next;
 	}

@@ -18,7 +18,10 @@
 #include "heaptypes.h"
 #include "pymemtop.h"
 
-#define TABLE_CMDLINE_LEN 4096
+#define TABLE_CMDLINE_LEN  4096
+#define TYPES_HIST_N	   5 /* heap_types kept for growth by type: 60 s at 15 s steps */
+#define TYPES_HIST_STEP_S  15.0
+#define TYPES_GROWTH_MIN_S 30.0 /* growth is told over at least this span */
 
 struct proc_sample {
 	double t; /* CLOCK_MONOTONIC seconds */
@@ -91,6 +94,10 @@ struct proc_entry {
 	/* the live heap by type, from the last snapshot's sampled pools */
 	struct heap_types types;
 	struct ht_cache types_cache;
+	/* earlier results, one every TYPES_HIST_STEP_S, for growth by type */
+	struct heap_types *types_hist[TYPES_HIST_N];
+	double types_hist_t[TYPES_HIST_N];
+	int types_nh;
 	struct pmt_sites_cfg sites_cfg; /* what its BPF entry says (when sites) */
 	char sites_reason[224]; /* why sites is NULL */
 	struct proc_entry *next;

@@ -649,7 +649,7 @@ static bool sec_heap(const struct ctx *c, struct view_lines *out, const char **w
 static bool sec_types(const struct ctx *c, struct view_lines *out, const char **why)
 {
 	const struct pm_proc *p = c->p;
-	char src[160], b[32], o[32], e[32], name[HT_NAME_LEN + 8];
+	char src[200], b[32], o[32], e[32], g[32], name[HT_NAME_LEN + 8];
 	int shown = p->ntypes < 8 ? p->ntypes : 8;
 
 	if (!pm_ok(p, PM_HEAP_TYPES) || !p->ntypes) {
@@ -657,11 +657,14 @@ static bool sec_types(const struct ctx *c, struct view_lines *out, const char **
 					       : pm_reason(p, PM_HEAP_TYPES);
 		return false;
 	}
-	snprintf(src, sizeof(src), "%s from %.0f blocks in %.0f pools",
+	snprintf(src, sizeof(src), "%s from %.0f blocks in %.0f pools%s",
 		 pm_acc_name(p, PM_HEAP_TYPES) ? pm_acc_name(p, PM_HEAP_TYPES) : "-",
-		 pm_num(p, PM_HEAP_TYPES_SAMPLED_BLOCKS), pm_num(p, PM_HEAP_TYPES_SAMPLED_POOLS));
+		 pm_num(p, PM_HEAP_TYPES_SAMPLED_BLOCKS), pm_num(p, PM_HEAP_TYPES_SAMPLED_POOLS),
+		 pm_ok(p, PM_HEAP_TYPES_GROWTH_SECONDS) ? "; growth: objects since the last minute"
+							: "");
 	heading(out, "Live heap by type", src);
-	view_lines_add(out, VA_DIM, "  %-32s %10s %12s %10s", "type", "bytes", "objects", "+-");
+	view_lines_add(out, VA_DIM, "  %-26s %9s %11s %9s %10s", "type", "bytes", "objects", "+-",
+		       pm_ok(p, PM_HEAP_TYPES_GROWTH_SECONDS) ? "growth" : "");
 	for (int i = 0; i < shown; i++) {
 		const struct ht_entry *t = &p->types[i];
 
@@ -669,7 +672,12 @@ static bool sec_types(const struct ctx *c, struct view_lines *out, const char **
 		snprintf(o, sizeof(o), "%llu", (unsigned long long)t->objects);
 		snprintf(e, sizeof(e), "%llu", (unsigned long long)t->objects_error);
 		output_clean_string(t->name, true, name, sizeof(name));
-		view_lines_add(out, VA_NORMAL, "  %-32.32s %10s %12s %10s", name, b, o, e);
+		if (t->growth_ok)
+			snprintf(g, sizeof(g), "%+lld", (long long)t->growth);
+		else
+			snprintf(g, sizeof(g), "%s",
+				 pm_ok(p, PM_HEAP_TYPES_GROWTH_SECONDS) ? "-" : "");
+		view_lines_add(out, VA_NORMAL, "  %-26.26s %9s %11s %9s %10s", name, b, o, e, g);
 	}
 	fmt_num(num(p, PM_HEAP_TYPES_BUFFER_BYTES), F_BYTES, c->u, b, sizeof(b));
 	fmt_num(num(p, PM_HEAP_TYPES_OTHER_BYTES), F_BYTES, c->u, o, sizeof(o));

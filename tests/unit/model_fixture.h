@@ -147,6 +147,10 @@ static void fx_types(struct pm_proc *p, struct json_object *a)
 		t->objects = fx_u64(o, "objects");
 		t->bytes = fx_u64(o, "bytes");
 		t->objects_error = fx_u64(o, "objects_error");
+		if (json_object_object_get_ex(o, "objects_growth", &v) && v) {
+			t->growth_ok = true;
+			t->growth = json_object_get_int64(v);
+		}
 	}
 	pm_set_obj(p, PM_HEAP_TYPES, true);
 	pm_set_acc(p, PM_HEAP_TYPES, PM_ESTIMATED);

@@ -291,6 +291,33 @@ static void test_unavailable(void **state)
 	free(p.mem);
 }
 
+/* Growth by type: against an earlier result; a type absent from a full
+ * earlier top cannot be told, from a short one it is new. */
+static void test_growth(void **state)
+{
+	static struct heap_types now, then;
+	int64_t g;
+
+	(void)state;
+	now.ok = then.ok = true;
+	now.n = 2;
+	snprintf(now.top[0].name, HT_NAME_LEN, "Rec");
+	now.top[0].objects = 1500;
+	snprintf(now.top[1].name, HT_NAME_LEN, "dict");
+	now.top[1].objects = 90;
+	then.n = 1;
+	snprintf(then.top[0].name, HT_NAME_LEN, "dict");
+	then.top[0].objects = 100;
+	assert_true(heaptypes_growth(&now, &then, 1, &g));
+	assert_int_equal(g, -10);
+	assert_true(heaptypes_growth(&now, &then, 0, &g)); /* new since */
+	assert_int_equal(g, 1500);
+	then.n = HT_TOP;
+	assert_false(heaptypes_growth(&now, &then, 0, &g)); /* maybe below then's top */
+	then.ok = false;
+	assert_false(heaptypes_growth(&now, &then, 1, &g));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -298,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_scaled_estimate),
 		cmocka_unit_test(test_inconsistent_pools),
 		cmocka_unit_test(test_unavailable),
+		cmocka_unit_test(test_growth),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
