@@ -636,13 +636,19 @@ static int cmp_bytes(const void *pa, const void *pb)
 	return cmp_key(pa, pb);
 }
 
-/* Most live bytes first, then most flow. */
+/* Most live bytes first, then most flow; a site none of whose samples
+ * can be followed (pool refills, brk growth) by its flow. */
+static uint64_t live_key(const struct group *g)
+{
+	return g->followed ? g->live_bytes : g->bytes;
+}
+
 static int cmp_live(const void *pa, const void *pb)
 {
 	const struct group *a = pa, *b = pb;
 
-	if (a->live_bytes != b->live_bytes)
-		return a->live_bytes > b->live_bytes ? -1 : 1;
+	if (live_key(a) != live_key(b))
+		return live_key(a) > live_key(b) ? -1 : 1;
 	return cmp_bytes(pa, pb);
 }
 

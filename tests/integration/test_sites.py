@@ -365,7 +365,9 @@ def test_sites_folded_and_report():
     work = tempfile.mkdtemp(prefix="pmt-folded-")
     folded = os.path.join(work, "sites.folded")
     wl = Workload(python, "sites", 40)
-    pm = Pymemtop("-d", "0.3", "-p", str(wl.pid), "--pool-refills", "--folded", folded)
+    # flow: the folded stacks must sum to sites_total's estimated bytes
+    pm = Pymemtop("-d", "0.3", "-p", str(wl.pid), "--pool-refills", "--folded", folded,
+                  "--sites-by", "flow")
     rep_out = os.path.join(work, "report.txt")
     with open(rep_out, "w") as f:
         rep = subprocess.Popen([PYMEMTOP, "--sites", "-d", "0.3", "-p", str(wl.pid),
