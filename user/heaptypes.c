@@ -346,12 +346,14 @@ struct stratum {
 	int cls, label;
 	double weight; /* the class's live blocks in these pools (census share) */
 	uint32_t pools;
+	int first; /* its first pool read (pool_count.next chains the rest); -1 none */
 };
 
 /* A pool read whole: its stratum, allocated blocks, blocks per kind. */
 struct pool_count {
 	int stratum;
 	uint32_t alloc;
+	int next; /* the stratum's next pool read, -1 */
 };
 
 struct tally {
@@ -361,6 +363,7 @@ struct tally {
 	int npools;
 	struct stratum *st;
 	int nst;
+	bool *present; /* [kind]: seen in a pool read */
 };
 
 /* Ratio estimate of kind k's share in stratum s and its variance, over the
@@ -371,12 +374,11 @@ static void stratum_share(const struct tally *t, int s, int k, double *r, double
 	double sum_n = 0, sum_a = 0, ss = 0;
 	int m = 0;
 
-	for (int i = 0; i < t->npools; i++)
-		if (t->p[i].stratum == s) {
-			sum_n += t->n[(size_t)i * t->kinds + k];
-			sum_a += t->p[i].alloc;
-			m++;
-		}
+	for (int i = t->st[s].first; i >= 0; i = t->p[i].next) {
+		sum_n += t->n[(size_t)i * t->kinds + k];
+		sum_a += t->p[i].alloc;
+		m++;
+	}
 	*var = 0;
 	if (!m || !sum_a) {
 		*r = t->st[s].label == k;
@@ -389,12 +391,11 @@ static void stratum_share(const struct tally *t, int s, int k, double *r, double
 		*var = *r * (1 - *r) / sum_a;
 		return;
 	}
-	for (int i = 0; i < t->npools; i++)
-		if (t->p[i].stratum == s) {
-			double d = t->n[(size_t)i * t->kinds + k] - *r * t->p[i].alloc;
+	for (int i = t->st[s].first; i >= 0; i = t->p[i].next) {
+		double d = t->n[(size_t)i * t->kinds + k] - *r * t->p[i].alloc;
 
-			ss += d * d;
-		}
+		ss += d * d;
+	}
 	*var = (1 - (double)m / t->st[s].pools) * ss /
 	       ((double)m * (m - 1) * (sum_a / m) * (sum_a / m));
 }
@@ -432,9 +433,18 @@ static int summarize(const struct tally *t, const struct ht_cache *c, struct hea
 		free(var);
 		return -ENOMEM;
 	}
+	bool *present = t->present;
+
+	/* only the kinds that the pools read or the labels name: the cache
+	 * also holds every address that turned out to be no type */
+	for (int s = 0; s < t->nst; s++)
+		if (t->st[s].label >= 0)
+			present[t->st[s].label] = true;
 	for (int k = 0; k < t->kinds - 1; k++) {
 		int j;
 
+		if (!present[k])
+			continue;
 		kind_estimate(t, k, &o, &b, &v);
 		if (o < 0.5)
 			continue;
@@ -518,7 +528,7 @@ static int make_strata(const struct pyheap_layout *l, const struct pyheap_snapsh
 		     j++)
 			;
 		if (j == t->nst)
-			t->st[t->nst++] = (struct stratum){ (int)x->szidx, k, 0, 0 };
+			t->st[t->nst++] = (struct stratum){ (int)x->szidx, k, 0, 0, -1 };
 		t->st[j].weight += x->blocks;
 		t->st[j].pools += x->pools;
 		total[x->szidx] += x->blocks;
@@ -526,7 +536,7 @@ static int make_strata(const struct pyheap_layout *l, const struct pyheap_snapsh
 	for (int c2 = 0; !cs && c2 < PYHEAP_NCLASSES; c2++)
 		if (s->classes[c2])
 			t->st[t->nst++] = (struct stratum){ c2, LABEL_ANY, s->classes[c2],
-							    (uint32_t)s->class_pools[c2] };
+							    (uint32_t)s->class_pools[c2], -1 };
 	for (int j = 0; cs && j < t->nst; j++) /* census shares of the exact live count */
 		t->st[j].weight = t->st[j].weight / total[t->st[j].cls] * s->classes[t->st[j].cls];
 	return 0;
@@ -546,7 +556,8 @@ static int tally_pools(const struct pyheap_layout *l, const struct pyheap_snapsh
 {
 	t->n = calloc((size_t)s->nsample * t->kinds, sizeof(*t->n));
 	t->p = calloc(s->nsample ? s->nsample : 1, sizeof(*t->p));
-	if (!t->n || !t->p)
+	t->present = calloc(t->kinds, sizeof(*t->present));
+	if (!t->n || !t->p || !t->present)
 		return -ENOMEM;
 	for (int i = 0; i < s->nsample; i++) {
 		const uint8_t *pb = buf + (size_t)i * l->pool_size;
@@ -567,8 +578,10 @@ static int tally_pools(const struct pyheap_layout *l, const struct pyheap_snapsh
 				continue;
 			alloc++;
 			row[kind[i][b] >= 0 ? kind[i][b] : t->kinds - 1]++;
+			t->present[kind[i][b] >= 0 ? kind[i][b] : t->kinds - 1] = true;
 		}
-		t->p[t->npools++] = (struct pool_count){ st, alloc };
+		t->p[t->npools] = (struct pool_count){ st, alloc, t->st[st].first };
+		t->st[st].first = t->npools++;
 		out->sampled_blocks += alloc;
 	}
 	out->sampled_pools = t->npools;
@@ -653,6 +666,7 @@ int heaptypes_sample(int pid, uint64_t bias, const struct pyheap_layout *l,
 	free(t.n);
 	free(t.p);
 	free(t.st);
+	free(t.present);
 	free(kind);
 	free(buf);
 	return err;

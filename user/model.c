@@ -164,6 +164,9 @@ const struct pm_field pm_fields[PM_NFIELDS] = {
 		F("heap_types_unsampled_bytes", PROC, U64, BYTES, 0, 0, NULL, PM_PROBES_HEAP_TYPES,
 		  PM_PROBES_HEAP_TYPES_REASON, "no heap snapshot yet"),
 
+	[PM_HEAP_TYPES_AGE_SECONDS] =
+		F("heap_types_age_seconds", PROC, F64, SECONDS, 0, 0, "%.3f", PM_PROBES_HEAP_TYPES,
+		  PM_PROBES_HEAP_TYPES_REASON, "no heap snapshot yet"),
 	[PM_HEAP_TYPES_GROWTH_SECONDS] = F(
 		"heap_types_growth_seconds", PROC, F64, SECONDS, 0, 0, "%.1f", PM_PROBES_HEAP_TYPES,
 		PM_PROBES_HEAP_TYPES_REASON, "fewer than 30 s of heap_types yet"),

@@ -589,6 +589,7 @@ static void build_types(struct pm_proc *p, const struct proc_entry *e)
 	pm_set_u64(p, PM_HEAP_TYPES_OTHER_BYTES, t->other_bytes);
 	pm_set_acc(p, PM_HEAP_TYPES_OTHER_BYTES, a);
 	pm_set_u64(p, PM_HEAP_TYPES_UNSAMPLED_BYTES, t->unsampled_bytes);
+	pm_set_f64(p, PM_HEAP_TYPES_AGE_SECONDS, e->cur.t - e->types_t);
 	if (t->growth_seconds > 0)
 		pm_set_f64(p, PM_HEAP_TYPES_GROWTH_SECONDS, t->growth_seconds);
 }

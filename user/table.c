@@ -315,13 +315,19 @@ static void free_types_hist(struct proc_entry *e)
 static void sample_types(struct table *t, struct proc_entry *e, struct pyheap_snapshot *snap)
 {
 	struct timespec a, b;
+	double took;
 	int err;
 
+	if (e->cur.t < e->types_next)
+		return;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	err = heaptypes_sample(e->pid, e->bias, &e->interp->heap, snap, t->census, &e->types_cache,
 			       &e->types);
 	clock_gettime(CLOCK_MONOTONIC, &b);
-	snap->read_ns += (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000LL + b.tv_nsec - a.tv_nsec);
+	took = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
+	e->types_t = e->cur.t;
+	e->types_next = e->cur.t + (took * TYPES_DUTY_INV > TYPES_EVERY_S ? took * TYPES_DUTY_INV
+									  : TYPES_EVERY_S);
 	if (err == -ENOMEM)
 		t->out_of_memory++;
 	if (err)

@@ -87,8 +87,9 @@ def test_heap_types(python):
         t_done = os.path.getmtime(os.path.join(wl.ctl, "done.json"))
         frame = pm.wait(lambda f: pm.proc_in(f, wl.pid) is not None
                         and pm.proc_in(f, wl.pid)["heap_types"] is not None
-                        and f["time"] - pm.proc_in(f, wl.pid)["heap_snapshot_age_seconds"]
-                        > t_done + 0.05, what=f"heap_types of pid {wl.pid} after the objects")
+                        and f["time"] - pm.proc_in(f, wl.pid)["heap_types_age_seconds"]
+                        > t_done + 0.05, timeout=45,
+                        what=f"heap_types of pid {wl.pid} after the objects")
         p = pm.proc_in(frame, wl.pid)
         types = {t["type"]: t for t in p["heap_types"]}
         for name in ("Rec", "Pt", "float"):
