@@ -19,7 +19,6 @@
 #define TYPE_READ	 176 /* up to and including tp_flags */
 #define TPFLAGS_HAVE_GC	 (1ull << 14)
 #define TPFLAGS_TYPE_SUB (1ull << 31) /* Py_TPFLAGS_TYPE_SUBCLASS: a metaclass */
-#define IOV_MAX_BATCH	 512
 #define MAX_BLOCKS	 (64 * 1024 / 16) /* blocks of the largest pool (3.15 hugepages: 16 KiB) */
 #define KIND_FREE	 (-2)
 #define KIND_BUFFER	 (-1)
@@ -153,31 +152,6 @@ int heaptypes_classify(const struct pyheap_layout *l, const uint8_t *buf, uint64
 
 /* ---- type objects -------------------------------------------------------------- */
 
-/* Read every iovec that can be read: process_vm_readv(2) stops at the
- * first remote range that faults, so go on after it (that one stays
- * zeros: a candidate that is no type's address does not validate). */
-static int readv_each(int pid, struct iovec *lo, struct iovec *re, int n)
-{
-	int i = 0;
-
-	while (i < n) {
-		int k = n - i < IOV_MAX_BATCH ? n - i : IOV_MAX_BATCH;
-		ssize_t got = process_vm_readv(pid, lo + i, k, re + i, k, 0);
-
-		if (got < 0 && errno == ESRCH)
-			return -ESRCH;
-		if (got < 0)
-			got = 0;
-		for (; k && (size_t)got >= lo[i].iov_len; k--, i++)
-			got -= lo[i].iov_len;
-		if (k)
-			i++; /* the range that faulted (partly read: not trusted) */
-		if (k && lo[i - 1].iov_len)
-			memset(lo[i - 1].iov_base, 0, lo[i - 1].iov_len);
-	}
-	return 0;
-}
-
 /* Add every candidate type address of the pool's allocated blocks that
  * the cache does not know to want[] (sorted, unique later). */
 static int candidates(const struct pyheap_layout *l, const uint8_t *buf, const int *kind, int n,
@@ -249,7 +223,7 @@ static int read_types(int pid, const struct reg_layout *r, uint64_t tt, const ui
 			if (pass == 1 && a == tt)
 				re[i].iov_len = lo[i].iov_len = 0; /* PyType_Type: no need */
 		}
-		err = readv_each(pid, lo, re, n);
+		err = pyheap_readv_each(pid, lo, re, n, NULL);
 	}
 	for (int i = 0; !err && i < n; i++) {
 		uint64_t mt = u64_at(hdr[i], r->ob_type);
@@ -459,7 +433,6 @@ static int summarize(const struct tally *t, const struct ht_cache *c, struct hea
 	for (int i = 0; i < n; i++) /* the variance travels with its entry */
 		all[i].objects_error = (uint64_t)(2 * sqrt(var[i]) + 0.5);
 	qsort(all, n, sizeof(*all), cmp_entry);
-	out->types_seen = n;
 	out->n = n < HT_TOP ? n : HT_TOP;
 	for (int i = 0; i < n; i++)
 		if (i < HT_TOP)
@@ -648,7 +621,7 @@ int heaptypes_sample(int pid, uint64_t bias, const struct pyheap_layout *l,
 		re[i] = (struct iovec){ (void *)(uintptr_t)s->sample[i].addr, l->pool_size };
 	}
 	if (!err)
-		err = readv_each(pid, lo, re, s->nsample);
+		err = pyheap_readv_each(pid, lo, re, s->nsample, NULL);
 	if (!err)
 		err = learn_all(pid, bias, l, s, census, c, buf, kind, nb);
 	t.kinds = c->n + 1;

@@ -66,7 +66,6 @@ struct heap_types {
 	uint64_t buffer_bytes; /* estimated bytes in blocks that hold no object */
 	uint64_t other_bytes; /* estimated bytes of the types below the top */
 	uint64_t unsampled_bytes; /* live bytes of size classes no pool was read of */
-	int types_seen;
 	double growth_seconds; /* what top[].growth is over; 0: no growth yet */
 };
 

@@ -1141,6 +1141,34 @@ static uint64_t xorshift(uint64_t *s)
 	return *s;
 }
 
+int pyheap_readv_each(int pid, struct iovec *lo, struct iovec *re, int n, bool *ok)
+{
+	int i = 0;
+
+	while (i < n) {
+		int k = n - i < IOV_BATCH ? n - i : IOV_BATCH;
+		ssize_t got = process_vm_readv(pid, lo + i, k, re + i, k, 0);
+
+		if (got < 0 && errno == ESRCH)
+			return -ESRCH;
+		if (got < 0)
+			got = 0;
+		for (; k && (size_t)got >= lo[i].iov_len; k--, i++) {
+			got -= lo[i].iov_len;
+			if (ok)
+				ok[i] = true;
+		}
+		if (!k)
+			continue;
+		/* the range that faulted (partly read: not trusted) */
+		memset(lo[i].iov_base, 0, lo[i].iov_len);
+		if (ok)
+			ok[i] = false;
+		i++;
+	}
+	return 0;
+}
+
 int pyheap_header_offsets(const struct reg_layout *r, uint32_t bs, uint32_t off[3])
 {
 	int n = 0;

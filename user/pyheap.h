@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <linux/types.h>
 #include <sys/types.h>
 #include "elf_file.h"
@@ -196,6 +197,12 @@ struct pyheap_peek {
 	bool narenas_ok, arenas_allocated_ok;
 };
 int pyheap_peek(int pid, uint64_t bias, const struct pyheap_layout *l, struct pyheap_peek *out);
+
+/* Read every iovec of process pid that can be read: process_vm_readv(2)
+ * stops at the first remote range that faults, so go on after it; a
+ * range that faulted is zeros, and ok[i] (when ok) says which were read
+ * whole. 0 or -ESRCH. */
+int pyheap_readv_each(int pid, struct iovec *lo, struct iovec *re, int n, bool *ok);
 
 /* Where an object's header can be in a block of bs bytes (largest offset
  * first): after the PyGC_Head and the managed dict/weakref pointers,

@@ -118,8 +118,6 @@ struct sites_proc {
 	int pid;
 	struct live_sample *live;
 	size_t nlive, caplive;
-	uint64_t live_lost; /* samples not followed: more than SITES_LIVE_MAX */
-	uint64_t live_dead; /* samples whose object was seen gone */
 	bool live_checked; /* a check ran: live figures mean something */
 	const struct sites_layout *l;
 	const struct pycode_layout *pl;
@@ -371,18 +369,14 @@ int sites_proc_add_sample(struct sites_proc *sp, const struct pmt_site_sample *s
 	}
 	if (smp->key.kind != PMT_SITE_ARENA && smp->key.kind != PMT_SITE_MALLOC)
 		return 0;
-	if (sp->nlive == SITES_LIVE_MAX) {
-		sp->live_lost++;
-		return 0;
-	}
+	if (sp->nlive == SITES_LIVE_MAX)
+		return 0; /* not followed */
 	if (sp->nlive == sp->caplive) {
 		size_t cap = sp->caplive ? 2 * sp->caplive : 256;
 
 		ls = realloc(sp->live, cap * sizeof(*ls));
-		if (!ls) {
-			sp->live_lost++;
+		if (!ls)
 			return -ENOMEM;
-		}
 		sp->live = ls;
 		sp->caplive = cap;
 	}
@@ -471,24 +465,24 @@ static void judge(struct live_sample *ls, const struct reg_layout *r, const uint
 static int read_samples(int pid, uint32_t pool_size, struct live_sample *v, size_t n,
 			uint8_t (*buf)[LIVE_READ], bool *ok)
 {
-	struct iovec lo, re;
+	struct iovec *lo = calloc(n ? n : 1, sizeof(*lo)), *re = calloc(n ? n : 1, sizeof(*re));
+	int err = lo && re ? 0 : -ENOMEM;
 
-	for (size_t i = 0; i < n; i++) {
-		ssize_t got;
-
-		/* one read each: a mapping that is gone must not hide the rest */
-		lo = (struct iovec){ buf[i],
-				     v[i].key.kind == PMT_SITE_MALLOC ? 16 : sizeof(buf[i]) };
-		re = (struct iovec){ (void *)(uintptr_t)(v[i].key.kind == PMT_SITE_MALLOC
-								 ? v[i].addr
-								 : sample_pool(&v[i], pool_size)),
-				     lo.iov_len };
-		got = process_vm_readv(pid, &lo, 1, &re, 1, 0);
-		if (got < 0 && errno == ESRCH)
-			return -ESRCH;
-		ok[i] = got == (ssize_t)lo.iov_len;
+	for (size_t i = 0; !err && i < n; i++) {
+		lo[i] = (struct iovec){ buf[i],
+					v[i].key.kind == PMT_SITE_MALLOC ? 16 : sizeof(buf[i]) };
+		re[i] = (struct iovec){ (void *)(uintptr_t)(v[i].key.kind == PMT_SITE_MALLOC
+								    ? v[i].addr
+								    : sample_pool(&v[i],
+										  pool_size)),
+					lo[i].iov_len };
 	}
-	return 0;
+	/* batched; a mapping that is gone does not hide the rest */
+	if (!err)
+		err = pyheap_readv_each(pid, lo, re, (int)n, ok);
+	free(lo);
+	free(re);
+	return err;
 }
 
 /* Sum the live samples into their records. */
@@ -531,7 +525,6 @@ int sites_proc_check_live(struct sites_proc *sp, const struct reg_layout *r, uin
 		} else {
 			struct site_rec *rec = rec_find(sp, &sp->live[i].key);
 
-			sp->live_dead++;
 			if (rec)
 				rec->followed_dead++; /* its site shows 0 live, not unknown */
 		}
@@ -558,11 +551,6 @@ int sites_proc_look_newest(struct sites_proc *sp, const struct reg_layout *r, ui
 	if (!err)
 		judge(&sp->live[sp->nlive - 1], r, buf[0], ok);
 	return err;
-}
-
-bool sites_proc_live_known(const struct sites_proc *sp)
-{
-	return sp->live_checked;
 }
 
 /* ---- output --------------------------------------------------------------- */

@@ -77,7 +77,6 @@ int sites_proc_check_live(struct sites_proc *sp, const struct reg_layout *r, uin
  * asked for its arena is likely still alive (what is kept as its identity
  * is what its block holds when first looked at). 0 or -ESRCH. */
 int sites_proc_look_newest(struct sites_proc *sp, const struct reg_layout *r, uint32_t pool_size);
-bool sites_proc_live_known(const struct sites_proc *sp);
 
 /* Advance the recent window (call once per interval). */
 void sites_proc_tick(struct sites_proc *sp, double now);
