@@ -217,7 +217,7 @@ void output_human_bytes(double v, char *buf, size_t len)
 }
 
 /* The -b table: its columns, each a field of the model. */
-enum text_fmt { T_PID, T_NAME, T_BYTES, T_BYTES_ALWAYS, T_RATE, T_PCT, T_GEN, T_CMD };
+enum text_fmt { T_PID, T_NAME, T_BYTES, T_RATE, T_PCT, T_GEN, T_CMD };
 
 static const struct text_col {
 	const char *head;
@@ -232,7 +232,7 @@ static const struct text_col {
 	{ "RSS", 6, PM_RSS_BYTES, 0, T_BYTES },
 	{ "ANON", 6, PM_ANON_BYTES, 0, T_BYTES },
 	{ "SWAP", 6, PM_SWAP_BYTES, 0, T_BYTES },
-	{ "BRK", 6, PM_BRK_BYTES, 0, T_BYTES_ALWAYS },
+	{ "BRK", 6, PM_BRK_BYTES, 0, T_BYTES },
 	{ "MMAP/s", 7, PM_RATE_MMAP_BYTES, 0, T_BYTES },
 	{ "UNMAP/s", 7, PM_RATE_MUNMAP_BYTES, 0, T_BYTES },
 	{ "GC/s", 6, PM_RATE_GC_COLLECTIONS, 0, T_RATE },
@@ -269,7 +269,6 @@ static void text_cell(const struct pm_proc *p, const struct text_col *c, char *b
 			snprintf(buf, len, "%s", pm_str(p, c->id));
 		break;
 	case T_BYTES:
-	case T_BYTES_ALWAYS:
 		if (!isnan(v))
 			output_human_bytes(v, buf, len);
 		break;
