@@ -519,15 +519,15 @@ int sites_proc_check_live(struct sites_proc *sp, const struct reg_layout *r, uin
 	for (size_t i = 0; !err && i < n; i++)
 		judge(&sp->live[sp->nlive - n + i], r, buf[i], ok[i]);
 	/* the dead go (their bytes are no longer live), the rest keep their order */
-	for (size_t i = 0; !err && i < sp->nlive; i++)
-		if (sp->live[i].state != LS_DEAD) {
-			sp->live[k++] = sp->live[i];
-		} else {
-			struct site_rec *rec = rec_find(sp, &sp->live[i].key);
+	for (size_t i = 0; !err && i < sp->nlive; i++) {
+		struct site_rec *rec =
+			sp->live[i].state == LS_DEAD ? rec_find(sp, &sp->live[i].key) : NULL;
 
-			if (rec)
-				rec->followed_dead++; /* its site shows 0 live, not unknown */
-		}
+		if (rec)
+			rec->followed_dead++; /* its site shows 0 live, not unknown */
+		else /* alive, or dead before its site's counts were polled: kept */
+			sp->live[k++] = sp->live[i];
+	}
 	if (!err)
 		sp->nlive = k;
 	free(buf);

@@ -51,8 +51,10 @@ static pid_t spawn_python(void)
 		dup2(fd[1], STDOUT_FILENO);
 		close(fd[0]);
 		execl(PYTHON, PYTHON, "-c",
-		      "import sys, time; print(1); sys.stdout.flush(); time.sleep(60)",
-		      (char *)NULL);
+		      /* one byte, one write: with PYTHONUNBUFFERED a print() writes
+		       * "1" and "\n" apart, and the second one can meet the pipe
+		       * closed (EPIPE: the child exits before it is discovered) */
+		      "import os, time; os.write(1, b'1'); time.sleep(60)", (char *)NULL);
 		_exit(127);
 	}
 	close(fd[1]);
