@@ -446,11 +446,22 @@ static int summarize(const struct tally *t, const struct ht_cache *c, struct hea
 	return 0;
 }
 
+/* Pool i's blocks' kinds in kinds[]: as many as a pool can have. */
+static size_t pool_kinds_len(const struct pyheap_layout *l)
+{
+	return (l->pool_size - POOL_OVERHEAD) / 16;
+}
+
+static int *pool_kinds(const struct pyheap_layout *l, int *kinds, int i)
+{
+	return kinds + (size_t)i * pool_kinds_len(l);
+}
+
 /* The census's candidate types and the sampled pools' blocks' go to the
  * cache; want holds up to max addresses at a time. */
 static int learn_all(int pid, uint64_t bias, const struct pyheap_layout *l,
 		     const struct pyheap_snapshot *s, const struct pyheap_census *cs,
-		     struct ht_cache *c, const uint8_t *buf, int (*kind)[MAX_BLOCKS], int *nb)
+		     struct ht_cache *c, const uint8_t *buf, int *kind, int *nb)
 {
 	const int max = 3 * MAX_BLOCKS;
 	uint64_t *want = malloc(sizeof(*want) * max);
@@ -467,7 +478,7 @@ static int learn_all(int pid, uint64_t bias, const struct pyheap_layout *l,
 		uint32_t bs;
 
 		nb[i] = u32_at(pb, 36) == s->sample[i].szidx
-				? pool_blocks(l, pb, s->sample[i].addr, kind[i], &bs)
+				? pool_blocks(l, pb, s->sample[i].addr, pool_kinds(l, kind, i), &bs)
 				: -1;
 		if (nb[i] < 0)
 			continue;
@@ -475,7 +486,7 @@ static int learn_all(int pid, uint64_t bias, const struct pyheap_layout *l,
 			err = learn_types(pid, bias, l, want, nwant, c);
 			nwant = 0;
 		}
-		nwant = candidates(l, pb, kind[i], nb[i], c, want, nwant, max);
+		nwant = candidates(l, pb, pool_kinds(l, kind, i), nb[i], c, want, nwant, max);
 	}
 	if (!err)
 		err = learn_types(pid, bias, l, want, nwant, c);
@@ -483,8 +494,9 @@ static int learn_all(int pid, uint64_t bias, const struct pyheap_layout *l,
 	return err;
 }
 
-/* The strata: per class, the census's labels resolved to kinds (labels of
- * one kind together); without a census, each class whole. */
+/* The strata: the census's labels (each drawn from on its own, pyheap.h),
+ * each taken to be of the kind its label resolves to where none of its
+ * pools was read; without a census, each class whole. */
 static int make_strata(const struct pyheap_layout *l, const struct pyheap_snapshot *s,
 		       const struct pyheap_census *cs, const struct ht_cache *c, struct tally *t)
 {
@@ -495,15 +507,11 @@ static int make_strata(const struct pyheap_layout *l, const struct pyheap_snapsh
 		return -ENOMEM;
 	for (int i = 0; cs && i < cs->n; i++) {
 		const struct pyheap_label *x = &cs->v[i];
-		int k = label_kind(&l->reg, c, x->type, (x->szidx + 1) * 16, t->kinds - 1), j;
 
-		for (j = 0; j < t->nst && !(t->st[j].cls == (int)x->szidx && t->st[j].label == k);
-		     j++)
-			;
-		if (j == t->nst)
-			t->st[t->nst++] = (struct stratum){ (int)x->szidx, k, 0, 0, -1 };
-		t->st[j].weight += x->blocks;
-		t->st[j].pools += x->pools;
+		t->st[t->nst++] = (struct stratum){ (int)x->szidx,
+						    label_kind(&l->reg, c, x->type,
+							       (x->szidx + 1) * 16, t->kinds - 1),
+						    (double)x->blocks, x->pools, -1 };
 		total[x->szidx] += x->blocks;
 	}
 	for (int c2 = 0; !cs && c2 < PYHEAP_NCLASSES; c2++)
@@ -515,17 +523,21 @@ static int make_strata(const struct pyheap_layout *l, const struct pyheap_snapsh
 	return 0;
 }
 
-static int stratum_of(const struct tally *t, int cls, int label)
+/* A sampled pool's stratum: its census label's, or its class's. */
+static int stratum_of(const struct tally *t, const struct pyheap_census *cs,
+		      const struct pyheap_pool_ref *ref)
 {
+	if (cs)
+		return ref->label >= 0 && ref->label < t->nst ? ref->label : -1;
 	for (int j = 0; j < t->nst; j++)
-		if (t->st[j].cls == cls && (t->st[j].label == label || t->st[j].label == LABEL_ANY))
+		if (t->st[j].cls == (int)ref->szidx)
 			return j;
 	return -1;
 }
 
 static int tally_pools(const struct pyheap_layout *l, const struct pyheap_snapshot *s,
-		       const struct ht_cache *c, const uint8_t *buf, int (*kind)[MAX_BLOCKS],
-		       const int *nb, struct tally *t, struct heap_types *out)
+		       const struct pyheap_census *cs, const struct ht_cache *c, const uint8_t *buf,
+		       int *kinds, const int *nb, struct tally *t, struct heap_types *out)
 {
 	t->n = calloc((size_t)s->nsample * t->kinds, sizeof(*t->n));
 	t->p = calloc(s->nsample ? s->nsample : 1, sizeof(*t->p));
@@ -534,24 +546,18 @@ static int tally_pools(const struct pyheap_layout *l, const struct pyheap_snapsh
 		return -ENOMEM;
 	for (int i = 0; i < s->nsample; i++) {
 		const uint8_t *pb = buf + (size_t)i * l->pool_size;
-		uint32_t *row = t->n + (size_t)t->npools * t->kinds, alloc = 0, bs;
-		uint64_t lt[3];
-		int st;
+		uint32_t *row = t->n + (size_t)t->npools * t->kinds, alloc = 0;
+		int st = stratum_of(t, cs, &s->sample[i]), *kind = pool_kinds(l, kinds, i);
 
-		if (nb[i] < 0 || heaptypes_classify(l, pb, s->sample[i].addr, c, kind[i]) < 0)
+		if (st < 0 || nb[i] < 0 ||
+		    heaptypes_classify(l, pb, s->sample[i].addr, c, kind) < 0)
 			continue;
-		bs = (s->sample[i].szidx + 1) * 16;
-		pyheap_block_label(&l->reg, pb + POOL_OVERHEAD, bs, lt);
-		st = stratum_of(t, (int)s->sample[i].szidx,
-				label_kind(&l->reg, c, lt, bs, t->kinds - 1));
-		if (st < 0)
-			continue; /* a label the census did not see: the pool changed */
 		for (int b = 0; b < nb[i]; b++) {
-			if (kind[i][b] == KIND_FREE)
+			if (kind[b] == KIND_FREE)
 				continue;
 			alloc++;
-			row[kind[i][b] >= 0 ? kind[i][b] : t->kinds - 1]++;
-			t->present[kind[i][b] >= 0 ? kind[i][b] : t->kinds - 1] = true;
+			row[kind[b] >= 0 ? kind[b] : t->kinds - 1]++;
+			t->present[kind[b] >= 0 ? kind[b] : t->kinds - 1] = true;
 		}
 		t->p[t->npools] = (struct pool_count){ st, alloc, t->st[st].first };
 		t->st[st].first = t->npools++;
@@ -598,11 +604,13 @@ int heaptypes_sample(int pid, uint64_t bias, const struct pyheap_layout *l,
 		     struct ht_cache *c, struct heap_types *out)
 {
 	struct iovec lo[PYHEAP_SAMPLE_POOLS], re[PYHEAP_SAMPLE_POOLS];
-	int nb[PYHEAP_SAMPLE_POOLS], (*kind)[MAX_BLOCKS] = NULL, err;
+	int nb[PYHEAP_SAMPLE_POOLS], *kind = NULL, err;
 	struct tally t = { 0 };
 	uint8_t *buf = NULL;
 
 	memset(out, 0, sizeof(*out));
+	if (census && census->lost_blocks)
+		census = NULL; /* the sample was drawn per class (pyheap.h) */
 	if (!s->heap_ok)
 		return why(out, "no consistent heap snapshot");
 	if (!l->type_type)
@@ -614,7 +622,7 @@ int heaptypes_sample(int pid, uint64_t bias, const struct pyheap_layout *l,
 		c->uses = 1;
 	}
 	buf = malloc((size_t)s->nsample * l->pool_size);
-	kind = malloc(sizeof(*kind) * s->nsample);
+	kind = malloc(sizeof(*kind) * pool_kinds_len(l) * s->nsample);
 	err = !buf || !kind ? -ENOMEM : 0;
 	for (int i = 0; !err && i < s->nsample; i++) {
 		lo[i] = (struct iovec){ buf + (size_t)i * l->pool_size, l->pool_size };
@@ -628,7 +636,7 @@ int heaptypes_sample(int pid, uint64_t bias, const struct pyheap_layout *l,
 	if (!err)
 		err = make_strata(l, s, census, c, &t);
 	if (!err)
-		err = tally_pools(l, s, c, buf, kind, nb, &t, out);
+		err = tally_pools(l, s, census, c, buf, kind, nb, &t, out);
 	if (!err && !t.npools)
 		why(out, "every sampled pool changed while it was read");
 	else if (!err) {

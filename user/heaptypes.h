@@ -13,11 +13,12 @@
  * Pools hold mostly one kind of object (objects made together), so the
  * estimate is stratified by what every pool's first block is (the
  * snapshot's census, pyheap.h: one label per pool in use, read with its
- * header): per size class and label, the share of the class's live
- * blocks (the snapshot's exact count) in pools of that label, times the
- * composition of the pools read whole of that label (a ratio estimate,
- * with its standard error from the spread between those pools); a label
- * no pool was read of is taken to be all of its kind.
+ * header): per label, the share of the class's live blocks (the
+ * snapshot's exact count) in pools of that label, times the composition
+ * of the pools read whole of that label, which were drawn from its own
+ * pools (a ratio estimate, with its standard error from the spread
+ * between those pools); a label no pool was read of is taken to be all
+ * of its kind. A census that overflowed: one stratum per size class.
  * The target is never stopped: a pool that changed while it was read
  * (its count no longer that of its blocks) is left out.
  */

@@ -1129,6 +1129,7 @@ struct pool_batch {
 	struct pyheap_census *census; /* NULL: not asked for */
 	const struct reg_layout *reg;
 	struct iovec lo[IOV_BATCH], re[IOV_BATCH];
+	/* per class: the sample when there is no census or it is full */
 	struct pyheap_pool_ref res[PYHEAP_NCLASSES][PYHEAP_SAMPLE_RESERVOIR];
 	uint64_t rng;
 };
@@ -1213,29 +1214,45 @@ static unsigned int label_hash(const struct pyheap_label *x)
 	return (unsigned int)(h >> 40) % (2 * PYHEAP_CENSUS_MAX);
 }
 
-/* Count a pool in use under its first block's label. */
-static void census_add(struct pyheap_census *c, const struct reg_layout *r, const uint8_t *hdr,
-		       uint32_t szidx, uint32_t count)
+/* Draw pool r into a reservoir of seen pools so far (Vitter's algorithm R). */
+static void reservoir_add(struct pyheap_pool_ref *res, uint64_t seen, uint64_t *rng,
+			  struct pyheap_pool_ref r)
 {
-	struct pyheap_label x = { .szidx = szidx };
+	uint64_t j;
+
+	if (seen <= PYHEAP_SAMPLE_RESERVOIR)
+		res[seen - 1] = r;
+	else if ((j = xorshift(rng) % seen) < PYHEAP_SAMPLE_RESERVOIR)
+		res[j] = r;
+}
+
+/* Count a pool in use under its first block's label, and draw it into
+ * the label's reservoir. */
+static void census_add(struct pyheap_census *c, const struct reg_layout *r, const uint8_t *hdr,
+		       struct pyheap_pool_ref ref, uint64_t *rng)
+{
+	struct pyheap_label x = { .szidx = ref.szidx };
 	unsigned int h;
 
-	pyheap_block_label(r, hdr + 48, (szidx + 1) * 16, x.type);
+	pyheap_block_label(r, hdr + 48, (ref.szidx + 1) * 16, x.type);
 	for (h = label_hash(&x); c->index[h] >= 0; h = (h + 1) % (2 * PYHEAP_CENSUS_MAX)) {
 		struct pyheap_label *v = &c->v[c->index[h]];
 
-		if (v->szidx == szidx && !memcmp(v->type, x.type, sizeof(x.type))) {
-			v->blocks += count;
-			v->pools++;
+		if (v->szidx == ref.szidx && !memcmp(v->type, x.type, sizeof(x.type))) {
+			v->blocks += ref.count;
+			ref.label = c->index[h];
+			reservoir_add(v->res, ++v->pools, rng, ref);
 			return;
 		}
 	}
 	if (c->n == PYHEAP_CENSUS_MAX) {
-		c->lost_blocks += count;
+		c->lost_blocks += ref.count;
 		return;
 	}
-	x.blocks = count;
+	x.blocks = ref.count;
 	x.pools = 1;
+	ref.label = c->n;
+	x.res[0] = ref;
 	c->index[h] = (int16_t)c->n;
 	c->v[c->n++] = x;
 }
@@ -1247,25 +1264,23 @@ static void census_reset(struct pyheap_census *c)
 	memset(c->index, 0xff, sizeof(c->index));
 }
 
-/* Reservoir sampling (Vitter's algorithm R) of one class's pools in use. */
-static void keep_pool(struct pool_batch *b, struct pyheap_snapshot *out, uint64_t addr,
-		      uint32_t szidx, uint32_t count)
+/* How many pools the snapshot's sample holds (pyheap.h). */
+static int sample_budget(const struct pyheap_snapshot *out)
 {
-	uint64_t seen = ++out->class_pools[szidx], j;
-	struct pyheap_pool_ref r = { addr, szidx, count };
+	uint64_t in_use = 0;
 
-	if (seen <= PYHEAP_SAMPLE_RESERVOIR)
-		b->res[szidx][seen - 1] = r;
-	else if ((j = xorshift(&b->rng) % seen) < PYHEAP_SAMPLE_RESERVOIR)
-		b->res[szidx][j] = r;
+	for (int c = 0; c < PYHEAP_NCLASSES; c++)
+		in_use += out->class_pools[c];
+	in_use = PYHEAP_SAMPLE_BASE + in_use / PYHEAP_SAMPLE_PER;
+	return in_use < PYHEAP_SAMPLE_POOLS ? (int)in_use : PYHEAP_SAMPLE_POOLS;
 }
 
 /* The snapshot's sample: one pool of each class in use (most live bytes
  * first) while the budget lasts, then the class whose bytes per chosen
- * pool are highest, again and again. */
+ * pool are highest, again and again. Without a census. */
 static void choose_pools(const struct pool_batch *b, struct pyheap_snapshot *out)
 {
-	int take[PYHEAP_NCLASSES] = { 0 }, left = PYHEAP_SAMPLE_POOLS;
+	int take[PYHEAP_NCLASSES] = { 0 }, left = sample_budget(out);
 
 	out->nsample = 0;
 	while (left > 0) {
@@ -1292,6 +1307,55 @@ static void choose_pools(const struct pool_batch *b, struct pyheap_snapshot *out
 	}
 }
 
+/* The same over the census's labels: first one pool of each class in
+ * use, from its label with the most blocks; then the label whose live
+ * bytes per chosen pool are highest, again and again (bytes per draw
+ * even out, so no big stratum rests on a pool or two). */
+static void choose_labelled(const struct pyheap_census *cs, struct pyheap_snapshot *out)
+{
+	uint8_t take[PYHEAP_CENSUS_MAX] = { 0 };
+	int top[PYHEAP_NCLASSES], budget = sample_budget(out);
+
+	out->nsample = 0;
+	for (int c = 0; c < PYHEAP_NCLASSES; c++)
+		top[c] = -1;
+	for (int i = 0; i < cs->n; i++) {
+		int *t = &top[cs->v[i].szidx];
+
+		if (*t < 0 || cs->v[i].blocks > cs->v[*t].blocks)
+			*t = i;
+	}
+	for (int n = 0; n < PYHEAP_NCLASSES && out->nsample < budget; n++) {
+		int best = -1; /* the class of most bytes not yet drawn from */
+
+		for (int c = 0; c < PYHEAP_NCLASSES; c++)
+			if (top[c] >= 0 && !take[top[c]] &&
+			    (best < 0 ||
+			     out->classes[c] * (c + 1) > out->classes[best] * (best + 1)))
+				best = c;
+		if (best < 0)
+			break;
+		out->sample[out->nsample++] = cs->v[top[best]].res[take[top[best]]++];
+	}
+	while (out->nsample < budget) {
+		int best = -1;
+		double bw = 0;
+
+		for (int i = 0; i < cs->n; i++) {
+			const struct pyheap_label *v = &cs->v[i];
+			double w = (double)v->blocks * (v->szidx + 1) / (take[i] + 1);
+
+			if (take[i] < v->pools && take[i] < PYHEAP_SAMPLE_RESERVOIR && w > bw) {
+				bw = w;
+				best = i;
+			}
+		}
+		if (best < 0)
+			break;
+		out->sample[out->nsample++] = cs->v[best].res[take[best]++];
+	}
+}
+
 /* Read the batched headers, validate them and add them up. */
 static int flush_pools(int pid, const struct pyheap_layout *l, struct pool_batch *b,
 		       struct pyheap_snapshot *out)
@@ -1299,6 +1363,7 @@ static int flush_pools(int pid, const struct pyheap_layout *l, struct pool_batch
 	int err = b->n ? readv_all(pid, b->lo, b->re, b->n) : 0;
 
 	for (int i = 0; !err && i < b->n; i++) {
+		struct pyheap_pool_ref ref;
 		uint32_t count, aidx, szidx;
 
 		memcpy(&count, b->hdr[i], 4);
@@ -1309,9 +1374,11 @@ static int flush_pools(int pid, const struct pyheap_layout *l, struct pool_batch
 		out->pools++;
 		if (!count)
 			continue;
-		keep_pool(b, out, (uint64_t)(uintptr_t)b->re[i].iov_base, szidx, count);
+		ref = (struct pyheap_pool_ref){ (uint64_t)(uintptr_t)b->re[i].iov_base, szidx,
+						count, -1 };
+		reservoir_add(b->res[szidx], ++out->class_pools[szidx], &b->rng, ref);
 		if (b->census)
-			census_add(b->census, b->reg, b->hdr[i], szidx, count);
+			census_add(b->census, b->reg, b->hdr[i], ref, &b->rng);
 		out->classes[szidx] += count;
 		out->live_blocks += count;
 		out->live_bytes += (uint64_t)count * (szidx + 1) * 16;
@@ -1408,7 +1475,9 @@ static int walk(int pid, const struct pyheap_layout *l, const struct obstate *st
 	out->narenas = narenas;
 	out->arena_size = st->arena_size;
 	out->arena_bytes = narenas * st->arena_size;
-	if (!err)
+	if (!err && census && !census->lost_blocks)
+		choose_labelled(census, out);
+	else if (!err)
 		choose_pools(b, out);
 out:
 	free(arenas);

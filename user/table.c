@@ -344,7 +344,7 @@ static void sample_heap(struct table *t, struct proc_entry *e, double now)
 {
 	struct pyheap_snapshot snap;
 	struct pyheap_peek pk;
-	bool peeked = false;
+	bool peeked = false, types_due;
 	int err;
 
 	memset(&e->cur.gcs, 0, sizeof(e->cur.gcs));
@@ -357,10 +357,12 @@ static void sample_heap(struct table *t, struct proc_entry *e, double now)
 		return;
 	}
 	e->heap_defer_since = 0;
-	if (!t->census && !(t->census = malloc(sizeof(*t->census))))
+	types_due = e->cur.t >= e->types_next;
+	if (types_due && !t->census && !(t->census = malloc(sizeof(*t->census))))
 		t->out_of_memory++; /* types from the sampled pools alone */
+	/* the census only for the walk heap_types reads (sample_types) */
 	err = pyheap_snapshot_census(e->pid, e->bias, &e->interp->heap, &snap, &t->heap_stats,
-				     t->census);
+				     types_due ? t->census : NULL);
 	if (!err && snap.heap_ok)
 		sample_types(t, e, &snap);
 	if (!err && snap.heap_ok && e->sites &&

@@ -39,7 +39,7 @@ struct fake_type {
 	uint8_t rest[64];
 };
 
-static struct fake_type type_type, meta, t_foo, t_int, t_via_meta, t_bad_name;
+static struct fake_type type_type, meta, t_foo, t_int, t_via_meta, t_bad_name, t_small;
 
 static void init_type(struct fake_type *t, struct fake_type *of, const char *name, int64_t size,
 		      uint64_t flags)
@@ -79,6 +79,7 @@ static int setup(void **state)
 	init_type(&t_int, &type_type, "int", 24, 0);
 	init_type(&t_via_meta, &meta, "Mapping", 16, 0); /* made by a metaclass */
 	init_type(&t_bad_name, &type_type, "bad\nname", 16, 0);
+	init_type(&t_small, &type_type, "Small", 16, 0);
 	return 0;
 }
 
@@ -225,6 +226,64 @@ static void test_scaled_estimate(void **state)
 	free(b.mem);
 }
 
+/* With a census, each label is a stratum of its own: its pools read
+ * stand for it alone, and one none was read of is its label's kind.
+ * Class 1: 10 pools labelled int (one read: all int), 5 labelled by a
+ * buffer (one read: half int), 3 labelled Small (none read). */
+static void test_census_strata(void **state)
+{
+	static struct pyheap_census cs;
+	struct pyheap_layout l = layout();
+	struct pyheap_snapshot s = { 0 };
+	struct ht_cache c = { 0 };
+	struct heap_types h;
+	struct pool a = new_pool(1, 400, 0), b = new_pool(1, 400, 0);
+	uint8_t small[32] = { 0 };
+	const struct ht_entry *e;
+
+	(void)state;
+	for (int i = 0; i < 400; i++)
+		put_obj(block(&a, i), 0, &t_int);
+	for (int i = 200; i < 400; i++) /* b's first 200 blocks: buffers */
+		put_obj(block(&b, i), 0, &t_int);
+	put_obj(small, 0, &t_small);
+	cs.n = 3;
+	cs.v[0] = (struct pyheap_label){ .szidx = 1, .blocks = 4000, .pools = 10 };
+	cs.v[1] = (struct pyheap_label){ .szidx = 1, .blocks = 2000, .pools = 5 };
+	cs.v[2] = (struct pyheap_label){ .szidx = 1, .blocks = 1000, .pools = 3 };
+	pyheap_block_label(&l.reg, block(&a, 0), 32, cs.v[0].type);
+	pyheap_block_label(&l.reg, block(&b, 0), 32, cs.v[1].type);
+	pyheap_block_label(&l.reg, small, 32, cs.v[2].type);
+	s.classes[1] = 7000;
+	s.class_pools[1] = 18;
+	add_sample(&s, &a, 1);
+	add_sample(&s, &b, 1);
+	s.sample[1].label = 1; /* a's is label 0 */
+	assert_int_equal(heaptypes_sample(getpid(), 0, &l, &s, &cs, &c, &h), 0);
+	assert_true(h.ok);
+	assert_false(h.exact);
+	assert_non_null(e = find(&h, "int"));
+	assert_int_equal(e->objects, 4000 + 1000);
+	/* label 1 alone has spread: r = 0.5 over 400 blocks of one pool,
+	 * V = 0.25 / 400, 2 * 2000 * sqrt(V) = 100 */
+	assert_int_equal(e->objects_error, 100);
+	assert_non_null(e = find(&h, "Small"));
+	assert_int_equal(e->objects, 1000);
+	assert_int_equal(e->objects_error, 0);
+	assert_int_equal(h.buffer_bytes, 1000 * 32);
+	/* a census that overflowed: the sample was drawn per class */
+	cs.lost_blocks = 10;
+	s.classes[1] = 800;
+	s.class_pools[1] = 2;
+	assert_int_equal(heaptypes_sample(getpid(), 0, &l, &s, &cs, &c, &h), 0);
+	assert_true(h.exact);
+	assert_int_equal(find(&h, "int")->objects, 600);
+	assert_null(find(&h, "Small"));
+	ht_cache_free(&c);
+	free(a.mem);
+	free(b.mem);
+}
+
 /* Pools that changed under the read or lie are left out; a class none
  * could be read of is counted as unsampled. */
 static void test_inconsistent_pools(void **state)
@@ -321,11 +380,9 @@ static void test_growth(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exact_pool),
-		cmocka_unit_test(test_scaled_estimate),
-		cmocka_unit_test(test_inconsistent_pools),
-		cmocka_unit_test(test_unavailable),
-		cmocka_unit_test(test_growth),
+		cmocka_unit_test(test_exact_pool),    cmocka_unit_test(test_scaled_estimate),
+		cmocka_unit_test(test_census_strata), cmocka_unit_test(test_inconsistent_pools),
+		cmocka_unit_test(test_unavailable),   cmocka_unit_test(test_growth),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

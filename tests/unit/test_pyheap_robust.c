@@ -1419,6 +1419,54 @@ static void test_gc_ring(void **state)
 	assert_false(g.stats_ok);
 }
 
+/* The census's strata get their own draws: 60 full pools of one class
+ * whose first block is a T_A, 4 whose first is a T_B. Each draw names
+ * the label of the pool it is; the big label gets a reservoir's worth
+ * and the small one every pool it has (a draw of 16 over the class, as
+ * once, left the small one with one pool or none). */
+static void test_census_draws(void **state)
+{
+	NEED_READV();
+	static const struct slot_spec one[] = { { true, 0, 64, 0 } };
+	static struct pyheap_census cs;
+	struct fake_heap *h = heap_new(one, 1);
+	const uint64_t t_a = 0x7f0000001000ull, t_b = 0x7f0000002000ull;
+	struct pyheap_snapshot s;
+	int per[2] = { 0 };
+
+	(void)state;
+	for (uint32_t j = 0; j < 64; j++) {
+		uint8_t *blk = (uint8_t *)pool_at(h, 0, j) + PYHEAP_POOL_OVERHEAD;
+		uint64_t t = j % 16 == 5 ? t_b : t_a;
+
+		plant(h, 0, j, cap(1), 1, 0);
+		memcpy(blk + h->l.reg.ob_refcnt, &(uint64_t){ 1 }, 8);
+		memcpy(blk + h->l.reg.ob_type, &t, 8);
+	}
+	assert_int_equal(pyheap_snapshot_census(getpid(), 0, &h->l, &s, NULL, &cs), 0);
+	assert_true(s.heap_ok);
+	assert_int_equal(cs.n, 2);
+	assert_int_equal(cs.lost_blocks, 0);
+	assert_int_equal(s.nsample, PYHEAP_SAMPLE_RESERVOIR + 4);
+	for (int i = 0; i < s.nsample; i++) {
+		const struct pyheap_pool_ref *r = &s.sample[i];
+		uint64_t t;
+
+		assert_true(r->label >= 0 && r->label < cs.n);
+		memcpy(&t, (uint8_t *)(uintptr_t)r->addr + PYHEAP_POOL_OVERHEAD + h->l.reg.ob_type,
+		       8);
+		assert_true(cs.v[r->label].type[0] == t || cs.v[r->label].type[1] == t ||
+			    cs.v[r->label].type[2] == t);
+		assert_int_equal(r->szidx, 1);
+		per[t == t_b]++;
+		for (int k = 0; k < i; k++)
+			assert_true(s.sample[k].addr != r->addr); /* drawn without replacement */
+	}
+	assert_int_equal(per[0], PYHEAP_SAMPLE_RESERVOIR);
+	assert_int_equal(per[1], 4);
+	heap_free(h);
+}
+
 /* Every test reads this process with process_vm_readv(): where the
  * kernel does not permit it, each is a visible SKIP (a group setup that
  * fails would count as failures), never a silent pass. */
@@ -1440,7 +1488,7 @@ int main(void)
 		cmocka_unit_test(test_process_exits),	     cmocka_unit_test(test_fuzz),
 		cmocka_unit_test(test_registry_invariants),  cmocka_unit_test(test_hugepage_arenas),
 		cmocka_unit_test(test_gc_generations),	     cmocka_unit_test(test_gc_ring),
-		cmocka_unit_test(test_maxarenas_bounded),
+		cmocka_unit_test(test_maxarenas_bounded),    cmocka_unit_test(test_census_draws),
 	};
 
 	return cmocka_run_group_tests(tests, need_readv, NULL);
