@@ -119,6 +119,7 @@ struct sites_proc {
 	struct live_sample *live;
 	size_t nlive, caplive;
 	bool live_checked; /* a check ran: live figures mean something */
+	size_t live_cursor; /* the next older sample a check reads (pick_checks) */
 	const struct sites_layout *l;
 	const struct pycode_layout *pl;
 	struct pycode_types types; /* in this process (0: unknown) */
@@ -462,7 +463,7 @@ static void judge(struct live_sample *ls, const struct reg_layout *r, const uint
 }
 
 /* Read up to SITES_LIVE_CHECK samples' objects at once; -ESRCH. */
-static int read_samples(int pid, uint32_t pool_size, struct live_sample *v, size_t n,
+static int read_samples(int pid, uint32_t pool_size, struct live_sample *const *v, size_t n,
 			uint8_t (*buf)[LIVE_READ], bool *ok)
 {
 	struct iovec *lo = calloc(n ? n : 1, sizeof(*lo)), *re = calloc(n ? n : 1, sizeof(*re));
@@ -470,11 +471,10 @@ static int read_samples(int pid, uint32_t pool_size, struct live_sample *v, size
 
 	for (size_t i = 0; !err && i < n; i++) {
 		lo[i] = (struct iovec){ buf[i],
-					v[i].key.kind == PMT_SITE_MALLOC ? 16 : sizeof(buf[i]) };
-		re[i] = (struct iovec){ (void *)(uintptr_t)(v[i].key.kind == PMT_SITE_MALLOC
-								    ? v[i].addr
-								    : sample_pool(&v[i],
-										  pool_size)),
+					v[i]->key.kind == PMT_SITE_MALLOC ? 16 : sizeof(buf[i]) };
+		re[i] = (struct iovec){ (void *)(uintptr_t)(v[i]->key.kind == PMT_SITE_MALLOC
+								    ? v[i]->addr
+								    : sample_pool(v[i], pool_size)),
 					lo[i].iov_len };
 	}
 	/* batched; a mapping that is gone does not hide the rest */
@@ -506,18 +506,44 @@ static void live_totals(struct sites_proc *sp)
 	}
 }
 
+/* The samples a check reads: all while they are at most SITES_LIVE_CHECK;
+ * else the newest half of that (they are the ones that change) and as
+ * many older ones in turn from a cursor that goes round, so each sample
+ * is read again within SITES_LIVE_MAX / (SITES_LIVE_CHECK / 2) checks. */
+static size_t pick_checks(struct sites_proc *sp, struct live_sample **sel)
+{
+	size_t half = SITES_LIVE_CHECK / 2, older, n = 0;
+
+	if (sp->nlive <= SITES_LIVE_CHECK) {
+		for (size_t i = 0; i < sp->nlive; i++)
+			sel[n++] = &sp->live[i];
+		return n;
+	}
+	older = sp->nlive - half; /* more than half: no sample twice */
+	if (sp->live_cursor >= older)
+		sp->live_cursor = 0;
+	for (size_t i = 0; i < half; i++)
+		sel[n++] = &sp->live[(sp->live_cursor + i) % older];
+	sp->live_cursor = (sp->live_cursor + half) % older;
+	for (size_t i = older; i < sp->nlive; i++)
+		sel[n++] = &sp->live[i];
+	return n;
+}
+
 int sites_proc_check_live(struct sites_proc *sp, const struct reg_layout *r, uint32_t pool_size)
 {
 	size_t n = sp->nlive < SITES_LIVE_CHECK ? sp->nlive : SITES_LIVE_CHECK, k = 0;
 	uint8_t(*buf)[LIVE_READ] = calloc(n ? n : 1, sizeof(*buf));
+	struct live_sample **sel = calloc(n ? n : 1, sizeof(*sel));
 	bool *ok = calloc(n ? n : 1, sizeof(*ok));
-	int err = !buf || !ok ? -ENOMEM : 0;
+	int err = !buf || !sel || !ok ? -ENOMEM : 0;
 
-	/* the newest first: they are the ones that change */
-	if (!err)
-		err = read_samples(sp->pid, pool_size, sp->live + sp->nlive - n, n, buf, ok);
+	if (!err) {
+		n = pick_checks(sp, sel);
+		err = read_samples(sp->pid, pool_size, sel, n, buf, ok);
+	}
 	for (size_t i = 0; !err && i < n; i++)
-		judge(&sp->live[sp->nlive - n + i], r, buf[i], ok[i]);
+		judge(sel[i], r, buf[i], ok[i]);
 	/* the dead go (their bytes are no longer live), the rest keep their order */
 	for (size_t i = 0; !err && i < sp->nlive; i++) {
 		struct site_rec *rec =
@@ -531,6 +557,7 @@ int sites_proc_check_live(struct sites_proc *sp, const struct reg_layout *r, uin
 	if (!err)
 		sp->nlive = k;
 	free(buf);
+	free(sel);
 	free(ok);
 	if (!err) {
 		sp->live_checked = true;
@@ -542,14 +569,16 @@ int sites_proc_check_live(struct sites_proc *sp, const struct reg_layout *r, uin
 int sites_proc_look_newest(struct sites_proc *sp, const struct reg_layout *r, uint32_t pool_size)
 {
 	uint8_t buf[1][LIVE_READ];
+	struct live_sample *newest;
 	bool ok;
 	int err;
 
 	if (!sp->nlive || sp->live[sp->nlive - 1].state != LS_NEW)
 		return 0;
-	err = read_samples(sp->pid, pool_size, &sp->live[sp->nlive - 1], 1, buf, &ok);
+	newest = &sp->live[sp->nlive - 1];
+	err = read_samples(sp->pid, pool_size, &newest, 1, buf, &ok);
 	if (!err)
-		judge(&sp->live[sp->nlive - 1], r, buf[0], ok);
+		judge(newest, r, buf[0], ok);
 	return err;
 }
 

@@ -26,7 +26,7 @@
 
 #define SITES_RECENT_S	 60.0 /* the recent window */
 #define SITES_LIVE_MAX	 65536 /* samples followed per process */
-#define SITES_LIVE_CHECK 4096 /* samples checked per heap snapshot, newest first */
+#define SITES_LIVE_CHECK 4096 /* samples checked per heap snapshot (sites.c, pick_checks) */
 
 /* Per interpreter file: where the walker finds a thread's frames. */
 struct sites_layout {

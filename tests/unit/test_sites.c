@@ -274,12 +274,61 @@ static void test_live_samples(void **state)
 	free(arena);
 }
 
+/* More samples than one check reads: the older ones are read in turn,
+ * so a sample that died long after it was made is seen dead within a few
+ * checks (once, only the newest 4096 were read again: the rest stayed
+ * live for good). */
+static void test_old_samples_checked(void **state)
+{
+	struct sites_proc *sp = new_proc();
+	uint8_t *arena = aligned_alloc(16384, 2 * 16384);
+	struct reg_layout r = { .ob_type = 8, .gc_head_size = 16 };
+	struct pmt_site_sample smp = {
+		.key = { .tgid = (uint32_t)getpid(), .kind = PMT_SITE_ARENA },
+		.addr = (uint64_t)(uintptr_t)arena + 100,
+		.bytes = 1 << 20,
+	};
+	uint8_t *pool = arena + 16384, *blk = pool + 48;
+	uint32_t count = 1, szidx = 1, next = 48 + 32;
+	uint64_t one = 1, type = 0x5550000, other = 0x5551000, bytes, samples;
+	const int n = SITES_LIVE_CHECK + 1000;
+	int checks = 0;
+
+	(void)state;
+	assert_non_null(arena);
+	memset(arena, 0, 2 * 16384);
+	memcpy(pool, &count, 4);
+	memcpy(pool + 36, &szidx, 4);
+	memcpy(pool + 40, &next, 4);
+	memcpy(blk, &one, 8);
+	memcpy(blk + 8, &type, 8);
+	feed(sp, PMT_SITE_ARENA, 0, 0, NULL, n, (uint64_t)n << 20);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(sites_proc_add_sample(sp, &smp), 0);
+	/* every one seen alive: its object is the first one seen */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(sites_proc_check_live(sp, &r, 16384), 0);
+	assert_true(sites_proc_live_totals(sp, &bytes, &samples));
+	assert_int_equal(samples, n);
+	/* all gone: another object in the block */
+	memcpy(blk + 8, &other, 8);
+	do {
+		assert_int_equal(sites_proc_check_live(sp, &r, 16384), 0);
+		assert_true(sites_proc_live_totals(sp, &bytes, &samples));
+	} while (samples && ++checks < 10);
+	assert_int_equal(samples, 0);
+	assert_int_equal(bytes, 0);
+	sites_proc_free(sp);
+	free(arena);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_folded_merged_sorted),
 		cmocka_unit_test(test_top_groups),
 		cmocka_unit_test(test_live_samples),
+		cmocka_unit_test(test_old_samples_checked),
 		cmocka_unit_test(test_totals_and_stale),
 	};
 
