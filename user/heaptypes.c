@@ -277,17 +277,29 @@ static int learn_types(int pid, uint64_t bias, const struct pyheap_layout *l, ui
 	return 0;
 }
 
+static uint64_t name_hash(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
+	return h;
+}
+
 bool heaptypes_growth(const struct heap_types *now, const struct heap_types *then, int i,
 		      int64_t *objects)
 {
+	uint64_t h;
+
 	if (!now->ok || !then->ok || i < 0 || i >= now->n)
 		return false;
-	for (int k = 0; k < then->n; k++)
-		if (!strcmp(then->top[k].name, now->top[i].name)) {
-			*objects = (int64_t)now->top[i].objects - (int64_t)then->top[k].objects;
+	h = name_hash(now->top[i].name);
+	for (int k = 0; k < then->nkept; k++)
+		if (then->kept[k].name_hash == h) {
+			*objects = (int64_t)now->top[i].objects - (int64_t)then->kept[k].objects;
 			return true;
 		}
-	if (then->n == HT_TOP)
+	if (then->nkept == HT_KEEP)
 		return false;
 	*objects = (int64_t)now->top[i].objects;
 	return true;
@@ -434,6 +446,9 @@ static int summarize(const struct tally *t, const struct ht_cache *c, struct hea
 		all[i].objects_error = (uint64_t)(2 * sqrt(var[i]) + 0.5);
 	qsort(all, n, sizeof(*all), cmp_entry);
 	out->n = n < HT_TOP ? n : HT_TOP;
+	out->nkept = n < HT_KEEP ? n : HT_KEEP;
+	for (int i = 0; i < out->nkept; i++)
+		out->kept[i] = (struct ht_count){ name_hash(all[i].name), all[i].objects };
 	for (int i = 0; i < n; i++)
 		if (i < HT_TOP)
 			out->top[i] = all[i];

@@ -30,6 +30,7 @@
 #include "pyheap.h"
 
 #define HT_TOP	      20 /* types reported, most bytes first */
+#define HT_KEEP	      256 /* types whose counts are kept for growth, most bytes first */
 #define HT_NAME_LEN   96
 #define HT_CACHE_MAX  4096 /* type objects remembered per process */
 #define HT_CACHE_LIFE 64 /* snapshots before they are read again */
@@ -57,6 +58,12 @@ struct ht_entry {
 	int64_t growth; /* objects more than then (heaptypes_growth) */
 };
 
+/* A type's count as kept for growth: its name by hash (FNV-1a). */
+struct ht_count {
+	uint64_t name_hash;
+	uint64_t objects;
+};
+
 struct heap_types {
 	bool ok;
 	bool exact; /* every pool in use was read */
@@ -68,13 +75,15 @@ struct heap_types {
 	uint64_t other_bytes; /* estimated bytes of the types below the top */
 	uint64_t unsampled_bytes; /* live bytes of size classes no pool was read of */
 	double growth_seconds; /* what top[].growth is over; 0: no growth yet */
+	int nkept;
+	struct ht_count kept[HT_KEEP]; /* the top HT_KEEP types' counts */
 };
 
 /* Growth by type (objgraph.show_growth() from outside): entry i of now
  * against then, an earlier result. false when then cannot say (the type
- * was not among its top HT_TOP, and it had that many: it may have held
- * up to the last one's count); a type then lacked with fewer types is
- * new: all of its objects are growth. */
+ * was not among the HT_KEEP it kept, and it kept that many: it may have
+ * held up to the last one's count); a type then lacked with fewer types
+ * is new: all of its objects are growth. */
 bool heaptypes_growth(const struct heap_types *now, const struct heap_types *then, int i,
 		      int64_t *objects);
 

@@ -113,6 +113,47 @@ def test_heap_types(python):
         pm.stop()
 
 
+def test_heap_types_growth():
+    """objects_growth, objgraph.show_growth() from outside: between two
+    heap_types reads (30 s apart) a class's instances grow by 50 000 and
+    floats stay; Rec's growth is the workload's own within 10%, float's
+    about none, over heap_types_growth_seconds of at least 30 s."""
+    name, python = first_python("sid-3.14", "pyenv-3.12", why="an interpreter of the matrix")
+    wl = Workload(python, "types_grow", TYPES_N)
+    pm = None
+    try:
+        before = wl._wait_json("done0.json")
+        pm = Pymemtop("-d", "0.5", "-p", str(wl.pid))
+        pm.wait(lambda f: pm.proc_in(f, wl.pid) is not None
+                and pm.proc_in(f, wl.pid)["heap_types"] is not None,
+                what=f"the first heap_types of pid {wl.pid}")
+        open(os.path.join(wl.ctl, "go1"), "w").close()
+        after = wl._wait_json("done1.json")
+        t_done = os.path.getmtime(os.path.join(wl.ctl, "done1.json"))
+        frame = pm.wait(lambda f: pm.proc_in(f, wl.pid)["heap_types"] is not None
+                        and f["time"] - pm.proc_in(f, wl.pid)["heap_types_age_seconds"]
+                        > t_done + 0.05, timeout=50,
+                        what=f"heap_types of pid {wl.pid} after the growth")
+        p = pm.proc_in(frame, wl.pid)
+        types = {t["type"]: t for t in p["heap_types"]}
+        check(p["heap_types_growth_seconds"] is not None and p["heap_types_growth_seconds"] >= 30,
+              f"heap_types_growth_seconds {p['heap_types_growth_seconds']}")
+        want = after["Rec"] - before["Rec"]
+        rec, flt = types["Rec"], types["float"]
+        check(rec["objects_growth"] is not None
+              and abs(rec["objects_growth"] - want) <= 0.1 * want,
+              f"Rec grew by {rec['objects_growth']}, the workload made {want}")
+        check(flt["objects_growth"] is not None
+              and abs(flt["objects_growth"]) <= 0.02 * TYPES_N + flt["objects_error"],
+              f"float grew by {flt['objects_growth']} (±{flt['objects_error']}), made none")
+        print(f"  {name}: Rec +{rec['objects_growth']} (made {want}), "
+              f"float {flt['objects_growth']:+d} over {p['heap_types_growth_seconds']:.0f} s")
+    finally:
+        wl.finish()
+        if pm:
+            pm.stop()
+
+
 def step_allocs(pm, wl, i):
     """Step the allocs workload; the first frame sampled after it is done."""
     open(os.path.join(wl.ctl, f"go{i}"), "w").close()

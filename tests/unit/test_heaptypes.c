@@ -355,6 +355,10 @@ static void test_unavailable(void **state)
 static void test_growth(void **state)
 {
 	static struct heap_types now, then;
+	struct pool p = new_pool(1, 300, 0);
+	struct pyheap_layout l = layout();
+	struct pyheap_snapshot s = { 0 };
+	struct ht_cache c = { 0 };
 	int64_t g;
 
 	(void)state;
@@ -364,17 +368,35 @@ static void test_growth(void **state)
 	now.top[0].objects = 1500;
 	snprintf(now.top[1].name, HT_NAME_LEN, "dict");
 	now.top[1].objects = 90;
-	then.n = 1;
-	snprintf(then.top[0].name, HT_NAME_LEN, "dict");
-	then.top[0].objects = 100;
+	/* then as heaptypes_sample keeps it: dict 100 (and int below) */
+	for (int i = 0; i < 300; i++)
+		put_obj(block(&p, i), 0, i < 100 ? (const void *)&t_via_meta : &t_int);
+	s.classes[1] = 300;
+	s.class_pools[1] = 1;
+	add_sample(&s, &p, 1);
+	t_via_meta.name = "dict";
+	assert_int_equal(heaptypes_sample(getpid(), 0, &l, &s, NULL, &c, &then), 0);
+	t_via_meta.name = "Mapping";
+	assert_int_equal(then.nkept, 2);
 	assert_true(heaptypes_growth(&now, &then, 1, &g));
 	assert_int_equal(g, -10);
 	assert_true(heaptypes_growth(&now, &then, 0, &g)); /* new since */
 	assert_int_equal(g, 1500);
+	/* a type below then's top HT_TOP is still known from its counts */
 	then.n = HT_TOP;
-	assert_false(heaptypes_growth(&now, &then, 0, &g)); /* maybe below then's top */
+	assert_true(heaptypes_growth(&now, &then, 1, &g));
+	then.n = 0;
+	assert_true(heaptypes_growth(&now, &then, 1, &g));
+	assert_int_equal(g, -10);
+	/* absent from a full list: maybe below what was kept */
+	then.nkept = HT_KEEP;
+	for (int i = 2; i < HT_KEEP; i++)
+		then.kept[i] = (struct ht_count){ (uint64_t)i, 1 };
+	assert_false(heaptypes_growth(&now, &then, 0, &g));
 	then.ok = false;
 	assert_false(heaptypes_growth(&now, &then, 1, &g));
+	ht_cache_free(&c);
+	free(p.mem);
 }
 
 int main(void)

@@ -376,6 +376,14 @@ def main():
         sites_reuse(ctl, keep)
         wait_for(ctl, "exit")
         return
+    if action == "types_grow":
+        keep = [types(arg)]
+        put(ctl, "done0.json", type_census(keep[0]))
+        wait_for(ctl, "go1")
+        keep.append([Rec(i) for i in range(arg // 2)])
+        put(ctl, "done1.json", type_census(keep[0]))
+        wait_for(ctl, "exit")
+        return
     truth = None
     wait_for(ctl, "go")
     before = [s["collections"] for s in gc.get_stats()]
