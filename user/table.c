@@ -310,16 +310,15 @@ static void free_types_hist(struct proc_entry *e)
 	e->types_nh = 0;
 }
 
-/* The live heap by type from the snapshot's sampled pools; its time is
- * the snapshot's (the duty cycle bounds both together). */
+/* The live heap by type from the snapshot's sampled pools, when due
+ * (sample_heap); its time is the snapshot's (the duty cycle bounds both
+ * together). */
 static void sample_types(struct table *t, struct proc_entry *e, struct pyheap_snapshot *snap)
 {
 	struct timespec a, b;
 	double took;
 	int err;
 
-	if (e->cur.t < e->types_next)
-		return;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	err = heaptypes_sample(e->pid, e->bias, &e->interp->heap, snap, t->census, &e->types_cache,
 			       &e->types);
@@ -363,7 +362,7 @@ static void sample_heap(struct table *t, struct proc_entry *e, double now)
 	/* the census only for the walk heap_types reads (sample_types) */
 	err = pyheap_snapshot_census(e->pid, e->bias, &e->interp->heap, &snap, &t->heap_stats,
 				     types_due ? t->census : NULL);
-	if (!err && snap.heap_ok)
+	if (!err && snap.heap_ok && types_due)
 		sample_types(t, e, &snap);
 	if (!err && snap.heap_ok && e->sites &&
 	    sites_proc_check_live(e->sites, &e->interp->heap.reg, e->interp->heap.pool_size) ==
