@@ -19,6 +19,17 @@
  * calls _PyObject_Realloc itself makes to Malloc/Free when it moves a
  * block are recognised by their return address and not counted twice.
  * Maps read: precise_cfg; written: precise (tgid).
+ *
+ * --precise object samples (with sites on): about one allocation per
+ * precise_cfg.sample_bytes requested is sampled (sample_object()): its
+ * stack is walked and counted as a PMT_SITE_OBJECT site sample weighing
+ * the bytes requested since the last sample, and its block is kept in
+ * precise_objs until the free or realloc probe sees that block go (then
+ * a PMT_SITE_FREED record tells userspace). A realloc counts as a new
+ * allocation of its new size (tracemalloc's accounting too). What stays alive is exact
+ * for each sample, not inferred from what a block holds later.
+ * Maps written: precise_cfg (the sampler's state), precise_objs,
+ * precise_raw, site_counts, site_stacks, site_samples.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -49,7 +60,7 @@ int BPF_KPROBE(heap_refill, long arg1, long arg2)
 	if (f)
 		__sync_fetch_and_add(&f->refills[cls], 1);
 	sc = bpf_map_lookup_elem(&sites_cfg, &tgid);
-	if (sc)
+	if (sc && !(sc->flags & PMT_SITES_F_OBJECTS))
 		site_sample(tgid, sc, PMT_SITE_POOL, cls, pool_capacity(sc, cls), 0);
 	return 0;
 }
@@ -87,6 +98,129 @@ static __always_inline __u32 block_bucket(const struct pmt_precise_cfg *cfg, __u
 static __always_inline __u32 clamp(__u32 b)
 {
 	return b < PMT_BUCKET_OTHER ? b : PMT_BUCKET_OTHER;
+}
+
+/* The block pymalloc_alloc() is about to hand out for a request of class
+ * cls: the free list head of the class's first used pool
+ * (usedpools[2 * cls]->freeblock, Objects/obmalloc.c 3.8-3.15); 0 when
+ * the class has no used pool (the allocation takes a new one) or what is
+ * read is not a block of that pool. */
+static __always_inline __u64 next_block(const struct pmt_precise_cfg *cfg, __u32 cls)
+{
+	__u64 slot = cfg->usedpools + (__u64)cls * 16, pool, bp;
+
+	if (bpf_probe_read_user(&pool, sizeof(pool), (void *)slot) || pool == slot - 16 || !pool ||
+	    pool & (cfg->pool_size - 1) || bpf_probe_read_user(&bp, sizeof(bp), (void *)(pool + 8)))
+		return 0;
+	if (bp < pool + POOL_HEADER || bp >= pool + cfg->pool_size)
+		return 0;
+	return bp;
+}
+
+/* Follow sample o at block addr until it is freed. */
+static __always_inline void follow(__u32 tgid, __u64 addr, const struct pmt_obj *o)
+{
+	struct pmt_obj_key k = { .tgid = tgid, .addr = addr };
+	struct pmt_obj *old = bpf_map_lookup_elem(&precise_objs, &k);
+
+	if (old) { /* its free was not seen: it ends now */
+		struct pmt_site_key gone = old->key;
+
+		gone.kind = PMT_SITE_FREED;
+		site_record(&gone, addr, old->bytes);
+	}
+	if (bpf_map_update_elem(&precise_objs, &k, o, BPF_ANY)) {
+		drop(PMT_DROP_OBJS_FULL);
+		return;
+	}
+	site_record(&o->key, addr, o->bytes);
+}
+
+/* A sampled block goes (free, or realloc: a moved or resized block is
+ * another object for the sampler). */
+static __always_inline void unfollow(__u32 tgid, __u64 addr)
+{
+	struct pmt_obj_key k = { .tgid = tgid, .addr = addr };
+	struct pmt_obj *o = bpf_map_lookup_elem(&precise_objs, &k);
+	struct pmt_site_key gone;
+	__u64 bytes;
+
+	if (!o)
+		return;
+	gone = o->key;
+	bytes = o->bytes;
+	if (bpf_map_delete_elem(&precise_objs, &k))
+		return; /* another thread's free of it won */
+	gone.kind = PMT_SITE_FREED;
+	site_record(&gone, addr, bytes);
+}
+
+/* An allocation of size bytes: sampled once about sample_bytes were
+ * requested since the last sample (the next interval uniform in
+ * 1..2 * sample_bytes, so that no allocation pattern lines up with it).
+ * A small request's block is known now; a large one's, and a realloc's
+ * (at_return), when the raw allocator or _PyObject_Realloc returns
+ * (precise_raw). A sample due on a small request whose class needs a
+ * new pool passes to the next allocation. */
+static __always_inline void sample_object(struct pmt_precise_cfg *cfg, __u32 tgid, __u64 size,
+					  bool at_return)
+{
+	struct pmt_obj o = { .key = { .tgid = tgid, .kind = PMT_SITE_OBJECT } };
+	struct pmt_site_stack *st;
+	struct pmt_sites_cfg *sc;
+	__u64 addr = 0, tid;
+	__u32 zero = 0;
+
+	if (!cfg->sample_bytes)
+		return;
+	cfg->sample_acc += size; /* under the GIL: no race with the process's other threads */
+	cfg->sample_left -= (__s64)size;
+	if (cfg->sample_left > 0)
+		return;
+	if (!at_return && size - 1 < SMALL_REQUEST_THRESHOLD) {
+		addr = next_block(cfg, (size - 1) >> 4);
+		if (!addr)
+			return;
+	}
+	sc = bpf_map_lookup_elem(&sites_cfg, &tgid);
+	st = bpf_map_lookup_elem(&site_scratch, &zero);
+	if (!sc || !st)
+		return;
+	o.bytes = cfg->sample_acc;
+	cfg->sample_acc = 0;
+	cfg->sample_left = 1 + bpf_get_prandom_u32() % (2 * cfg->sample_bytes);
+	o.key.image = sc->image;
+	o.key.depth = walk(sc, st, &o.key.hash);
+	if (!site_count(&o.key, st, PMT_NCLASSES, o.bytes))
+		return;
+	if (addr) {
+		follow(tgid, addr, &o);
+		return;
+	}
+	tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&precise_raw, &tid, &o, BPF_ANY);
+}
+
+/* The raw allocator or _PyObject_Realloc returned (a uretprobe): the
+ * block of the object sample this thread is making, if any. (A realloc
+ * that moves a small block to a large one calls the raw allocator
+ * first: its return takes the sample, with the block realloc returns.) */
+SEC("uprobe")
+int BPF_KPROBE(heap_precise_ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id, tgid = id >> 32;
+	struct pmt_obj *o = bpf_map_lookup_elem(&precise_raw, &tid);
+	struct pmt_obj copy;
+	__u64 addr = PT_REGS_RC(ctx);
+
+	if (!o)
+		return 0;
+	copy = *o;
+	bpf_map_delete_elem(&precise_raw, &tid);
+	if (addr && copy.key.tgid == tgid)
+		follow(tgid, addr, &copy);
+	return 0;
 }
 
 /* Is this malloc/free hit a call from inside _PyObject_Realloc? The
@@ -129,6 +263,7 @@ int BPF_KPROBE(heap_precise, void *octx, __u64 a1, __u64 a2)
 		b = clamp(request_bucket(a1));
 		__sync_fetch_and_add(&st->allocs[b], 1);
 		__sync_fetch_and_add(&st->alloc_bytes, a1);
+		sample_object(cfg, tgid, a1, false);
 		break;
 	case PMT_PRECISE_CALLOC:
 		/* PyObject_Calloc() rejected overflowing products before
@@ -136,6 +271,7 @@ int BPF_KPROBE(heap_precise, void *octx, __u64 a1, __u64 a2)
 		b = clamp(request_bucket(a1 * a2));
 		__sync_fetch_and_add(&st->allocs[b], 1);
 		__sync_fetch_and_add(&st->alloc_bytes, a1 * a2);
+		sample_object(cfg, tgid, a1 * a2, false);
 		break;
 	case PMT_PRECISE_REALLOC:
 		if (!a1 && cfg->realloc_null_jumps)
@@ -144,9 +280,16 @@ int BPF_KPROBE(heap_precise, void *octx, __u64 a1, __u64 a2)
 			b = clamp(request_bucket(a2));
 			__sync_fetch_and_add(&st->allocs[b], 1);
 			__sync_fetch_and_add(&st->alloc_bytes, a2);
+			sample_object(cfg, tgid, a2, true);
 		} else {
 			__sync_fetch_and_add(&st->reallocs, 1);
 			__sync_fetch_and_add(&st->realloc_bytes, a2);
+			/* the block as resized is a new object of a2 bytes for the
+			 * sampler, as for tracemalloc */
+			if (cfg->sample_bytes) {
+				unfollow(tgid, a1);
+				sample_object(cfg, tgid, a2, true);
+			}
 		}
 		break;
 	case PMT_PRECISE_FREE:
@@ -154,6 +297,8 @@ int BPF_KPROBE(heap_precise, void *octx, __u64 a1, __u64 a2)
 			break;
 		b = clamp(block_bucket(cfg, a1));
 		__sync_fetch_and_add(&st->frees[b], 1);
+		if (cfg->sample_bytes)
+			unfollow(tgid, a1);
 		break;
 	}
 	return 0;

@@ -82,6 +82,28 @@ PMT_SHARED struct {
 	__type(value, struct pmt_precise_cfg);
 } precise_cfg SEC(".maps");
 
+/* (tgid, block) -> struct pmt_obj: the --precise object samples whose
+ * blocks are not freed yet. Full: the sample counts in its site's flow,
+ * not followed (PMT_DROP_OBJS_FULL). An entry goes when its block is
+ * freed or reallocated; userspace removes a process's at its exit. */
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PMT_PRECISE_OBJS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pmt_obj_key);
+	__type(value, struct pmt_obj);
+} precise_objs SEC(".maps");
+
+/* thread id -> struct pmt_obj: a large object sample waiting for the raw
+ * allocator's return (its address). LRU: a thread that died in between
+ * leaves an entry the next ones push out. */
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PMT_DEFAULT_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct pmt_obj);
+} precise_raw SEC(".maps");
+
 /* tgid -> struct pmt_sites_cfg, written by userspace for the processes
  * whose allocation sites are sampled (all Python processes by default). */
 PMT_SHARED struct {

@@ -72,7 +72,7 @@ static __always_inline void mmap_site(const struct pt_regs *regs, __u64 len, __u
 	    (flags & MAP_STACK) || !(prot & PROT_WRITE))
 		return;
 	sc = bpf_map_lookup_elem(&sites_cfg, &tgid);
-	if (!sc)
+	if (!sc || sc->flags & PMT_SITES_F_OBJECTS)
 		return;
 	if (len == sc->arena_size) {
 		if (!(sc->flags & PMT_SITES_F_REFILL))
@@ -112,7 +112,8 @@ static __always_inline void munmap_site(__u64 addr, __u64 len)
 	if (len < PMT_SITES_MMAP_MIN)
 		return;
 	sc = bpf_map_lookup_elem(&sites_cfg, &tgid);
-	if (!sc || (len != sc->arena_size && len < sc->malloc_min))
+	if (!sc || sc->flags & PMT_SITES_F_OBJECTS ||
+	    (len != sc->arena_size && len < sc->malloc_min))
 		return;
 	key.image = sc->image;
 	site_record(&key, addr, len);
@@ -163,7 +164,7 @@ static __always_inline void brk_site(__u64 grown)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct pmt_sites_cfg *sc = bpf_map_lookup_elem(&sites_cfg, &tgid);
 
-	if (sc)
+	if (sc && !(sc->flags & PMT_SITES_F_OBJECTS))
 		site_event(tgid, sc, PMT_SITE_MALLOC, grown, 0); /* somewhere in the heap */
 }
 

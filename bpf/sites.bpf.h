@@ -126,8 +126,8 @@ static __always_inline __u32 walk(const struct pmt_sites_cfg *cfg, struct pmt_si
 
 /* Count one event of weight bytes under key (cls: size class of a pool
  * refill, else PMT_NCLASSES); st: the key's frames, stored with it when
- * the key is new. */
-static __always_inline void site_count(const struct pmt_site_key *key,
+ * the key is new. False: not counted (the maps are full). */
+static __always_inline bool site_count(const struct pmt_site_key *key,
 				       const struct pmt_site_stack *st, __u32 cls, __u64 bytes)
 {
 	struct pmt_site_counts *c, fresh = {};
@@ -138,24 +138,25 @@ static __always_inline void site_count(const struct pmt_site_key *key,
 		if (bpf_map_update_elem(&site_stacks, key, st, BPF_NOEXIST) &&
 		    !bpf_map_lookup_elem(&site_stacks, key)) {
 			drop(PMT_DROP_SITES_FULL);
-			return;
+			return false;
 		}
 		fresh.samples = 1;
 		fresh.bytes = bytes;
 		if (cls < PMT_NCLASSES)
 			fresh.class_samples[cls] = 1;
 		if (!bpf_map_update_elem(&site_counts, key, &fresh, BPF_NOEXIST))
-			return;
+			return true;
 		c = bpf_map_lookup_elem(&site_counts, key); /* another CPU won */
 		if (!c) {
 			drop(PMT_DROP_SITES_FULL);
-			return;
+			return false;
 		}
 	}
 	__sync_fetch_and_add(&c->samples, 1);
 	__sync_fetch_and_add(&c->bytes, bytes);
 	if (cls < PMT_NCLASSES)
 		__sync_fetch_and_add(&c->class_samples[cls], 1);
+	return true;
 }
 
 /* A sample's mapping goes to userspace, which follows its object. */

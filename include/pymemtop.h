@@ -86,6 +86,16 @@ struct pmt_precise_cfg {
 	 * probe counts it); 0: it allocates inline, the realloc probe counts. */
 	__u32 realloc_null_jumps;
 	__u32 pad;
+	/* Object samples (sites in --precise): one allocation in about
+	 * sample_bytes (0: none) is sampled, its stack walked and its block
+	 * followed to its free (precise_objs). The block a small request gets
+	 * is read at the malloc probe from usedpools[] (pymalloc_alloc() in
+	 * Objects/obmalloc.c takes usedpools[2 * class]->freeblock); a large
+	 * one's when the raw allocator returns (precise_raw). */
+	__u64 usedpools; /* user address of usedpools[] (3.12+: the obmalloc state) */
+	__u64 sample_bytes; /* mean bytes between samples (intervals uniform in 1..2x) */
+	__s64 sample_left; /* BPF: bytes until the next sample is due */
+	__u64 sample_acc; /* BPF: bytes requested since the last sample (its weight) */
 };
 
 /* precise uprobe cookie: which allocator function was hit. */
@@ -94,6 +104,7 @@ enum pmt_precise_fn {
 	PMT_PRECISE_CALLOC = 2, /* (ctx, nelem, elsize) */
 	PMT_PRECISE_REALLOC = 3, /* (ctx, ptr, size) */
 	PMT_PRECISE_FREE = 4, /* (ctx, ptr) */
+	PMT_PRECISE_RAW_RET = 5, /* return of the raw allocator (_PyMem_RawMalloc/Calloc) */
 };
 
 /* Allocation sites: one Python frame as the BPF walker records it. */
@@ -133,9 +144,13 @@ enum pmt_site_kind {
 	PMT_SITE_ARENA = 2, /* new pymalloc arena (mmap): arena_size bytes */
 	PMT_SITE_MALLOC = 3, /* malloc heap growth: brk growth or anonymous mmap length */
 	PMT_SITE_UNMAP = 4, /* site_samples only: [addr, addr + bytes) was unmapped */
+	PMT_SITE_OBJECT = 5, /* --precise object sample: the bytes requested since the last */
+	PMT_SITE_FREED = 6, /* site_samples only: the PMT_SITE_OBJECT sample at addr was
+			     * freed (key: its site's, kind replaced) */
 };
 
-#define PMT_SITES_F_REFILL 1 /* a refill probe samples pools: arena mmaps are not sampled */
+#define PMT_SITES_F_REFILL  1 /* a refill probe samples pools: arena mmaps are not sampled */
+#define PMT_SITES_F_OBJECTS 2 /* --precise samples objects: no pool, arena or malloc samples */
 /* smaller mmaps are never sampled (malloc_min and arena_size are at least this) */
 #define PMT_SITES_MMAP_MIN (64u << 10)
 #define PMT_SITES_BURST_NS 1000000000ULL /* the rate limit's burst: 1 s of walks */
@@ -196,15 +211,33 @@ struct pmt_site_counts {
 	__u32 class_samples[PMT_NCLASSES]; /* PMT_SITE_POOL events per size class */
 };
 
+/* precise_objs map: key. One per followed object sample; removed (and a
+ * PMT_SITE_FREED record sent) when the block is freed or reallocated. */
+struct pmt_obj_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 addr; /* the block */
+};
+
+struct pmt_obj {
+	struct pmt_site_key key; /* its site */
+	__u64 bytes; /* its weight */
+};
+
+#define PMT_PRECISE_OBJS	 65536 /* object samples followed, all processes */
+#define PMT_PRECISE_SAMPLE_BYTES (64u << 10) /* --precise: mean bytes between object samples */
+
 /* site_samples ring buffer: one record per walked arena or large-malloc
  * mapping event of a sampled process, so that userspace can follow the
  * sample's object (the first block of the arena's first pool; the
  * malloc'd mapping itself) and tell whether it is still alive; and one
  * (kind PMT_SITE_UNMAP) per munmap of such a size, so that a sample whose
- * mapping went is not taken for the one mapped at its address next. */
+ * mapping went is not taken for the one mapped at its address next.
+ * --precise: one per object sample followed (PMT_SITE_OBJECT) and one
+ * when it is freed (PMT_SITE_FREED). */
 struct pmt_site_sample {
 	struct pmt_site_key key;
-	__u64 addr; /* the new mapping (mmap's return value) */
+	__u64 addr; /* the new mapping (mmap's return value); the object's block */
 	__u64 bytes; /* the sample's weight */
 };
 
@@ -312,6 +345,7 @@ enum pmt_drop {
 	PMT_DROP_SITES_FULL, /* allocation-site sample lost: raise --sites-max-stacks */
 	PMT_DROP_SITES_WALK, /* a frame could not be read: the stack was cut there */
 	PMT_DROP_SAMPLES_FULL, /* a site sample's record lost: site_samples ring full */
+	PMT_DROP_OBJS_FULL, /* an object sample not followed: precise_objs full */
 	PMT_DROP_NR,
 };
 

@@ -56,6 +56,7 @@ static const char *const drop_names[PMT_DROP_NR] = {
 	[PMT_DROP_SITES_FULL] = "sites_map_full",
 	[PMT_DROP_SITES_WALK] = "sites_walk_failed",
 	[PMT_DROP_SAMPLES_FULL] = "site_samples_lost",
+	[PMT_DROP_OBJS_FULL] = "object_samples_unfollowed",
 };
 
 static const char *const drop_hints[PMT_DROP_NR] = {
@@ -437,6 +438,30 @@ int collector_execs(struct collector *c, int pid, uint32_t *execs)
 	return 0;
 }
 
+void collector_release_objs(struct collector *c, int pid)
+{
+	const struct bpf_map *map = c->skel->maps.precise_objs;
+	struct pmt_obj_key k, next, gone[256];
+	const void *prev = NULL;
+	int n = 0;
+
+	/* deleting while walking would restart the walk: collect, then delete */
+	for (;;) {
+		while (n < 256 && !bpf_map__get_next_key(map, prev, &next, sizeof(next))) {
+			if (next.tgid == (__u32)pid)
+				gone[n++] = next;
+			k = next;
+			prev = &k;
+		}
+		for (int i = 0; i < n; i++)
+			bpf_map__delete_elem(map, &gone[i], sizeof(gone[i]), 0);
+		if (n < 256)
+			return;
+		n = 0;
+		prev = NULL;
+	}
+}
+
 void collector_release(struct collector *c, int pid)
 {
 	const struct bpf_map *maps[] = {
@@ -505,6 +530,28 @@ int collector_attach_precise(struct collector *c, int pid, const char *path,
 		}
 	}
 	return 0;
+}
+
+int collector_attach_precise_ret(struct collector *c, int pid, const char *path,
+				 const uint64_t offsets[PMT_PRECISE_RET_NFN], void **links)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = true);
+	int n = 0;
+
+	for (int i = 0; i < PMT_PRECISE_RET_NFN; i++) {
+		if (!offsets[i])
+			continue;
+		links[n] = bpf_program__attach_uprobe_opts(c->skel->progs.heap_precise_ret, pid,
+							   path, offsets[i], &opts);
+		if (!links[n]) {
+			int err = -errno;
+
+			collector_detach(links, n);
+			return err;
+		}
+		n++;
+	}
+	return n;
 }
 
 static int collector_attach_precise_one(struct collector *c, const char *path, uint64_t offset,

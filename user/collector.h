@@ -40,6 +40,9 @@ int collector_execs(struct collector *c, int pid, uint32_t *execs);
  * are BPF's (freed at exit, restarted at exec); sampled stacks are
  * freed by key (collector_sites_delete). */
 void collector_release(struct collector *c, int pid);
+/* The --precise object samples pid left in precise_objs (a walk of the
+ * map: for --precise processes only). */
+void collector_release_objs(struct collector *c, int pid);
 
 /* Per-process uprobes (the pid filter keeps other processes that map the
  * same file at zero cost). path opens the interpreter file; offsets are
@@ -52,6 +55,13 @@ int collector_attach_refill(struct collector *c, int pid, const char *path, uint
 int collector_attach_precise(struct collector *c, int pid, const char *path,
 			     const uint64_t offsets[PYHEAP_PRECISE_NFN],
 			     const struct pmt_precise_cfg *cfg, void **links);
+/* --precise object samples whose block is known at a return: uretprobes
+ * on the raw allocator's malloc and calloc (large requests) and on
+ * _PyObject_Realloc; offsets 0 are skipped. The number of links made
+ * (links[PMT_PRECISE_RET_NFN]), or a negative errno (none kept). */
+#define PMT_PRECISE_RET_NFN 3
+int collector_attach_precise_ret(struct collector *c, int pid, const char *path,
+				 const uint64_t offsets[PMT_PRECISE_RET_NFN], void **links);
 void collector_detach(void **links, int n); /* NULL entries are fine */
 /* What one --precise probe hit costs here, in seconds: a uprobe of the
  * same kind on a function of pymemtop itself, timed with and without. */

@@ -34,7 +34,7 @@ static void take_precise(struct lifecycle *lc, struct proc_entry *e)
 {
 	const struct pyheap_layout *l = &e->interp->heap;
 	struct pmt_precise_cfg cfg = { .pool_size = l->pool_size, .arena_size = l->arena_size };
-	uint64_t arenas_var = 0, maxarenas_var = 0;
+	uint64_t arenas_var = 0, maxarenas_var = 0, usedpools = 0;
 	int err;
 
 	if (!l->precise_ok) {
@@ -50,6 +50,14 @@ static void take_precise(struct lifecycle *lc, struct proc_entry *e)
 	cfg.realloc_null_jumps = l->realloc_null_jumps;
 	for (int i = 0; i < PMT_PRECISE_NESTED; i++)
 		cfg.nested_ret[i] = l->precise_nested[i] ? l->precise_nested[i] + e->bias : 0;
+	/* object samples stand in for the pool, arena and malloc samples
+	 * when the sites are sampled and usedpools[] is known */
+	if (!err && lc->t->sites && e->interp->sites.ok &&
+	    !pyheap_usedpools_var(e->pid, e->bias, l, &usedpools) && usedpools) {
+		cfg.usedpools = usedpools;
+		cfg.sample_bytes = PMT_PRECISE_SAMPLE_BYTES;
+		cfg.sample_left = PMT_PRECISE_SAMPLE_BYTES;
+	}
 	if (!err)
 		err = collector_attach_precise(lc->c, e->pid, e->probe_path, l->precise_offset,
 					       &cfg, e->links);
@@ -63,7 +71,28 @@ static void take_precise(struct lifecycle *lc, struct proc_entry *e)
 	}
 	e->nlinks = PYHEAP_PRECISE_NFN;
 	e->precise = true;
-	log_info("PID %d: --precise: probes on the object allocator's 4 functions", e->pid);
+	e->precise_objects = cfg.sample_bytes != 0;
+	if (e->precise_objects) {
+		/* where a sample's block is known at a return */
+		uint64_t ret[PMT_PRECISE_RET_NFN] = { l->precise_raw_offset[0],
+						      l->precise_raw_offset[1],
+						      l->precise_offset[PMT_PRECISE_REALLOC - 1] };
+
+		err = collector_attach_precise_ret(lc->c, e->pid, e->probe_path, ret,
+						   e->links + e->nlinks);
+		if (err >= 0)
+			e->nlinks += err;
+		else
+			log_warn("PID %d: --precise: return probes: %s; samples of large or "
+				 "reallocated objects count in the flow, not followed",
+				 e->pid, strerror(-err));
+		if (err >= 0 && !l->precise_raw_offset[0])
+			log_warn("PID %d: --precise: the raw allocator was not found; samples of "
+				 "large objects count in the flow, not followed",
+				 e->pid);
+	}
+	log_info("PID %d: --precise: probes on the object allocator's 4 functions%s", e->pid,
+		 e->precise_objects ? ", object samples" : "");
 }
 
 /* --pool-refills (or --precise refused): the refill uprobe. Without it
@@ -111,7 +140,10 @@ static void take_sites(struct lifecycle *lc, struct proc_entry *e, double now)
 		return;
 	}
 	sites_cfg(l, &e->interp->heap, e->bias, t->sites_depth, t->sites_max_rate,
-		  e->nlinks && !e->flow_err, &e->sites_cfg);
+		  e->precise_objects	      ? PMT_SITES_F_OBJECTS
+		  : e->nlinks && !e->flow_err ? PMT_SITES_F_REFILL
+					      : 0,
+		  &e->sites_cfg);
 	e->sites_cfg.image = e->image;
 	e->sites = sites_proc_new(e->pid, l, e->bias, &e->sites_cfg, now);
 	err = e->sites ? collector_sites_set(lc->c, e->pid, &e->sites_cfg) : -ENOMEM;
@@ -190,6 +222,8 @@ static void release(struct lifecycle *lc, struct proc_entry *e, const struct pro
 	collector_detach(e->links, e->nlinks);
 	e->nlinks = 0;
 	collector_release(lc->c, e->pid);
+	if (e->precise_objects)
+		collector_release_objs(lc->c, e->pid);
 }
 
 static void delete_key(const struct pmt_site_key *k, void *ctx)

@@ -252,7 +252,7 @@ enum sites_order { SITES_BY_LIVE, SITES_BY_FLOW };
 
 struct pm_site {
 	struct pm_frame where;
-	const char *source; /* "pool_refill", "arena", "malloc" */
+	const char *source; /* "pool_refill", "arena", "malloc", "object" */
 	uint64_t bytes, samples, recent_bytes, recent_samples;
 	bool live_ok; /* some of its samples' objects are followed */
 	uint64_t live_bytes, live_samples; /* of those, still alive */

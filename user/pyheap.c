@@ -237,11 +237,17 @@ static bool branch_into_prologue(const struct elf_file *ef, uint64_t fn, uint64_
  * endbr64; sub $N,%rsp; three movs; test; je: the je is the first),
  * provided nothing before it writes one of
  * the argument registers in regs (bits of enum x86_reg64) or branches,
- * and no branch comes back to it. A conditional jump is accepted as the
- * probe point only when branches_ok (it still runs once per call). 0 if
- * there is no such instruction. */
+ * and no branch comes back to it. A conditional jump may be the probe
+ * point (it still runs once per call); other branches only with
+ * PROBE_ANY. 0 if there is no such instruction. */
+enum probe_branches {
+	PROBE_JCC, /* a conditional branch may carry the probe */
+	PROBE_ANY, /* any emulated branch, a call or tail jump too (a uretprobe:
+		    * the return address is at the top of the stack until it runs) */
+};
+
 static uint64_t emulated_probe_point(const struct elf_file *ef, uint64_t fn, uint32_t regs,
-				     bool branches_ok)
+				     enum probe_branches branches)
 {
 	struct x86_dec in[PROBE_INSNS];
 	int n = decode_at(ef, fn, 64, in, PROBE_INSNS);
@@ -250,7 +256,8 @@ static uint64_t emulated_probe_point(const struct elf_file *ef, uint64_t fn, uin
 		bool branch = in[i].kind == X86_K_CALL || in[i].kind == X86_K_JMP ||
 			      in[i].kind == X86_K_JCC;
 
-		if (in[i].uprobe_emulated && (!branch || (branches_ok && in[i].kind == X86_K_JCC)))
+		if (in[i].uprobe_emulated &&
+		    (!branch || branches == PROBE_ANY || in[i].kind == X86_K_JCC))
 			return i && branch_into_prologue(ef, fn, in[i].addr) ? 0 : in[i].addr;
 		if (in[i].uprobe_emulated || in[i].kind == X86_K_RET || (in[i].regs_written & regs))
 			return 0;
@@ -278,7 +285,7 @@ static void find_refill(const struct elf_file *ef, const struct py_info *pi,
 			 "pool refill function not found (no symbol, not decodable)");
 		return;
 	}
-	l->refill_probe = emulated_probe_point(ef, l->refill_fn, ARG_REG(l->refill_arg), true);
+	l->refill_probe = emulated_probe_point(ef, l->refill_fn, ARG_REG(l->refill_arg), PROBE_JCC);
 	if (l->refill_probe && elf_vaddr_to_offset(ef, l->refill_probe, &l->refill_offset)) {
 		l->refill_probe = 0;
 		snprintf(l->refill_reason, sizeof(l->refill_reason),
@@ -361,6 +368,31 @@ out:
 	return err;
 }
 
+/* The raw allocator's malloc and calloc (which _PyObject_Malloc/Calloc
+ * call for requests over 512 bytes, Objects/obmalloc.c): where a
+ * uretprobe learns a large object sample's block. By name, else from the
+ * raw allocator table in the file (PyMemAllocatorEx: ctx, malloc,
+ * calloc, ...). Not found: large objects are sampled for the flow only. */
+static void find_precise_raw(const struct elf_file *ef, struct pyheap_layout *l)
+{
+	static const char *const names[2] = { "_PyMem_RawMalloc", "_PyMem_RawCalloc" };
+	uint64_t words[3];
+	bool have_table = l->raw_table && !elf_read_vaddr(ef, l->raw_table, words, sizeof(words));
+
+	for (int i = 0; i < 2; i++) {
+		uint64_t fn = sym_addr(ef, names[i]), probe;
+
+		if (!fn && have_table)
+			fn = words[1 + i];
+		/* the return address stays at the top of the stack up to the probe */
+		probe = fn ? emulated_probe_point(ef, fn, 1u << X86_R_RSP, PROBE_ANY) : 0;
+		if (!probe || elf_vaddr_to_offset(ef, probe, &l->precise_raw_offset[i])) {
+			l->precise_raw_offset[0] = l->precise_raw_offset[1] = 0;
+			return;
+		}
+	}
+}
+
 /* Per-call probes see every allocation only where the allocator is
  * reached through its table: not where LTO compiled it into the callers
  * (the exported stub compares the table with a built-in copy). */
@@ -395,8 +427,8 @@ static void find_precise(const struct elf_file *ef, struct pyheap_layout *l, uin
 			return;
 		}
 		/* untouched %rsp: the return address is at the top of the stack */
-		l->precise_probe[i] =
-			emulated_probe_point(ef, fns[i], precise_regs[i] | 1u << X86_R_RSP, true);
+		l->precise_probe[i] = emulated_probe_point(
+			ef, fns[i], precise_regs[i] | 1u << X86_R_RSP, PROBE_JCC);
 		if (!l->precise_probe[i] ||
 		    elf_vaddr_to_offset(ef, l->precise_probe[i], &l->precise_offset[i])) {
 			snprintf(l->precise_reason, sizeof(l->precise_reason),
@@ -411,6 +443,7 @@ static void find_precise(const struct elf_file *ef, struct pyheap_layout *l, uin
 		return;
 	}
 	l->precise_ok = true;
+	find_precise_raw(ef, l);
 }
 
 const char *pyheap_precise_name(int i)
@@ -558,6 +591,7 @@ static int find_statics(const struct elf_file *ef, const struct py_info *pi,
 	out->pymalloc_fn = find_pymalloc(ef, out->obj_table, *devirt);
 	out->arenas = sym_addr(ef, "arenas");
 	out->maxarenas = sym_addr(ef, "maxarenas");
+	out->usedpools = sym_addr(ef, "usedpools");
 	out->narenas = sym_addr(ef, "narenas_currently_allocated");
 	if (out->reg.statics_total_blocks)
 		out->total_blocks = sym_addr(ef, "_Py_AllocatedBlocks");
@@ -964,6 +998,16 @@ int pyheap_state_vars(int pid, uint64_t bias, const struct pyheap_layout *l, uin
 		return err;
 	*arenas_var = base + l->reg.obm_arenas;
 	*maxarenas_var = base + l->reg.obm_maxarenas;
+	return 0;
+}
+
+int pyheap_usedpools_var(int pid, uint64_t bias, const struct pyheap_layout *l, uint64_t *out)
+{
+	*out = 0;
+	if (l->where == PYHEAP_RUNTIME)
+		return ref_addr(pid, bias, &l->obm, out); /* pools.used[] comes first */
+	if (l->usedpools)
+		*out = l->usedpools + bias;
 	return 0;
 }
 

@@ -89,6 +89,11 @@ struct pyheap_layout {
 	uint64_t precise_nested[PMT_PRECISE_NESTED];
 	bool realloc_null_jumps; /* realloc(NULL, n) tail-jumps to _PyObject_Malloc */
 	char precise_reason[160];
+	/* --precise object samples: &usedpools (3.8-3.11, .symtab; 3.12+ it
+	 * starts the obmalloc state), and uretprobe file offsets in the raw
+	 * allocator's malloc and calloc (large requests), 0 if not found */
+	uint64_t usedpools;
+	uint64_t precise_raw_offset[2];
 	/* load-bias computation */
 	bool pie; /* ET_DYN: the process adds a bias */
 	uint64_t first_load_vaddr; /* vaddr of file offset 0 */
@@ -269,6 +274,8 @@ const char *pyheap_precise_name(int i);
  * a free is checked against). 0, -ESRCH, -EFAULT. */
 int pyheap_state_vars(int pid, uint64_t bias, const struct pyheap_layout *l, uint64_t *arenas_var,
 		      uint64_t *maxarenas_var);
+/* Where the process keeps usedpools[] (0 when unknown). 0, -ESRCH, -EFAULT. */
+int pyheap_usedpools_var(int pid, uint64_t bias, const struct pyheap_layout *l, uint64_t *out);
 
 /* Validation of one pool header against its arena (pure, for tests):
  * count blocks of class szidx fit in a pool of pool_size bytes. */

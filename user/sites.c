@@ -59,7 +59,7 @@ void sites_layout_find(const struct elf_file *ef, const struct py_info *pi,
 }
 
 void sites_cfg(const struct sites_layout *l, const struct pyheap_layout *heap, uint64_t bias,
-	       int depth, unsigned int max_rate, bool refill, struct pmt_sites_cfg *out)
+	       int depth, unsigned int max_rate, uint32_t flags, struct pmt_sites_cfg *out)
 {
 	*out = l->cfg;
 	out->gap_ns = max_rate ? 1000000000ULL / max_rate : 0;
@@ -67,7 +67,7 @@ void sites_cfg(const struct sites_layout *l, const struct pyheap_layout *heap, u
 	out->depth = depth < 1 ? 1 : depth > PMT_SITES_MAX_DEPTH ? PMT_SITES_MAX_DEPTH : depth;
 	out->arena_size = heap->arena_size;
 	out->pool_size = heap->pool_size;
-	out->flags = refill ? PMT_SITES_F_REFILL : 0;
+	out->flags = flags;
 }
 
 /* ---- naming frames -------------------------------------------------------- */
@@ -114,6 +114,23 @@ struct live_sample {
 	uint8_t state, looks; /* looks: checks while LS_NEW */
 };
 
+/* An object sample (--precise): its block, which BPF follows to its free
+ * (precise_objs); dead once the PMT_SITE_FREED record came, kept until
+ * its site is counted. */
+struct obj_ent {
+	struct pmt_site_key key; /* its site's (kind PMT_SITE_OBJECT) */
+	uint64_t addr, bytes;
+	bool dead;
+	struct obj_ent *next;
+};
+
+#define OBJ_BUCKETS 4096
+
+static size_t obj_bucket(uint64_t addr)
+{
+	return (size_t)((addr >> 4) * 0x9e3779b97f4a7c15ull >> 52); /* 12 bits */
+}
+
 struct sites_proc {
 	int pid;
 	struct live_sample *live;
@@ -123,8 +140,10 @@ struct sites_proc {
 	const struct sites_layout *l;
 	const struct pycode_layout *pl;
 	struct pycode_types types; /* in this process (0: unknown) */
-	bool refill;
+	bool refill, objects;
 	uint32_t pool_size;
+	struct obj_ent **objs; /* object samples (--precise), by block; NULL until one */
+	size_t nobjs;
 	struct code_ent *codes[CODE_BUCKETS];
 	struct site_rec *recs[REC_BUCKETS];
 	size_t nrecs;
@@ -194,6 +213,7 @@ struct sites_proc *sites_proc_new(int pid, const struct sites_layout *l, uint64_
 	sp->types.unicode = l->types.unicode ? l->types.unicode + bias : 0;
 	sp->types.bytes = l->types.bytes ? l->types.bytes + bias : 0;
 	sp->refill = cfg->flags & PMT_SITES_F_REFILL;
+	sp->objects = cfg->flags & PMT_SITES_F_OBJECTS;
 	sp->pool_size = cfg->pool_size;
 	sp->t0 = sp->last_tick = now;
 	return sp;
@@ -204,6 +224,14 @@ void sites_proc_free(struct sites_proc *sp)
 	if (!sp)
 		return;
 	free(sp->live);
+	for (int b = 0; sp->objs && b < OBJ_BUCKETS; b++)
+		while (sp->objs[b]) {
+			struct obj_ent *next = sp->objs[b]->next;
+
+			free(sp->objs[b]);
+			sp->objs[b] = next;
+		}
+	free(sp->objs);
 	for (int b = 0; b < CODE_BUCKETS; b++)
 		while (sp->codes[b]) {
 			struct code_ent *next = sp->codes[b]->next;
@@ -352,14 +380,76 @@ bool sites_proc_live_totals(const struct sites_proc *sp, uint64_t *bytes, uint64
 
 const char *sites_proc_source(const struct sites_proc *sp)
 {
-	return sp->refill ? "pool_refill+malloc" : "arena+malloc";
+	return sp->objects ? "object" : sp->refill ? "pool_refill+malloc" : "arena+malloc";
 }
 
 /* ---- what stays alive --------------------------------------------------------- */
 
+/* An object sample's record, or its free's. */
+static int obj_record(struct sites_proc *sp, const struct pmt_site_sample *smp)
+{
+	struct obj_ent *o;
+	size_t b = obj_bucket(smp->addr);
+
+	if (!sp->objs && !(sp->objs = calloc(OBJ_BUCKETS, sizeof(*sp->objs))))
+		return -ENOMEM;
+	for (o = sp->objs[b]; o; o = o->next)
+		if (o->addr == smp->addr && !o->dead)
+			break;
+	/* a new sample at a followed block: the free's record was lost
+	 * (BPF sends it first), so that object is gone */
+	if (o)
+		o->dead = true;
+	if (smp->key.kind == PMT_SITE_FREED || sp->nobjs >= SITES_LIVE_MAX)
+		return 0;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	o->key = smp->key;
+	o->addr = smp->addr;
+	o->bytes = smp->bytes;
+	o->next = sp->objs[b];
+	sp->objs[b] = o;
+	sp->nobjs++;
+	return 0;
+}
+
+/* The object samples into their sites' live figures; the dead whose site
+ * is counted go. */
+static void obj_totals(struct sites_proc *sp)
+{
+	for (int b = 0; sp->objs && b < OBJ_BUCKETS; b++) {
+		struct obj_ent **pp = &sp->objs[b];
+
+		while (*pp) {
+			struct obj_ent *o = *pp;
+			struct site_rec *r = rec_find(sp, &o->key);
+
+			if (!r) { /* its site's counts are not polled yet */
+				pp = &o->next;
+				continue;
+			}
+			r->followed++;
+			if (o->dead) {
+				r->followed_dead++;
+				*pp = o->next;
+				free(o);
+				sp->nobjs--;
+				continue;
+			}
+			r->live_bytes += o->bytes;
+			r->live_samples++;
+			pp = &o->next;
+		}
+	}
+}
+
 int sites_proc_add_sample(struct sites_proc *sp, const struct pmt_site_sample *smp)
 {
 	struct live_sample *ls;
+
+	if (smp->key.kind == PMT_SITE_OBJECT || smp->key.kind == PMT_SITE_FREED)
+		return obj_record(sp, smp);
 
 	if (smp->key.kind == PMT_SITE_UNMAP) { /* their mappings went: so did they */
 		for (size_t i = 0; i < sp->nlive; i++)
@@ -493,6 +583,7 @@ static void live_totals(struct sites_proc *sp)
 			r->live_bytes = r->live_samples = 0;
 			r->followed = r->followed_dead;
 		}
+	obj_totals(sp);
 	for (size_t i = 0; i < sp->nlive; i++) {
 		struct site_rec *r = rec_find(sp, &sp->live[i].key);
 
@@ -591,6 +682,8 @@ static const char *kind_name(int kind)
 		return "pool_refill";
 	case PMT_SITE_ARENA:
 		return "arena";
+	case PMT_SITE_OBJECT:
+		return "object";
 	default:
 		return "malloc";
 	}

@@ -43,10 +43,12 @@ void sites_layout_find(const struct elf_file *ef, const struct py_info *pi,
 		       struct sites_layout *out);
 
 /* The BPF configuration for one process: depth frames, at most max_rate
- * walks per second at arenas and malloc growth (0: no limit), refill: its
- * pool refills are probed (then arenas are not sampled). */
+ * walks per second at arenas and malloc growth (0: no limit); flags:
+ * PMT_SITES_F_REFILL, its pool refills are probed (then arenas are not
+ * sampled); PMT_SITES_F_OBJECTS, --precise samples objects (nothing
+ * else is sampled). */
 void sites_cfg(const struct sites_layout *l, const struct pyheap_layout *heap, uint64_t bias,
-	       int depth, unsigned int max_rate, bool refill, struct pmt_sites_cfg *out);
+	       int depth, unsigned int max_rate, uint32_t flags, struct pmt_sites_cfg *out);
 
 struct sites_proc; /* one process's sites */
 
@@ -93,7 +95,7 @@ double sites_proc_recent_seconds(const struct sites_proc *sp, double now);
 /* The live bytes and samples over all sites; false when nothing is
  * followed yet (no check ran, or no followable sample). */
 bool sites_proc_live_totals(const struct sites_proc *sp, uint64_t *bytes, uint64_t *samples);
-/* "pool_refill+malloc" or "arena+malloc". */
+/* "pool_refill+malloc", "arena+malloc" or "object". */
 const char *sites_proc_source(const struct sites_proc *sp);
 
 /* Collapsed stacks ("root;outer (file:line);...;inner (file:line) bytes"),

@@ -43,7 +43,7 @@ struct proc_sample {
 	struct pmt_precise_stats precise; /* --precise counts */
 };
 
-#define PROC_MAX_LINKS PYHEAP_PRECISE_NFN
+#define PROC_MAX_LINKS (PYHEAP_PRECISE_NFN + 3) /* --precise: and 3 return probes */
 
 struct proc_entry {
 	/* identity (lifecycle_same_process): pid, start time, executable,
@@ -92,6 +92,7 @@ struct proc_entry {
 	int nlinks;
 	int flow_err; /* 0: refill probe attached; -ENOTSUP: none in this build */
 	bool precise; /* --precise probes attached */
+	bool precise_objects; /* and object samples (PMT_SITES_F_OBJECTS) */
 	int precise_err; /* why --precise was refused (-ENOTSUP: see layout) */
 	bool has_final_flow, has_final_precise;
 	struct pmt_heap_flow final_flow;

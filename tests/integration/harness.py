@@ -178,10 +178,10 @@ class Workload:
         with open(path) as f:
             return json.load(f)
 
-    def step(self):
+    def step(self, timeout=30):
         """Let the workload act; return its done.json and the time it was written."""
         open(os.path.join(self.ctl, "go"), "w").close()
-        done = self._wait_json("done.json")
+        done = self._wait_json("done.json", timeout)
         return done, os.path.getmtime(os.path.join(self.ctl, "done.json"))
 
     def finish(self):

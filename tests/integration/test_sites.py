@@ -136,6 +136,60 @@ def test_sites_live(python):
             pm.stop()
 
 
+HTTP_LEAK_N = 600  # requests: ~3 MB kept behind ~200 MB of churn, ~20 s under --precise
+
+
+def test_sites_leak_behind_churn(python):
+    """A leak behind heavier churn (tests/workloads/http_leak.py: a
+    threaded http.server JSON service keeping ~5 KB a request at one line,
+    churning ~60 times more): with --precise, object samples followed to
+    their free rank the leaking line first by live bytes, the line
+    tracemalloc (on in the workload) names first, within 0.5-2x of its
+    bytes (~45 samples: about +-20%; measured 0.6-1.35x, median 0.87); the churn outweighs the leak in the flow. LTO builds (Debian's
+    python3.X executables) refuse --precise with the reason: there the
+    default mode's samples are taken when the heap grows, which the churn
+    triggers, and a leak behind it is not told apart (docs/metrics.md)."""
+    wl = Workload(python, "http_leak", HTTP_LEAK_N)
+    pm = Pymemtop("-d", "0.5", "-p", str(wl.pid), "--precise")
+    try:
+        p0 = pm.wait_proc(wl.pid, lambda p: p["sites_source"] is not None, what="sites set up")
+        reason = p0["probes"].get("precise_reason")
+        if reason:
+            check(python.distro and not python.embed and "LTO" in reason,
+                  f"--precise refused: {reason}")
+            check(p0["sites_source"] == "pool_refill+malloc", f"sites_source {p0['sites_source']}")
+            print(f"  {python.name}: --precise refused ({reason}): no object samples")
+            return
+        check(p0["sites_source"] == "object", f"sites_source {p0['sites_source']}")
+        done, t_done = wl.step(timeout=150)
+        truth = done["sites"]
+        tm, leak = truth["tracemalloc"], truth["leak"]
+        check((tm["file"], tm["line"]) == (leak["file"], leak["line"]),
+              f"tracemalloc's top line {tm}, the leak is at {leak}")
+        # the churn's last frees are counted at the next heap snapshot
+        p = pm.wait_proc(wl.pid, lambda p: p["sites"] and p["sites_total"]["live_bytes"],
+                         after=t_done + 1.5, timeout=30, what="sites after the requests")
+        top = p["sites"][0]
+        flow = p["sites_total"]["estimated_bytes"]
+        print(f"  {python.name}: top by live {top['function']} {top['file']}:{top['line']} "
+              f"live {top['live_bytes']} ({top['live_samples']} samples), flow "
+              f"{top['estimated_bytes']} of {flow}; tracemalloc {tm['bytes']}")
+        check(os.path.basename(top["file"] or "") == os.path.basename(leak["file"]) and
+              top["line"] == leak["line"],
+              f"top site by live bytes {top['function']} {top['file']}:{top['line']}, "
+              f"the leak is line {leak['line']}")
+        check(0.5 * tm["bytes"] <= top["live_bytes"] <= 2 * tm["bytes"],
+              f"leak live {top['live_bytes']}, tracemalloc {tm['bytes']}")
+        check(flow >= 10 * top["estimated_bytes"],
+              f"churn not heavier: flow {flow}, the leak's {top['estimated_bytes']}")
+        others = [s["live_bytes"] or 0 for s in p["sites"][1:]]
+        check(all(o < 0.5 * top["live_bytes"] for o in others),
+              f"another site near the leak: {others}")
+    finally:
+        wl.finish()
+        pm.stop()
+
+
 def test_sites_default_mode():
     """Default mode (no per-process probe): the same workload sampled at new
     arenas (1 MiB; 256 KiB before 3.10) and malloc heap growth: the heavy

@@ -146,6 +146,25 @@ int collector_attach_precise(struct collector *c, int pid, const char *path,
 	return 0;
 }
 
+int collector_attach_precise_ret(struct collector *c, int pid, const char *path,
+				 const uint64_t offsets[PMT_PRECISE_RET_NFN], void **links)
+{
+	int n = 0;
+
+	(void)pid;
+	(void)path;
+	for (int i = 0; i < PMT_PRECISE_RET_NFN; i++)
+		if (offsets[i])
+			links[n++] = new_link(c);
+	return n;
+}
+
+void collector_release_objs(struct collector *c, int pid)
+{
+	(void)c;
+	(void)pid;
+}
+
 void collector_detach(void **links, int n)
 {
 	for (int i = 0; i < n; i++) {

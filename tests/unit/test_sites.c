@@ -274,6 +274,69 @@ static void test_live_samples(void **state)
 	free(arena);
 }
 
+/* --precise object samples: alive from their record until the record of
+ * their free (BPF follows the block), whatever the block holds; a free
+ * that comes before its site's counts are polled is kept until then; a
+ * new sample at a block still followed ends the old one (its free's
+ * record was lost); the source says "object". */
+static void test_object_samples(void **state)
+{
+	struct pmt_sites_cfg cfg = { .pool_size = 16384, .flags = PMT_SITES_F_OBJECTS };
+	struct sites_proc *sp = sites_proc_new(getpid(), &layout, 0, &cfg, NOW);
+	struct pmt_site_sample a = {
+		.key = { .tgid = (uint32_t)getpid(), .kind = PMT_SITE_OBJECT, .hash = 0 },
+		.addr = 0x7000010,
+		.bytes = 60000,
+	};
+	struct pmt_site_sample b = a, freed;
+	uint64_t bytes, samples;
+	struct pm_site *top;
+	int n;
+
+	(void)state;
+	assert_non_null(sp);
+	assert_string_equal(sites_proc_source(sp), "object");
+	feed(sp, PMT_SITE_OBJECT, 0, 0, NULL, 1, 60000);
+	assert_int_equal(sites_proc_add_sample(sp, &a), 0);
+	b.key.hash = 99; /* another site, not polled yet */
+	b.addr = 0x7000050;
+	b.bytes = 70000;
+	assert_int_equal(sites_proc_add_sample(sp, &b), 0);
+	freed = b;
+	freed.key.kind = PMT_SITE_FREED;
+	assert_int_equal(sites_proc_add_sample(sp, &freed), 0);
+	/* no block is read: nothing mapped at these addresses */
+	assert_int_equal(sites_proc_check_live(sp, &(struct reg_layout){ .ob_type = 8 }, 16384), 0);
+	assert_true(sites_proc_live_totals(sp, &bytes, &samples));
+	assert_int_equal(bytes, 60000);
+	assert_int_equal(samples, 1);
+	/* b's site appears: followed, dead, 0 live (not unknown) */
+	feed(sp, PMT_SITE_OBJECT, 99, 0, NULL, 1, 70000);
+	assert_int_equal(sites_proc_check_live(sp, &(struct reg_layout){ .ob_type = 8 }, 16384), 0);
+	n = sites_proc_top(sp, 10, SITES_BY_FLOW, &top); /* both frameless: one group */
+	assert_int_equal(n, 1);
+	assert_string_equal(top[0].source, "object");
+	assert_true(top[0].live_ok);
+	assert_int_equal(top[0].bytes, 130000);
+	assert_int_equal(top[0].live_bytes, 60000);
+	sites_top_free(top, n);
+	/* a new sample at a's block: a is gone (its free was not seen) */
+	b.key.hash = 0;
+	b.addr = a.addr;
+	assert_int_equal(sites_proc_add_sample(sp, &b), 0);
+	assert_int_equal(sites_proc_check_live(sp, &(struct reg_layout){ .ob_type = 8 }, 16384), 0);
+	assert_true(sites_proc_live_totals(sp, &bytes, &samples));
+	assert_int_equal(bytes, 70000);
+	assert_int_equal(samples, 1);
+	freed = b;
+	freed.key.kind = PMT_SITE_FREED;
+	assert_int_equal(sites_proc_add_sample(sp, &freed), 0);
+	assert_int_equal(sites_proc_check_live(sp, &(struct reg_layout){ .ob_type = 8 }, 16384), 0);
+	assert_true(sites_proc_live_totals(sp, &bytes, &samples));
+	assert_int_equal(bytes, 0);
+	sites_proc_free(sp);
+}
+
 /* More samples than one check reads: the older ones are read in turn,
  * so a sample that died long after it was made is seen dead within a few
  * checks (once, only the newest 4096 were read again: the rest stayed
@@ -328,6 +391,7 @@ int main(void)
 		cmocka_unit_test(test_folded_merged_sorted),
 		cmocka_unit_test(test_top_groups),
 		cmocka_unit_test(test_live_samples),
+		cmocka_unit_test(test_object_samples),
 		cmocka_unit_test(test_old_samples_checked),
 		cmocka_unit_test(test_totals_and_stale),
 	};
