@@ -38,7 +38,16 @@
    their "pids" (the processes holding them); a bpftool built without
    skeletons reports no "pids", and then the programs are those whose
    file descriptors pymemtop holds (prog_id in /proc/PID/fdinfo/*).
-3. A summary: per interpreter and workload the fastest-run ratio of each
+3. Which line holds the memory, pymemtop beside tracemalloc, on the leak
+   behind heavier churn of tests/workloads/http_leak.py (a threaded
+   http.server JSON service; LEAK_REQUESTS requests): one run without
+   any tool, one under tracemalloc (started in the process, snapshot
+   statistics by line: the ground truth), one under `pymemtop -p PID`
+   (default mode) and one under `pymemtop -p PID --precise`. Printed per
+   interpreter and tool: the requests' time (one run each: read it as a
+   rough cost, the slowdown table is the measurement), the top line by
+   live bytes and whether it is tracemalloc's.
+4. A summary: per interpreter and workload the fastest-run ratio of each
    mode, the worst default-mode ratio against its target, and pymemtop's
    own cost.
 
@@ -581,6 +590,117 @@ def self_cost():
             q.wait()
 
 
+LEAK_REQUESTS = int(os.environ.get("BENCH_LEAK_REQUESTS", "600"))
+
+# Serves and loads LEAK_REQUESTS requests once the tool is ready (a line
+# on stdin); prints {"seconds", "top": [file, line] under tracemalloc};
+# holds until a second line, so that pymemtop reads it once more.
+LEAK_DRIVER = r'''
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import http_leak
+trace = sys.argv[2] == "1"
+if trace:
+    import tracemalloc
+    tracemalloc.start()
+sys.stdin.readline()
+t0 = time.perf_counter()
+http_leak.serve_and_load(int(sys.argv[3]))
+out = {"seconds": time.perf_counter() - t0}
+if trace:
+    top = tracemalloc.take_snapshot().statistics("lineno")[0]
+    out["top"] = [top.traceback[0].filename, top.traceback[0].lineno]
+    out["bytes"] = top.size
+print(json.dumps(out), flush=True)
+sys.stdin.readline()
+'''
+
+
+def leak_dir(python):
+    """Where the interpreter finds http_leak.py: tests/workloads, or a
+    copy inside the chroot of one that runs in a Debian root."""
+    src = os.path.join(ROOT, "tests", "workloads")
+    if python[0] != "chroot":
+        return src
+    inner = "/tmp/pymemtop-bench"
+    os.makedirs(python[1] + inner, exist_ok=True)
+    shutil.copy(os.path.join(src, "http_leak.py"), python[1] + inner)
+    return inner
+
+
+def leak_run(python, trace, pm_args=None):
+    """One run of the driver, under pymemtop -p PID PM_ARGS unless None:
+    (its output, pymemtop's top site by live bytes or None, why none)."""
+    target = subprocess.Popen([*python, "-c", LEAK_DRIVER, leak_dir(python),
+                               "1" if trace else "0", str(LEAK_REQUESTS)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    pm, last, why = None, {}, None
+    try:
+        if pm_args is not None:
+            pm = subprocess.Popen([PYMEMTOP, "--json", "-d", "0.5", "-p", str(target.pid),
+                                   *pm_args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True)
+
+            def follow():
+                for line in pm.stdout:
+                    for p in json.loads(line)["processes"]:
+                        if p["pid"] == target.pid:
+                            last["p"] = p
+            threading.Thread(target=follow, daemon=True).start()
+            end = time.time() + 20
+            while "p" not in last and time.time() < end:
+                time.sleep(0.1)
+        target.stdin.write("\n")
+        target.stdin.flush()
+        out = json.loads(target.stdout.readline())
+        if pm:
+            time.sleep(2.5)  # the churn's last frees, the next heap snapshot
+        p = last.get("p")
+        target.stdin.write("\n")
+        target.stdin.close()
+        target.wait()
+        if pm_args is not None and (not p or not p["sites"]):
+            why = (p or {}).get("sites_reason") or "no sites"
+        if p and "--precise" in pm_args and p["probes"].get("precise_reason"):
+            why = "--precise refused: " + p["probes"]["precise_reason"][:40]
+        top = p["sites"][0] if p and p["sites"] and not why else None
+        return out, top, why
+    finally:
+        if target.poll() is None:
+            target.kill()
+            target.wait()
+        if pm:
+            stop(pm)
+
+
+def leak_lines():
+    print(f"\n== which line holds the memory: http_leak.py, {LEAK_REQUESTS} requests, a leak "
+          "behind heavier churn")
+    print(f"{'interpreter':20} {'tool':20} {'seconds':>8} {'ratio':>7}  top line (live bytes)"
+          "                  tracemalloc's?")
+    for name, python in interpreters():
+        base, _, _ = leak_run(python, False)
+        tm, _, _ = leak_run(python, True)
+        truth = (os.path.basename(tm["top"][0]), tm["top"][1])
+        rows = [("without", base, None, None), ("tracemalloc", tm, None, None)]
+        for tool, args in (("pymemtop", ()), ("pymemtop --precise", ("--precise",))):
+            out, top, why = leak_run(python, False, args)
+            rows.append((tool, out, top, why))
+        for tool, out, top, why in rows:
+            if tool == "tracemalloc":
+                line, agree = f"{truth[0]}:{truth[1]} ({tm['bytes']})", "-"
+            elif tool == "without":
+                line, agree = "", ""
+            elif top is None:
+                line, agree = why or "no sites", "no"
+            else:
+                got = (os.path.basename(top["file"] or "?"), top["line"])
+                line = f"{got[0]}:{got[1]} ({top['live_bytes']})"
+                agree = "yes" if got == truth else "no"
+            print(f"{name:20} {tool:20} {out['seconds']:8.2f} "
+                  f"{out['seconds'] / base['seconds']:6.2f}x  {line:38} {agree}")
+
+
 def summary(rows, cost):
     others = MODES[1:]
     print(f"\n== summary: ratio of the fastest run to the fastest run {MODES[0].name}")
@@ -622,6 +742,7 @@ def main():
         rows = slowdown()
     finally:
         SPEEDO.close()
+    leak_lines()
     cost = self_cost()
     summary(rows, cost)
 
