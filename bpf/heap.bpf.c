@@ -30,6 +30,13 @@
  * for each sample, not inferred from what a block holds later.
  * Maps written: precise_cfg (the sampler's state), precise_objs,
  * precise_raw, site_counts, site_stacks, site_samples.
+ *
+ * --precise on an LTO build (per-call probes refused: the allocator is
+ * compiled into its callers) samples class instances instead: the type
+ * slots still call the exported PyType_GenericAlloc (tp_alloc), whose
+ * return gives the object, and PyObject_GC_Del / PyObject_Free (tp_free),
+ * which end it. Objects made without tp_alloc (lists, dicts, strs from
+ * their own constructors) are not sampled.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -223,6 +230,28 @@ int BPF_KPROBE(heap_precise_ret)
 	return 0;
 }
 
+#define TP_BASICSIZE	32 /* PyTypeObject, 3.8-3.15 */
+#define TP_FLAGS	168
+#define TPFLAGS_HAVE_GC (1UL << 14)
+
+/* The bytes PyType_GenericAlloc(type, nitems) asks for, as
+ * _PyObject_VAR_SIZE(type, nitems + 1) plus the GC header
+ * (Objects/typeobject.c); the 3.11+ pre-header of managed dicts is not
+ * counted. 0 if the type cannot be read. */
+static __always_inline __u64 instance_size(__u64 type, __u64 nitems)
+{
+	__s64 size[2]; /* tp_basicsize, tp_itemsize */
+	__u64 flags, n;
+
+	if (bpf_probe_read_user(size, sizeof(size), (void *)(type + TP_BASICSIZE)) ||
+	    bpf_probe_read_user(&flags, sizeof(flags), (void *)(type + TP_FLAGS)) || size[0] <= 0 ||
+	    size[0] > (1 << 20) || size[1] < 0 || size[1] > (1 << 20) || nitems > (1 << 24))
+		return 0;
+	n = size[0] + (nitems + 1) * size[1];
+	n = (n + 7) & ~7ULL;
+	return n + (flags & TPFLAGS_HAVE_GC ? 16 : 0);
+}
+
 /* Is this malloc/free hit a call from inside _PyObject_Realloc? The
  * probe sits before anything moves the stack pointer, so the return
  * address is at the top of the stack. */
@@ -251,6 +280,16 @@ int BPF_KPROBE(heap_precise, void *octx, __u64 a1, __u64 a2)
 	cfg = bpf_map_lookup_elem(&precise_cfg, &tgid);
 	if (!cfg)
 		return 0; /* being attached or detached */
+	switch (fn) {
+	case PMT_PRECISE_TPALLOC:
+		sample_object(cfg, tgid, instance_size((__u64)octx, a1), true);
+		return 0;
+	case PMT_PRECISE_GCDEL:
+	case PMT_PRECISE_OBJFREE:
+		if (octx && cfg->sample_bytes)
+			unfollow(tgid, (__u64)octx);
+		return 0;
+	}
 	if ((fn == PMT_PRECISE_MALLOC || fn == PMT_PRECISE_FREE) && nested_in_realloc(cfg, ctx))
 		return 0;
 	st = lookup_or_init(&precise, tgid, &zero_precise, PMT_DROP_FLOW_MAP_FULL);

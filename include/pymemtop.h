@@ -105,6 +105,11 @@ enum pmt_precise_fn {
 	PMT_PRECISE_REALLOC = 3, /* (ctx, ptr, size) */
 	PMT_PRECISE_FREE = 4, /* (ctx, ptr) */
 	PMT_PRECISE_RAW_RET = 5, /* return of the raw allocator (_PyMem_RawMalloc/Calloc) */
+	/* Instance samples, where the allocator is compiled into its callers
+	 * (LTO) but the type slots still call these exported functions: */
+	PMT_PRECISE_TPALLOC = 6, /* PyType_GenericAlloc(type, nitems); its return too */
+	PMT_PRECISE_GCDEL = 7, /* PyObject_GC_Del(op) */
+	PMT_PRECISE_OBJFREE = 8, /* PyObject_Free(op) */
 };
 
 /* Allocation sites: one Python frame as the BPF walker records it. */
@@ -149,8 +154,9 @@ enum pmt_site_kind {
 			     * freed (key: its site's, kind replaced) */
 };
 
-#define PMT_SITES_F_REFILL  1 /* a refill probe samples pools: arena mmaps are not sampled */
-#define PMT_SITES_F_OBJECTS 2 /* --precise samples objects: no pool, arena or malloc samples */
+#define PMT_SITES_F_REFILL    1 /* a refill probe samples pools: arena mmaps are not sampled */
+#define PMT_SITES_F_OBJECTS   2 /* --precise samples objects: no pool, arena or malloc samples */
+#define PMT_SITES_F_INSTANCES 4 /* with OBJECTS: of class instances only (tp_alloc, LTO builds) */
 /* smaller mmaps are never sampled (malloc_min and arena_size are at least this) */
 #define PMT_SITES_MMAP_MIN (64u << 10)
 #define PMT_SITES_BURST_NS 1000000000ULL /* the rate limit's burst: 1 s of walks */

@@ -661,9 +661,10 @@ def leak_run(python, trace, pm_args=None):
         target.wait()
         if pm_args is not None and (not p or not p["sites"]):
             why = (p or {}).get("sites_reason") or "no sites"
-        if p and "--precise" in pm_args and p["probes"].get("precise_reason"):
+        if p and "--precise" in pm_args and p["sites_source"] not in ("object", "instance"):
             why = "--precise refused: " + p["probes"]["precise_reason"][:40]
-        top = p["sites"][0] if p and p["sites"] and not why else None
+        top = dict(p["sites"][0], _source=p["sites_source"]) if p and p["sites"] and not why \
+            else None
         return out, top, why
     finally:
         if target.poll() is None:
@@ -696,6 +697,8 @@ def leak_lines():
             else:
                 got = (os.path.basename(top["file"] or "?"), top["line"])
                 line = f"{got[0]}:{got[1]} ({top['live_bytes']})"
+                if top.get("_source") == "instance":
+                    line += " instances"
                 agree = "yes" if got == truth else "no"
             print(f"{name:20} {tool:20} {out['seconds']:8.2f} "
                   f"{out['seconds'] / base['seconds']:6.2f}x  {line:38} {agree}")

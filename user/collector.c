@@ -554,6 +554,36 @@ int collector_attach_precise_ret(struct collector *c, int pid, const char *path,
 	return n;
 }
 
+int collector_attach_instances(struct collector *c, int pid, const char *path,
+			       const uint64_t offsets[3], const struct pmt_precise_cfg *cfg,
+			       void **links)
+{
+	static const enum pmt_precise_fn fns[3] = { PMT_PRECISE_TPALLOC, PMT_PRECISE_GCDEL,
+						    PMT_PRECISE_OBJFREE };
+	__u32 key = pid;
+	int err = bpf_map__update_elem(c->skel->maps.precise_cfg, &key, sizeof(key), cfg,
+				       sizeof(*cfg), BPF_ANY);
+
+	if (err)
+		return err;
+	for (int i = 0; i < 4; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = i < 3 ? fns[i] : 0,
+			    .retprobe = i == 3);
+
+		/* the return probe last: a sample it takes is one the entry made */
+		links[i] = bpf_program__attach_uprobe_opts(
+			i < 3 ? c->skel->progs.heap_precise : c->skel->progs.heap_precise_ret, pid,
+			path, offsets[i < 3 ? i : 0], &opts);
+		if (!links[i]) {
+			err = -errno;
+			collector_detach(links, i);
+			bpf_map__delete_elem(c->skel->maps.precise_cfg, &key, sizeof(key), 0);
+			return err;
+		}
+	}
+	return 0;
+}
+
 static int collector_attach_precise_one(struct collector *c, const char *path, uint64_t offset,
 					enum pmt_precise_fn fn, void **link)
 {

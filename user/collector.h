@@ -62,6 +62,12 @@ int collector_attach_precise(struct collector *c, int pid, const char *path,
 #define PMT_PRECISE_RET_NFN 3
 int collector_attach_precise_ret(struct collector *c, int pid, const char *path,
 				 const uint64_t offsets[PMT_PRECISE_RET_NFN], void **links);
+/* --precise where per-call probes are refused: instance samples, uprobes
+ * on PyType_GenericAlloc, PyObject_GC_Del, PyObject_Free and a uretprobe
+ * on PyType_GenericAlloc (links[4]), with cfg's sampler. */
+int collector_attach_instances(struct collector *c, int pid, const char *path,
+			       const uint64_t offsets[3], const struct pmt_precise_cfg *cfg,
+			       void **links);
 void collector_detach(void **links, int n); /* NULL entries are fine */
 /* What one --precise probe hit costs here, in seconds: a uprobe of the
  * same kind on a function of pymemtop itself, timed with and without. */

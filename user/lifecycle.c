@@ -30,6 +30,38 @@ static bool selected(const struct lifecycle *lc, int pid)
 
 /* ---- taking a process: its probes and BPF configuration ----------------- */
 
+/* --precise refused (LTO): the sites from class instances, sampled where
+ * the type slots call the exported tp_alloc and followed to tp_free. */
+static void take_instances(struct lifecycle *lc, struct proc_entry *e)
+{
+	const struct pyheap_layout *l = &e->interp->heap;
+	struct pmt_precise_cfg cfg = { .pool_size = l->pool_size,
+				       .arena_size = l->arena_size,
+				       .sample_bytes = PMT_PRECISE_SAMPLE_BYTES,
+				       .sample_left = PMT_PRECISE_SAMPLE_BYTES };
+	int err;
+
+	if (!lc->t->sites || !e->interp->sites.ok || e->bias_err)
+		return;
+	if (!l->inst_ok) {
+		log_warn("PID %d: --precise: no instance samples either: %s", e->pid,
+			 l->inst_reason);
+		return;
+	}
+	err = collector_attach_instances(lc->c, e->pid, e->probe_path, l->inst_offset, &cfg,
+					 e->links + e->nlinks);
+	if (err) {
+		lc->t->heap_attach_failures++;
+		log_warn("PID %d: --precise: attaching the instance probes failed: %s", e->pid,
+			 strerror(-err));
+		return;
+	}
+	e->nlinks += 4;
+	e->precise_objects = true;
+	log_info("PID %d: --precise: class instances sampled at tp_alloc, followed to tp_free",
+		 e->pid);
+}
+
 static void take_precise(struct lifecycle *lc, struct proc_entry *e)
 {
 	const struct pyheap_layout *l = &e->interp->heap;
@@ -41,6 +73,7 @@ static void take_precise(struct lifecycle *lc, struct proc_entry *e)
 		e->precise_err = -ENOTSUP;
 		log_warn("PID %d: --precise not possible: %s; default mode instead", e->pid,
 			 l->heap_ok ? l->precise_reason : l->reason);
+		take_instances(lc, e);
 		return;
 	}
 	err = e->bias_err ? e->bias_err
@@ -105,7 +138,7 @@ static void take_refill(struct lifecycle *lc, struct proc_entry *e)
 	if (!l->heap_ok || !l->refill_probe || !e->probe_path[0])
 		return; /* no refill to probe */
 	e->flow_err = collector_attach_refill(lc->c, e->pid, e->probe_path, l->refill_offset,
-					      l->refill_arg, &e->links[0]);
+					      l->refill_arg, &e->links[e->nlinks]);
 	if (e->flow_err == -ESRCH || e->flow_err == -ENOENT) {
 		lc->t->vanished++; /* exited since discovery (its map_files entry too) */
 		return;
@@ -115,7 +148,7 @@ static void take_refill(struct lifecycle *lc, struct proc_entry *e)
 		log_warn("PID %d: pool-refill uprobe: %s", e->pid, strerror(-e->flow_err));
 		return;
 	}
-	e->nlinks = 1;
+	e->nlinks++;
 }
 
 /* Allocation-site sampling: its BPF configuration, under the entry's
@@ -140,9 +173,10 @@ static void take_sites(struct lifecycle *lc, struct proc_entry *e, double now)
 		return;
 	}
 	sites_cfg(l, &e->interp->heap, e->bias, t->sites_depth, t->sites_max_rate,
-		  e->precise_objects	      ? PMT_SITES_F_OBJECTS
-		  : e->nlinks && !e->flow_err ? PMT_SITES_F_REFILL
-					      : 0,
+		  e->precise_objects && !e->precise ? PMT_SITES_F_OBJECTS | PMT_SITES_F_INSTANCES
+		  : e->precise_objects		    ? PMT_SITES_F_OBJECTS
+		  : e->nlinks && !e->flow_err	    ? PMT_SITES_F_REFILL
+						    : 0,
 		  &e->sites_cfg);
 	e->sites_cfg.image = e->image;
 	e->sites = sites_proc_new(e->pid, l, e->bias, &e->sites_cfg, now);

@@ -94,6 +94,12 @@ struct pyheap_layout {
 	 * allocator's malloc and calloc (large requests), 0 if not found */
 	uint64_t usedpools;
 	uint64_t precise_raw_offset[2];
+	/* where per-call probes are refused (LTO): instance samples, at
+	 * PyType_GenericAlloc (entry and return), PyObject_GC_Del and
+	 * PyObject_Free (file offsets); inst_ok when all three were found */
+	bool inst_ok;
+	uint64_t inst_offset[3];
+	char inst_reason[120];
 	/* load-bias computation */
 	bool pie; /* ET_DYN: the process adds a bias */
 	uint64_t first_load_vaddr; /* vaddr of file offset 0 */

@@ -140,7 +140,7 @@ struct sites_proc {
 	const struct sites_layout *l;
 	const struct pycode_layout *pl;
 	struct pycode_types types; /* in this process (0: unknown) */
-	bool refill, objects;
+	bool refill, objects, instances;
 	uint32_t pool_size;
 	struct obj_ent **objs; /* object samples (--precise), by block; NULL until one */
 	size_t nobjs;
@@ -214,6 +214,7 @@ struct sites_proc *sites_proc_new(int pid, const struct sites_layout *l, uint64_
 	sp->types.bytes = l->types.bytes ? l->types.bytes + bias : 0;
 	sp->refill = cfg->flags & PMT_SITES_F_REFILL;
 	sp->objects = cfg->flags & PMT_SITES_F_OBJECTS;
+	sp->instances = cfg->flags & PMT_SITES_F_INSTANCES;
 	sp->pool_size = cfg->pool_size;
 	sp->t0 = sp->last_tick = now;
 	return sp;
@@ -380,7 +381,9 @@ bool sites_proc_live_totals(const struct sites_proc *sp, uint64_t *bytes, uint64
 
 const char *sites_proc_source(const struct sites_proc *sp)
 {
-	return sp->objects ? "object" : sp->refill ? "pool_refill+malloc" : "arena+malloc";
+	if (sp->objects)
+		return sp->instances ? "instance" : "object";
+	return sp->refill ? "pool_refill+malloc" : "arena+malloc";
 }
 
 /* ---- what stays alive --------------------------------------------------------- */

@@ -95,7 +95,7 @@ double sites_proc_recent_seconds(const struct sites_proc *sp, double now);
 /* The live bytes and samples over all sites; false when nothing is
  * followed yet (no check ran, or no followable sample). */
 bool sites_proc_live_totals(const struct sites_proc *sp, uint64_t *bytes, uint64_t *samples);
-/* "pool_refill+malloc", "arena+malloc" or "object". */
+/* "pool_refill+malloc", "arena+malloc", "object" or "instance" (LTO --precise). */
 const char *sites_proc_source(const struct sites_proc *sp);
 
 /* Collapsed stacks ("root;outer (file:line);...;inner (file:line) bytes"),

@@ -145,22 +145,30 @@ def test_sites_leak_behind_churn(python):
     churning ~60 times more): with --precise, object samples followed to
     their free rank the leaking line first by live bytes, the line
     tracemalloc (on in the workload) names first, within 0.5-2x of its
-    bytes (~45 samples: about +-20%; measured 0.6-1.35x, median 0.87); the churn outweighs the leak in the flow. LTO builds (Debian's
-    python3.X executables) refuse --precise with the reason: there the
-    default mode's samples are taken when the heap grows, which the churn
-    triggers, and a leak behind it is not told apart (docs/metrics.md)."""
+    bytes (~45 samples: about +-20%; measured 0.6-1.35x, median 0.87);
+    every other site under half of it; the churn outweighs the leak in the
+    flow. LTO builds (Debian's python3.X executables) refuse per-call
+    probes: there class instances are sampled at tp_alloc and followed to
+    tp_free (sites_source "instance"), which sees the leak's Rec objects
+    but only the churn's instances, so the flow need only be twice the
+    leak's; on 3.13+ LTO builds tp_alloc is inlined too (measured: 209
+    calls for 200 000 instances): refused, the pool-refill probe instead,
+    and no answer."""
     wl = Workload(python, "http_leak", HTTP_LEAK_N)
     pm = Pymemtop("-d", "0.5", "-p", str(wl.pid), "--precise")
     try:
         p0 = pm.wait_proc(wl.pid, lambda p: p["sites_source"] is not None, what="sites set up")
         reason = p0["probes"].get("precise_reason")
+        want = "object"
         if reason:
             check(python.distro and not python.embed and "LTO" in reason,
                   f"--precise refused: {reason}")
-            check(p0["sites_source"] == "pool_refill+malloc", f"sites_source {p0['sites_source']}")
-            print(f"  {python.name}: --precise refused ({reason}): no object samples")
+            want = "instance" if python.minor < 13 else "pool_refill+malloc"
+        check(p0["sites_source"] == want, f"sites_source {p0['sites_source']}, want {want}")
+        if want == "pool_refill+malloc":
+            print(f"  {python.name}: --precise refused ({reason}) and 3.13+ LTO builds call "
+                  "an inlined copy of PyType_GenericAlloc: no object samples, no answer")
             return
-        check(p0["sites_source"] == "object", f"sites_source {p0['sites_source']}")
         done, t_done = wl.step(timeout=150)
         truth = done["sites"]
         tm, leak = truth["tracemalloc"], truth["leak"]
@@ -171,8 +179,8 @@ def test_sites_leak_behind_churn(python):
                          after=t_done + 1.5, timeout=30, what="sites after the requests")
         top = p["sites"][0]
         flow = p["sites_total"]["estimated_bytes"]
-        print(f"  {python.name}: top by live {top['function']} {top['file']}:{top['line']} "
-              f"live {top['live_bytes']} ({top['live_samples']} samples), flow "
+        print(f"  {python.name} ({want}): top by live {top['function']} {top['file']}:"
+              f"{top['line']} live {top['live_bytes']} ({top['live_samples']} samples), flow "
               f"{top['estimated_bytes']} of {flow}; tracemalloc {tm['bytes']}")
         check(os.path.basename(top["file"] or "") == os.path.basename(leak["file"]) and
               top["line"] == leak["line"],
@@ -180,7 +188,8 @@ def test_sites_leak_behind_churn(python):
               f"the leak is line {leak['line']}")
         check(0.5 * tm["bytes"] <= top["live_bytes"] <= 2 * tm["bytes"],
               f"leak live {top['live_bytes']}, tracemalloc {tm['bytes']}")
-        check(flow >= 10 * top["estimated_bytes"],
+        heavier = 10 if want == "object" else 2
+        check(flow >= heavier * top["estimated_bytes"],
               f"churn not heavier: flow {flow}, the leak's {top['estimated_bytes']}")
         others = [s["live_bytes"] or 0 for s in p["sites"][1:]]
         check(all(o < 0.5 * top["live_bytes"] for o in others),

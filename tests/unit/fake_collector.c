@@ -159,6 +159,23 @@ int collector_attach_precise_ret(struct collector *c, int pid, const char *path,
 	return n;
 }
 
+int collector_attach_instances(struct collector *c, int pid, const char *path,
+			       const uint64_t offsets[3], const struct pmt_precise_cfg *cfg,
+			       void **links)
+{
+	struct fake_proc *p = fake_proc(c, pid, true);
+
+	(void)path;
+	(void)offsets;
+	(void)cfg;
+	if (!p)
+		return -E2BIG;
+	p->precise_cfg = true;
+	for (int i = 0; i < 4; i++)
+		links[i] = new_link(c);
+	return 0;
+}
+
 void collector_release_objs(struct collector *c, int pid)
 {
 	(void)c;
