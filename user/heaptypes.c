@@ -667,3 +667,31 @@ int heaptypes_sample(int pid, uint64_t bias, const struct pyheap_layout *l,
 	free(buf);
 	return err;
 }
+
+/* A list of n floats (ints) holds n pointers and n objects of a block each
+ * (a float is 24 bytes in a 32-byte block, Objects/floatobject.c; an int
+ * of up to 30 bits 28 in 32, Objects/longobject.c); array('d') and
+ * array('q') hold n 8-byte values in place of the pointers: the objects'
+ * blocks are what goes. */
+bool heaptypes_hint(const struct ht_entry *t, char *buf, size_t n, uint64_t *saving)
+{
+	const char *what, *alt;
+
+	if (t->objects < HT_HINT_MIN || t->objects_error * 4 > t->objects)
+		return false;
+	if (!strcmp(t->name, "float")) {
+		what = "floats";
+		alt = "array('d') or a NumPy float64 array";
+	} else if (!strcmp(t->name, "int")) {
+		what = "ints";
+		alt = "array('q') or a NumPy int64 array (values that fit in 64 bits)";
+	} else {
+		return false;
+	}
+	*saving = t->bytes;
+	snprintf(buf, n,
+		 "%llu %s take a heap block each: held in lists, an %s would keep them as "
+		 "8-byte values in place of the list's pointers, %llu bytes less",
+		 (unsigned long long)t->objects, what, alt, (unsigned long long)t->bytes);
+	return true;
+}

@@ -682,6 +682,9 @@ static struct json_object *jtypes(struct jw *w, const struct pm_proc *p)
 {
 	struct json_object *a = jw_arr(w, p->ntypes);
 	const char *acc = pm_acc_name(p, PM_HEAP_TYPES);
+	char text[300];
+	uint64_t saving;
+	bool hint;
 
 	for (int i = 0; a && i < p->ntypes; i++) {
 		const struct ht_entry *t = &p->types[i];
@@ -693,6 +696,9 @@ static struct json_object *jtypes(struct jw *w, const struct pm_proc *p)
 		jw_put(w, o, "objects_error", jw_u64(w, t->objects_error));
 		jw_put(w, o, "objects_growth", t->growth_ok ? jw_i64(w, t->growth) : NULL);
 		jw_put(w, o, "accuracy", jw_str(w, acc));
+		hint = heaptypes_hint(t, text, sizeof(text), &saving);
+		jw_put(w, o, "hint", hint ? jw_str(w, text) : NULL);
+		jw_put(w, o, "hint_saving_bytes", hint ? jw_u64(w, saving) : NULL);
 		jw_append(w, a, o);
 	}
 	return a;

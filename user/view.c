@@ -682,6 +682,13 @@ static bool sec_types(const struct ctx *c, struct view_lines *out, const char **
 	fmt_num(num(p, PM_HEAP_TYPES_BUFFER_BYTES), F_BYTES, c->u, b, sizeof(b));
 	fmt_num(num(p, PM_HEAP_TYPES_OTHER_BYTES), F_BYTES, c->u, o, sizeof(o));
 	view_lines_add(out, VA_DIM, "  buffers (no object) %s, other types %s", b, o);
+	for (int i = 0; i < p->ntypes; i++) {
+		char hint[300];
+		uint64_t saving;
+
+		if (heaptypes_hint(&p->types[i], hint, sizeof(hint), &saving))
+			view_lines_add(out, VA_NORMAL, "  hint: %s", hint);
+	}
 	return true;
 }
 

@@ -105,6 +105,12 @@ def test_heap_types(python):
         check(p["heap_types_sampled_pools"] > 0 and p["heap_types_sampled_blocks"] > 0,
               f"pools {p['heap_types_sampled_pools']}, blocks {p['heap_types_sampled_blocks']}")
         check(p["probes"]["heap_types"] == "process_vm_readv:sampled_pools", f"{p['probes']}")
+        # the floats are many and firm enough for the array hint; the classes get none
+        flt = types["float"]
+        check(flt["hint"] and "array('d')" in flt["hint"] and
+              flt["hint_saving_bytes"] == flt["bytes"], f"float hint {flt}")
+        check(types["Rec"]["hint"] is None and types["Pt"]["hint"] is None,
+              f"class hints {types['Rec']}, {types['Pt']}")
         print(f"  {python.name}: " + ", ".join(
             f"{n} {types[n]['objects']}±{types[n]['objects_error']} (census {truth[n]})"
             for n in ("Rec", "Pt", "float")))

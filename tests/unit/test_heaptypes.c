@@ -399,12 +399,44 @@ static void test_growth(void **state)
 	free(p.mem);
 }
 
+/* Hints only for many floats and ints whose count is firm: the saving is
+ * their blocks; none for another type, too few, or too wide an error. */
+static void test_hints(void **state)
+{
+	struct ht_entry t = {
+		.name = "float", .objects = 200000, .bytes = 6400000, .objects_error = 4000
+	};
+	uint64_t saving = 0;
+	char buf[300];
+
+	(void)state;
+	assert_true(heaptypes_hint(&t, buf, sizeof(buf), &saving));
+	assert_int_equal(saving, 6400000);
+	assert_non_null(strstr(buf, "200000 floats"));
+	assert_non_null(strstr(buf, "array('d')"));
+	snprintf(t.name, sizeof(t.name), "int");
+	assert_true(heaptypes_hint(&t, buf, sizeof(buf), &saving));
+	assert_non_null(strstr(buf, "array('q')"));
+	t.objects_error = 60000; /* more than a quarter */
+	assert_false(heaptypes_hint(&t, buf, sizeof(buf), &saving));
+	t.objects_error = 10;
+	t.objects = HT_HINT_MIN - 1;
+	assert_false(heaptypes_hint(&t, buf, sizeof(buf), &saving));
+	t.objects = 200000;
+	snprintf(t.name, sizeof(t.name), "Rec");
+	assert_false(heaptypes_hint(&t, buf, sizeof(buf), &saving));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exact_pool),    cmocka_unit_test(test_scaled_estimate),
-		cmocka_unit_test(test_census_strata), cmocka_unit_test(test_inconsistent_pools),
-		cmocka_unit_test(test_unavailable),   cmocka_unit_test(test_growth),
+		cmocka_unit_test(test_hints),
+		cmocka_unit_test(test_exact_pool),
+		cmocka_unit_test(test_scaled_estimate),
+		cmocka_unit_test(test_census_strata),
+		cmocka_unit_test(test_inconsistent_pools),
+		cmocka_unit_test(test_unavailable),
+		cmocka_unit_test(test_growth),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
