@@ -503,25 +503,32 @@ int collector_attach_refill(struct collector *c, int pid, const char *path, uint
 	return 0;
 }
 
-int collector_attach_precise(struct collector *c, int pid, const char *path,
-			     const uint64_t offsets[PYHEAP_PRECISE_NFN],
-			     const struct pmt_precise_cfg *cfg, void **links)
+/* One probe of a set attached with its process's precise_cfg entry. */
+struct probe_spec {
+	const struct bpf_program *prog;
+	uint64_t offset;
+	__u64 cookie;
+	bool retprobe;
+};
+
+/* cfg as pid's precise_cfg, then the n probes into links[n]; on a
+ * failure none is kept (and no entry). */
+static int attach_with_cfg(struct collector *c, int pid, const char *path,
+			   const struct probe_spec *specs, int n, const struct pmt_precise_cfg *cfg,
+			   void **links)
 {
 	__u32 key = pid;
-	int err, i;
+	int err = bpf_map__update_elem(c->skel->maps.precise_cfg, &key, sizeof(key), cfg,
+				       sizeof(*cfg), BPF_ANY);
 
-	/* A previous image of this PID may have left counts. */
-	bpf_map__delete_elem(c->skel->maps.precise, &key, sizeof(key), 0);
-	err = bpf_map__update_elem(c->skel->maps.precise_cfg, &key, sizeof(key), cfg, sizeof(*cfg),
-				   BPF_ANY);
 	if (err)
 		return err;
-	for (i = 0; i < PYHEAP_PRECISE_NFN; i++) {
-		/* cookie: enum pmt_precise_fn, in the order of precise_offset[] */
-		LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = (__u64)i + 1);
+	for (int i = 0; i < n; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = specs[i].cookie,
+			    .retprobe = specs[i].retprobe);
 
-		links[i] = bpf_program__attach_uprobe_opts(c->skel->progs.heap_precise, pid, path,
-							   offsets[i], &opts);
+		links[i] = bpf_program__attach_uprobe_opts(specs[i].prog, pid, path,
+							   specs[i].offset, &opts);
 		if (!links[i]) {
 			err = -errno;
 			collector_detach(links, i);
@@ -530,6 +537,22 @@ int collector_attach_precise(struct collector *c, int pid, const char *path,
 		}
 	}
 	return 0;
+}
+
+int collector_attach_precise(struct collector *c, int pid, const char *path,
+			     const uint64_t offsets[PYHEAP_PRECISE_NFN],
+			     const struct pmt_precise_cfg *cfg, void **links)
+{
+	struct probe_spec specs[PYHEAP_PRECISE_NFN];
+	__u32 key = pid;
+
+	/* A previous image of this PID may have left counts. */
+	bpf_map__delete_elem(c->skel->maps.precise, &key, sizeof(key), 0);
+	/* cookie: enum pmt_precise_fn, in the order of precise_offset[] */
+	for (int i = 0; i < PYHEAP_PRECISE_NFN; i++)
+		specs[i] = (struct probe_spec){ c->skel->progs.heap_precise, offsets[i],
+						(__u64)i + 1, false };
+	return attach_with_cfg(c, pid, path, specs, PYHEAP_PRECISE_NFN, cfg, links);
 }
 
 int collector_attach_precise_ret(struct collector *c, int pid, const char *path,
@@ -558,30 +581,15 @@ int collector_attach_instances(struct collector *c, int pid, const char *path,
 			       const uint64_t offsets[3], const struct pmt_precise_cfg *cfg,
 			       void **links)
 {
-	static const enum pmt_precise_fn fns[3] = { PMT_PRECISE_TPALLOC, PMT_PRECISE_GCDEL,
-						    PMT_PRECISE_OBJFREE };
-	__u32 key = pid;
-	int err = bpf_map__update_elem(c->skel->maps.precise_cfg, &key, sizeof(key), cfg,
-				       sizeof(*cfg), BPF_ANY);
+	/* the return probe last: a sample it takes is one the entry made */
+	const struct probe_spec specs[4] = {
+		{ c->skel->progs.heap_precise, offsets[0], PMT_PRECISE_TPALLOC, false },
+		{ c->skel->progs.heap_precise, offsets[1], PMT_PRECISE_GCDEL, false },
+		{ c->skel->progs.heap_precise, offsets[2], PMT_PRECISE_OBJFREE, false },
+		{ c->skel->progs.heap_precise_ret, offsets[0], 0, true },
+	};
 
-	if (err)
-		return err;
-	for (int i = 0; i < 4; i++) {
-		LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = i < 3 ? fns[i] : 0,
-			    .retprobe = i == 3);
-
-		/* the return probe last: a sample it takes is one the entry made */
-		links[i] = bpf_program__attach_uprobe_opts(
-			i < 3 ? c->skel->progs.heap_precise : c->skel->progs.heap_precise_ret, pid,
-			path, offsets[i < 3 ? i : 0], &opts);
-		if (!links[i]) {
-			err = -errno;
-			collector_detach(links, i);
-			bpf_map__delete_elem(c->skel->maps.precise_cfg, &key, sizeof(key), 0);
-			return err;
-		}
-	}
-	return 0;
+	return attach_with_cfg(c, pid, path, specs, 4, cfg, links);
 }
 
 static int collector_attach_precise_one(struct collector *c, const char *path, uint64_t offset,

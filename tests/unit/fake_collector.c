@@ -129,21 +129,28 @@ int collector_attach_refill(struct collector *c, int pid, const char *path, uint
 	return 0;
 }
 
+/* A precise_cfg entry and n links for pid (precise: with counts). */
+static int fake_attach_cfg(struct collector *c, int pid, int n, bool precise, void **links)
+{
+	struct fake_proc *p = fake_proc(c, pid, true);
+
+	if (!p)
+		return -E2BIG;
+	p->precise_cfg = true;
+	p->precise = p->precise || precise;
+	for (int i = 0; i < n; i++)
+		links[i] = new_link(c);
+	return 0;
+}
+
 int collector_attach_precise(struct collector *c, int pid, const char *path,
 			     const uint64_t offsets[PYHEAP_PRECISE_NFN],
 			     const struct pmt_precise_cfg *cfg, void **links)
 {
-	struct fake_proc *p = fake_proc(c, pid, true);
-
 	(void)path;
 	(void)offsets;
 	(void)cfg;
-	if (!p)
-		return -E2BIG;
-	p->precise_cfg = p->precise = true;
-	for (int i = 0; i < PYHEAP_PRECISE_NFN; i++)
-		links[i] = new_link(c);
-	return 0;
+	return fake_attach_cfg(c, pid, PYHEAP_PRECISE_NFN, true, links);
 }
 
 int collector_attach_precise_ret(struct collector *c, int pid, const char *path,
@@ -163,17 +170,10 @@ int collector_attach_instances(struct collector *c, int pid, const char *path,
 			       const uint64_t offsets[3], const struct pmt_precise_cfg *cfg,
 			       void **links)
 {
-	struct fake_proc *p = fake_proc(c, pid, true);
-
 	(void)path;
 	(void)offsets;
 	(void)cfg;
-	if (!p)
-		return -E2BIG;
-	p->precise_cfg = true;
-	for (int i = 0; i < 4; i++)
-		links[i] = new_link(c);
-	return 0;
+	return fake_attach_cfg(c, pid, 4, false, links);
 }
 
 void collector_release_objs(struct collector *c, int pid)
