@@ -93,9 +93,9 @@ struct pmt_precise_cfg {
 	 * Objects/obmalloc.c takes usedpools[2 * class]->freeblock); a large
 	 * one's when the raw allocator returns (precise_raw). */
 	__u64 usedpools; /* user address of usedpools[] (3.12+: the obmalloc state) */
-	__u64 sample_bytes; /* mean bytes between samples (intervals uniform in 1..2x) */
-	__s64 sample_left; /* BPF: bytes until the next sample is due */
-	__u64 sample_acc; /* BPF: bytes requested since the last sample (its weight) */
+	__u64 sample_bytes; /* mean bytes between samples (intervals uniform in 0.5..1.5x) */
+	__s64 sample_left; /* BPF: bytes to the next sampling point */
+	__u64 pad2;
 };
 
 /* precise uprobe cookie: which allocator function was hit. */
@@ -230,8 +230,8 @@ struct pmt_obj {
 	__u64 bytes; /* its weight */
 };
 
-#define PMT_PRECISE_OBJS	 65536 /* object samples followed, all processes */
-#define PMT_PRECISE_SAMPLE_BYTES (64u << 10) /* --precise: mean bytes between object samples */
+#define PMT_PRECISE_OBJS	 262144 /* object samples followed, all processes */
+#define PMT_PRECISE_SAMPLE_BYTES (16u << 10) /* --precise: mean bytes between object samples */
 
 /* site_samples ring buffer: one record per walked arena or large-malloc
  * mapping event of a sampled process, so that userspace can follow the

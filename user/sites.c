@@ -403,7 +403,7 @@ static int obj_record(struct sites_proc *sp, const struct pmt_site_sample *smp)
 	 * (BPF sends it first), so that object is gone */
 	if (o)
 		o->dead = true;
-	if (smp->key.kind == PMT_SITE_FREED || sp->nobjs >= SITES_LIVE_MAX)
+	if (smp->key.kind == PMT_SITE_FREED || sp->nobjs >= PMT_PRECISE_OBJS)
 		return 0;
 	o = calloc(1, sizeof(*o));
 	if (!o)
