@@ -58,7 +58,8 @@ static void take_instances(struct lifecycle *lc, struct proc_entry *e)
 	}
 	e->nlinks += 4;
 	e->precise_objects = true;
-	log_info("PID %d: --precise: class instances sampled at tp_alloc, followed to tp_free",
+	log_warn("PID %d: --precise: allocation sites from class instances instead, sampled at "
+		 "tp_alloc and followed to tp_free",
 		 e->pid);
 }
 
@@ -71,8 +72,8 @@ static void take_precise(struct lifecycle *lc, struct proc_entry *e)
 
 	if (!l->precise_ok) {
 		e->precise_err = -ENOTSUP;
-		log_warn("PID %d: --precise not possible: %s; default mode instead", e->pid,
-			 l->heap_ok ? l->precise_reason : l->reason);
+		log_warn("PID %d: --precise not possible: %s; the pool-refill probe instead",
+			 e->pid, l->heap_ok ? l->precise_reason : l->reason);
 		take_instances(lc, e);
 		return;
 	}
