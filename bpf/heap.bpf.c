@@ -23,11 +23,12 @@
  * --precise object samples (with sites on): about one allocation per
  * precise_cfg.sample_bytes requested is sampled (sample_object()): its
  * stack is walked and counted as a PMT_SITE_OBJECT site sample weighing
- * the bytes requested since the last sample, and its block is kept in
+ * max(its size, sample_bytes), and its block is kept in
  * precise_objs until the free or realloc probe sees that block go (then
  * a PMT_SITE_FREED record tells userspace). A realloc counts as a new
- * allocation of its new size (tracemalloc's accounting too). What stays alive is exact
- * for each sample, not inferred from what a block holds later.
+ * allocation of its new size (tracemalloc's accounting too). What stays
+ * alive is exact for each sample, not inferred from what a block holds
+ * later.
  * Maps written: precise_cfg (the sampler's state), precise_objs,
  * precise_raw, site_counts, site_stacks, site_samples.
  *
@@ -124,18 +125,24 @@ static __always_inline __u64 next_block(const struct pmt_precise_cfg *cfg, __u32
 	return bp;
 }
 
+/* Tell userspace that sample o at addr is gone: its site's key, with
+ * the kind PMT_SITE_FREED. */
+static __always_inline void send_freed(const struct pmt_obj *o, __u64 addr)
+{
+	struct pmt_site_key gone = o->key;
+
+	gone.kind = PMT_SITE_FREED;
+	site_record(&gone, addr, o->bytes);
+}
+
 /* Follow sample o at block addr until it is freed. */
 static __always_inline void follow(__u32 tgid, __u64 addr, const struct pmt_obj *o)
 {
 	struct pmt_obj_key k = { .tgid = tgid, .addr = addr };
 	struct pmt_obj *old = bpf_map_lookup_elem(&precise_objs, &k);
 
-	if (old) { /* its free was not seen: it ends now */
-		struct pmt_site_key gone = old->key;
-
-		gone.kind = PMT_SITE_FREED;
-		site_record(&gone, addr, old->bytes);
-	}
+	if (old) /* its free was not seen: it ends now */
+		send_freed(old, addr);
 	if (bpf_map_update_elem(&precise_objs, &k, o, BPF_ANY)) {
 		drop(PMT_DROP_OBJS_FULL);
 		return;
@@ -148,18 +155,14 @@ static __always_inline void follow(__u32 tgid, __u64 addr, const struct pmt_obj 
 static __always_inline void unfollow(__u32 tgid, __u64 addr)
 {
 	struct pmt_obj_key k = { .tgid = tgid, .addr = addr };
-	struct pmt_obj *o = bpf_map_lookup_elem(&precise_objs, &k);
-	struct pmt_site_key gone;
-	__u64 bytes;
+	struct pmt_obj *o = bpf_map_lookup_elem(&precise_objs, &k), copy;
 
 	if (!o)
 		return;
-	gone = o->key;
-	bytes = o->bytes;
+	copy = *o; /* the entry's memory may be reused once deleted */
 	if (bpf_map_delete_elem(&precise_objs, &k))
 		return; /* another thread's free of it won */
-	gone.kind = PMT_SITE_FREED;
-	site_record(&gone, addr, bytes);
+	send_freed(&copy, addr);
 }
 
 /* Bytes to the next sampling point: uniform in 0.5..1.5 * sample_bytes. */

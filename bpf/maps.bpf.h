@@ -94,9 +94,10 @@ PMT_SHARED struct {
 	__type(value, struct pmt_obj);
 } precise_objs SEC(".maps");
 
-/* thread id -> struct pmt_obj: a large object sample waiting for the raw
- * allocator's return (its address). LRU: a thread that died in between
- * leaves an entry the next ones push out. */
+/* thread id -> struct pmt_obj: an object sample whose block is known at a
+ * return (of the raw allocator for a large request, of _PyObject_Realloc,
+ * of PyType_GenericAlloc for an instance sample). LRU: a thread that died
+ * in between leaves an entry the next ones push out. */
 PMT_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, PMT_DEFAULT_MAX_THREADS);

@@ -30,17 +30,23 @@ static bool selected(const struct lifecycle *lc, int pid)
 
 /* ---- taking a process: its probes and BPF configuration ----------------- */
 
+/* Object samples on: one per PMT_PRECISE_SAMPLE_BYTES requested, the
+ * first that far in. */
+static void sampler_on(struct pmt_precise_cfg *cfg)
+{
+	cfg->sample_bytes = PMT_PRECISE_SAMPLE_BYTES;
+	cfg->sample_left = PMT_PRECISE_SAMPLE_BYTES;
+}
+
 /* --precise refused (LTO): the sites from class instances, sampled where
  * the type slots call the exported tp_alloc and followed to tp_free. */
 static void take_instances(struct lifecycle *lc, struct proc_entry *e)
 {
 	const struct pyheap_layout *l = &e->interp->heap;
-	struct pmt_precise_cfg cfg = { .pool_size = l->pool_size,
-				       .arena_size = l->arena_size,
-				       .sample_bytes = PMT_PRECISE_SAMPLE_BYTES,
-				       .sample_left = PMT_PRECISE_SAMPLE_BYTES };
+	struct pmt_precise_cfg cfg = { .pool_size = l->pool_size, .arena_size = l->arena_size };
 	int err;
 
+	sampler_on(&cfg);
 	if (!lc->t->sites || !e->interp->sites.ok || e->bias_err)
 		return;
 	if (!l->inst_ok) {
@@ -89,8 +95,7 @@ static void take_precise(struct lifecycle *lc, struct proc_entry *e)
 	if (!err && lc->t->sites && e->interp->sites.ok &&
 	    !pyheap_usedpools_var(e->pid, e->bias, l, &usedpools) && usedpools) {
 		cfg.usedpools = usedpools;
-		cfg.sample_bytes = PMT_PRECISE_SAMPLE_BYTES;
-		cfg.sample_left = PMT_PRECISE_SAMPLE_BYTES;
+		sampler_on(&cfg);
 	}
 	if (!err)
 		err = collector_attach_precise(lc->c, e->pid, e->probe_path, l->precise_offset,

@@ -33,9 +33,8 @@
 #define STUB_INSNS     32
 #define FUNC_BYTES     1024
 #define FUNC_INSNS     256
-#define PROBE_INSNS                                                                                \
-	16 /* instructions a probe point is looked for in (PyObject_GC_Del on Debian 3.11: the     \
-	      12th) */
+/* instructions a probe point is looked for in (PyObject_GC_Del on Debian 3.11: the 12th) */
+#define PROBE_INSNS    16
 #define REFILL_WINDOW  384 /* bytes of _PyObject_Malloc searched for the refill call */
 #define SNAPSHOT_TRIES 3
 #define RETRY_BELOW_NS (10 * 1000 * 1000) /* a walk this long is not retried */
