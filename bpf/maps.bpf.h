@@ -151,6 +151,20 @@ PMT_SHARED struct {
 	__uint(max_entries, PMT_SITE_SAMPLES_RB_BYTES);
 } site_samples SEC(".maps");
 
+/* (tgid, address) -> length of a mapping whose sample went to site_samples
+ * (an arena, a large malloc chunk), so that only their munmaps follow it:
+ * a munmap of every large mapping cost 1.9x on 60 000 mmap.mmap() +
+ * close() a run (make bench, mmap churn, Debian 3.11), each a ring record
+ * and a wakeup of pymemtop. Deleted at that munmap. LRU, full: the oldest
+ * is forgotten and its munmap not sent; userspace still finds its sample
+ * dead when another object is seen at its address (metrics.md). */
+PMT_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PMT_SITE_MAPS);
+	__type(key, struct pmt_obj_key);
+	__type(value, __u64);
+} site_maps SEC(".maps");
+
 /* Process lifecycle events to userspace. Full: PMT_DROP_RINGBUF_FULL. */
 PMT_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

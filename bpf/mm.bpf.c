@@ -100,20 +100,24 @@ int mmap_exit(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-/* An arena or large mapping of a process whose sites are sampled went:
- * its samples' objects are gone (the next mapping at that address is
- * another's). */
+/* A sampled arena or large mapping (site_maps) of a process whose sites
+ * are sampled went: its samples' objects are gone (the next mapping at
+ * that address is another's). CPython unmaps an arena at its start
+ * (_PyObject_ArenaMunmap, Objects/obmalloc.c), glibc an mmapped chunk
+ * at the mapping's start (munmap_chunk, malloc/malloc.c): the address
+ * mmap returned, which site_maps holds. */
 static __always_inline void munmap_site(__u64 addr, __u64 len)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct pmt_sites_cfg *sc;
+	struct pmt_obj_key mk = { .tgid = tgid, .addr = addr };
 	struct pmt_site_key key = { .tgid = tgid, .kind = PMT_SITE_UNMAP };
+	struct pmt_sites_cfg *sc;
 
-	if (len < PMT_SITES_MMAP_MIN)
+	if (len < PMT_SITES_MMAP_MIN || !bpf_map_lookup_elem(&site_maps, &mk))
 		return;
+	bpf_map_delete_elem(&site_maps, &mk);
 	sc = bpf_map_lookup_elem(&sites_cfg, &tgid);
-	if (!sc || sc->flags & PMT_SITES_F_OBJECTS ||
-	    (len != sc->arena_size && len < sc->malloc_min))
+	if (!sc || sc->flags & PMT_SITES_F_OBJECTS)
 		return;
 	key.image = sc->image;
 	site_record(&key, addr, len);
@@ -155,6 +159,10 @@ int mremap_exit(struct trace_event_raw_sys_exit *ctx)
 		__sync_fetch_and_add(&mm->mremap_grow_bytes, new_len - old_len);
 	else
 		__sync_fetch_and_add(&mm->mremap_shrink_bytes, old_len - new_len);
+	/* a sampled mapping moved (glibc's mremap_chunk, a realloc of a large
+	 * chunk): at its old address it is gone */
+	if ((__u64)ctx->ret != regs->di)
+		munmap_site(regs->di, old_len);
 	return 0;
 }
 

@@ -189,8 +189,12 @@ static __always_inline void site_sample(__u32 tgid, const struct pmt_sites_cfg *
 		return;
 	key.depth = walk(cfg, st, &key.hash);
 	site_count(&key, st, cls, bytes);
-	if (addr)
+	if (addr) {
+		struct pmt_obj_key mk = { .tgid = tgid, .addr = addr };
+
+		bpf_map_update_elem(&site_maps, &mk, &bytes, BPF_ANY);
 		site_record(&key, addr, bytes);
+	}
 }
 
 /* Whether an arena or malloc-growth event may be walked under the

@@ -237,8 +237,9 @@ struct pmt_obj {
  * mapping event of a sampled process, so that userspace can follow the
  * sample's object (the first block of the arena's first pool; the
  * malloc'd mapping itself) and tell whether it is still alive; and one
- * (kind PMT_SITE_UNMAP) per munmap of such a size, so that a sample whose
- * mapping went is not taken for the one mapped at its address next.
+ * (kind PMT_SITE_UNMAP) per munmap of such a mapping (one site_maps
+ * holds), so that a sample whose mapping went is not taken for the one
+ * mapped at its address next.
  * --precise: one per object sample followed (PMT_SITE_OBJECT) and one
  * when it is freed (PMT_SITE_FREED). */
 struct pmt_site_sample {
@@ -248,6 +249,7 @@ struct pmt_site_sample {
 };
 
 #define PMT_SITE_SAMPLES_RB_BYTES (256 * 1024)
+#define PMT_SITE_MAPS		  16384 /* mappings whose samples are followed, all processes */
 
 /* Innermost frame first; written once when the key is new. */
 struct pmt_site_stack {

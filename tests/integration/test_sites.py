@@ -99,7 +99,7 @@ def test_sites_live(python):
     small_alloc makes but frees it all before small_alloc runs, small_alloc
     keeps everything. Default mode (arena samples, no rate limit): by flow
     big_alloc is first; by live bytes (the default order) small_alloc is,
-    its live bytes within 0.5-2x of what it keeps, big_alloc's near 0; with
+    its live bytes within 0.5-2x of what it keeps, big_alloc's under a quarter of that; with
     --sites-by flow the order turns."""
     for order in ("live", "flow"):
         wl = Workload(python, "sites_live", 12)
@@ -122,7 +122,12 @@ def test_sites_live(python):
             check(small_live > big_live, f"live: small {small_live} <= big {big_live}")
             check(0.5 * truth["small"]["bytes"] <= small_live <= 2 * truth["small"]["bytes"],
                   f"small_alloc live {small_live}, keeps {truth['small']['bytes']}")
-            check(big_live <= 0.1 * big_flow, f"big_alloc live {big_live} of flow {big_flow}")
+            # near 0: the arenas big_alloc freed were mapped again for
+            # small_alloc, and only BPF's munmap record tells their samples
+            # dead (without it 9 MiB read live here)
+            check(big_live <= 0.25 * truth["small"]["bytes"],
+                  f"big_alloc live {big_live} (flow {big_flow}), small keeps "
+                  f"{truth['small']['bytes']}: its arenas' munmaps not seen?")
             names = [s["function"] for s in p["sites"] if s["source"] == "arena"]
             first, second = ("small_alloc", "big_alloc") if order == "live" else \
                 ("big_alloc", "small_alloc")
