@@ -113,9 +113,8 @@ static __always_inline void munmap_site(__u64 addr, __u64 len)
 	struct pmt_site_key key = { .tgid = tgid, .kind = PMT_SITE_UNMAP };
 	struct pmt_sites_cfg *sc;
 
-	if (len < PMT_SITES_MMAP_MIN || !bpf_map_lookup_elem(&site_maps, &mk))
-		return;
-	bpf_map_delete_elem(&site_maps, &mk);
+	if (len < PMT_SITES_MMAP_MIN || bpf_map_delete_elem(&site_maps, &mk))
+		return; /* not a sampled mapping's start */
 	sc = bpf_map_lookup_elem(&sites_cfg, &tgid);
 	if (!sc || sc->flags & PMT_SITES_F_OBJECTS)
 		return;
